@@ -1,0 +1,36 @@
+//! `<scandir>/.s6-svscan/control`: one byte per command, as `s6-svscanctl` writes them.
+
+use crate::safe_fs::{Dir, Fs};
+use std::ffi::OsStr;
+use std::io;
+
+pub const CONTROL_DIR: &str = ".s6-svscan";
+pub const CONTROL_FIFO: &str = "control";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Rescan {
+    /// The scanner accepted the command.
+    Sent,
+    /// No s6-svscan is listening on this scandir; it will see the slots when it starts.
+    NoScanner,
+}
+
+/// Ask the scanner to scan now (`a`), and with `prune` also to stop supervisors whose
+/// directory is gone or was replaced (`an`, s6's "reload").
+pub fn rescan(fs: &dyn Fs, scandir: &Dir, prune: bool) -> io::Result<Rescan> {
+    let cmd: &[u8] = if prune { b"an" } else { b"a" };
+    let ctl = match fs.open_dir(scandir, OsStr::new(CONTROL_DIR)) {
+        Ok(d) => d,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Rescan::NoScanner),
+        Err(e) => return Err(e),
+    };
+    match fs.write_fifo(&ctl, OsStr::new(CONTROL_FIFO), cmd) {
+        Ok(()) => Ok(Rescan::Sent),
+        // ENXIO: the FIFO exists but nobody has it open for reading.
+        Err(e) if e.kind() == io::ErrorKind::NotFound || e.raw_os_error() == Some(nix::libc::ENXIO) => {
+            Ok(Rescan::NoScanner)
+        }
+        Err(e) => Err(e),
+    }
+}

@@ -1,0 +1,231 @@
+//! The real [`Fs`]: `*at` system calls on directory descriptors via `nix`.
+
+use super::{Capped, Dir, Fs, Kind, Meta, RenameMode};
+use nix::dir::Dir as NixDir;
+use nix::errno::Errno;
+use nix::fcntl::{openat, renameat2, OFlag, RenameFlags};
+use nix::sys::stat::{fchmod, fchmodat, fstat, fstatat, mkdirat, FchmodatFlags, FileStat, Mode, SFlag};
+use nix::unistd::{fchown, fchownat, mkfifoat, unlinkat, Gid, Uid, UnlinkatFlags};
+use std::ffi::{OsStr, OsString};
+use std::io::{self, Read, Write};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+
+#[derive(Debug, Default, Clone, Copy)]
+pub struct RealFs;
+
+fn io_err(e: Errno) -> io::Error {
+    io::Error::from_raw_os_error(e as i32)
+}
+
+fn owned(fd: i32) -> OwnedFd {
+    // SAFETY: `fd` was just returned by a successful open and is owned by nobody else.
+    unsafe { OwnedFd::from_raw_fd(fd) }
+}
+
+fn kind_of(st: &FileStat) -> Kind {
+    match SFlag::from_bits_truncate(st.st_mode & SFlag::S_IFMT.bits()) {
+        SFlag::S_IFREG => Kind::File,
+        SFlag::S_IFDIR => Kind::Dir,
+        SFlag::S_IFLNK => Kind::Symlink,
+        SFlag::S_IFIFO => Kind::Fifo,
+        _ => Kind::Other,
+    }
+}
+
+fn meta_of(st: &FileStat) -> Meta {
+    Meta {
+        kind: kind_of(st),
+        size: st.st_size as u64,
+        uid: st.st_uid,
+        gid: st.st_gid,
+        mode: st.st_mode & 0o7777,
+    }
+}
+
+fn mode(bits: u32) -> Mode {
+    Mode::from_bits_truncate(bits)
+}
+
+const NOFOLLOW_DIR: OFlag = OFlag::O_RDONLY
+    .union(OFlag::O_DIRECTORY)
+    .union(OFlag::O_NOFOLLOW)
+    .union(OFlag::O_CLOEXEC);
+
+impl Fs for RealFs {
+    fn open_root(&self, path: &Path) -> io::Result<Dir> {
+        let fd = nix::fcntl::open(path, OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC, Mode::empty())
+            .map_err(io_err)?;
+        Ok(Dir { fd: owned(fd), path: path.to_path_buf() })
+    }
+
+    fn open_dir(&self, parent: &Dir, name: &OsStr) -> io::Result<Dir> {
+        let fd = openat(Some(parent.fd.as_raw_fd()), name, NOFOLLOW_DIR, Mode::empty()).map_err(|e| {
+            // O_NOFOLLOW on a link yields ELOOP, O_DIRECTORY on a non-dir ENOTDIR; both are
+            // "this is not a directory we will enter".
+            io_err(e)
+        })?;
+        Ok(Dir { fd: owned(fd), path: parent.child(name) })
+    }
+
+    fn list(&self, dir: &Dir) -> io::Result<Vec<(OsString, Kind)>> {
+        // fdopendir takes ownership of its descriptor, so give it a fresh one of the same dir.
+        let fd = openat(Some(dir.fd.as_raw_fd()), ".", NOFOLLOW_DIR, Mode::empty()).map_err(io_err)?;
+        let mut nd = NixDir::from_fd(fd).map_err(io_err)?;
+        let mut out = Vec::new();
+        for entry in nd.iter() {
+            let entry = entry.map_err(io_err)?;
+            let name = entry.file_name().to_bytes();
+            if name == b"." || name == b".." {
+                continue;
+            }
+            let name = OsStr::from_bytes(name).to_os_string();
+            use nix::dir::Type;
+            let kind = match entry.file_type() {
+                Some(Type::File) => Kind::File,
+                Some(Type::Directory) => Kind::Dir,
+                Some(Type::Symlink) => Kind::Symlink,
+                Some(Type::Fifo) => Kind::Fifo,
+                Some(_) => Kind::Other,
+                None => match self.lstat(dir, &name) {
+                    Ok(m) => m.kind,
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                    Err(e) => return Err(e),
+                },
+            };
+            out.push((name, kind));
+        }
+        Ok(out)
+    }
+
+    fn lstat(&self, dir: &Dir, name: &OsStr) -> io::Result<Meta> {
+        let st = fstatat(Some(dir.fd.as_raw_fd()), name, nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW)
+            .map_err(io_err)?;
+        Ok(meta_of(&st))
+    }
+
+    fn read_capped(&self, dir: &Dir, name: &OsStr, cap: u64) -> io::Result<Capped> {
+        // O_NONBLOCK: opening a FIFO for reading must not wait for a writer.
+        let flags = OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC | OFlag::O_NOCTTY;
+        let fd = match openat(Some(dir.fd.as_raw_fd()), name, flags, Mode::empty()) {
+            Ok(fd) => owned(fd),
+            Err(Errno::ELOOP) => return Ok(Capped::NotRegular(Kind::Symlink)),
+            Err(e) => return Err(io_err(e)),
+        };
+        let st = fstat(fd.as_raw_fd()).map_err(io_err)?;
+        let kind = kind_of(&st);
+        if kind != Kind::File {
+            return Ok(Capped::NotRegular(kind));
+        }
+        if st.st_size as u64 > cap {
+            return Ok(Capped::TooLarge(st.st_size as u64));
+        }
+        let mut file = std::fs::File::from(fd);
+        let mut buf = Vec::with_capacity(st.st_size as usize);
+        // The file may grow between fstat and read: never take more than cap + 1 bytes.
+        (&mut file).take(cap + 1).read_to_end(&mut buf)?;
+        if buf.len() as u64 > cap {
+            return Ok(Capped::TooLarge(buf.len() as u64));
+        }
+        Ok(Capped::Data(buf))
+    }
+
+    fn create_file(&self, dir: &Dir, name: &OsStr, data: &[u8], m: u32) -> io::Result<()> {
+        let flags = OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+        let fd = owned(openat(Some(dir.fd.as_raw_fd()), name, flags, mode(0o600)).map_err(io_err)?);
+        fchmod(fd.as_raw_fd(), mode(m)).map_err(io_err)?;
+        let mut file = std::fs::File::from(fd);
+        file.write_all(data)
+    }
+
+    fn append_file(
+        &self,
+        dir: &Dir,
+        name: &OsStr,
+        data: &[u8],
+        m: u32,
+        owner: Option<(u32, u32)>,
+    ) -> io::Result<()> {
+        let base = OFlag::O_WRONLY | OFlag::O_APPEND | OFlag::O_NOFOLLOW | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC | OFlag::O_NOCTTY;
+        let dfd = Some(dir.fd.as_raw_fd());
+        let (fd, created) = match openat(dfd, name, base | OFlag::O_CREAT | OFlag::O_EXCL, mode(0o600)) {
+            Ok(fd) => (owned(fd), true),
+            Err(Errno::EEXIST) => (owned(openat(dfd, name, base, Mode::empty()).map_err(io_err)?), false),
+            Err(e) => return Err(io_err(e)),
+        };
+        let st = fstat(fd.as_raw_fd()).map_err(io_err)?;
+        let kind = kind_of(&st);
+        if kind != Kind::File {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("is a {}, not a regular file", kind.describe()),
+            ));
+        }
+        if created {
+            if let Some((uid, gid)) = owner {
+                match fchown(fd.as_raw_fd(), Some(Uid::from_raw(uid)), Some(Gid::from_raw(gid))) {
+                    Err(Errno::EPERM) if !nix::unistd::geteuid().is_root() => {}
+                    other => other.map_err(io_err)?,
+                }
+            }
+            fchmod(fd.as_raw_fd(), mode(m)).map_err(io_err)?;
+        }
+        let mut file = std::fs::File::from(fd);
+        file.write_all(data)
+    }
+
+    fn mkdir(&self, dir: &Dir, name: &OsStr, m: u32) -> io::Result<()> {
+        mkdirat(Some(dir.fd.as_raw_fd()), name, mode(0o700)).map_err(io_err)?;
+        self.chmod(dir, name, m)
+    }
+
+    fn mkfifo(&self, dir: &Dir, name: &OsStr, m: u32) -> io::Result<()> {
+        mkfifoat(Some(dir.fd.as_raw_fd()), name, mode(0o600)).map_err(io_err)?;
+        self.chmod(dir, name, m)
+    }
+
+    fn chown(&self, dir: &Dir, name: &OsStr, uid: u32, gid: u32) -> io::Result<()> {
+        fchownat(
+            Some(dir.fd.as_raw_fd()),
+            name,
+            Some(Uid::from_raw(uid)),
+            Some(Gid::from_raw(gid)),
+            nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
+        )
+        .map_err(io_err)
+    }
+
+    fn chmod(&self, dir: &Dir, name: &OsStr, m: u32) -> io::Result<()> {
+        // glibc implements AT_SYMLINK_NOFOLLOW for fchmodat through O_PATH; a link is refused.
+        fchmodat(Some(dir.fd.as_raw_fd()), name, mode(m), FchmodatFlags::NoFollowSymlink).map_err(io_err)
+    }
+
+    fn rename(&self, from_dir: &Dir, from: &OsStr, to_dir: &Dir, to: &OsStr, how: RenameMode) -> io::Result<()> {
+        let flags = match how {
+            RenameMode::NoReplace => RenameFlags::RENAME_NOREPLACE,
+            RenameMode::Exchange => RenameFlags::RENAME_EXCHANGE,
+            RenameMode::Replace => RenameFlags::empty(),
+        };
+        renameat2(Some(from_dir.fd.as_raw_fd()), from, Some(to_dir.fd.as_raw_fd()), to, flags).map_err(io_err)
+    }
+
+    fn unlink(&self, dir: &Dir, name: &OsStr) -> io::Result<()> {
+        unlinkat(Some(dir.fd.as_raw_fd()), name, UnlinkatFlags::NoRemoveDir).map_err(io_err)
+    }
+
+    fn rmdir(&self, dir: &Dir, name: &OsStr) -> io::Result<()> {
+        unlinkat(Some(dir.fd.as_raw_fd()), name, UnlinkatFlags::RemoveDir).map_err(io_err)
+    }
+
+    fn write_fifo(&self, dir: &Dir, name: &OsStr, data: &[u8]) -> io::Result<()> {
+        let flags = OFlag::O_WRONLY | OFlag::O_NONBLOCK | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC | OFlag::O_NOCTTY;
+        let fd = owned(openat(Some(dir.fd.as_raw_fd()), name, flags, Mode::empty()).map_err(io_err)?);
+        let st = fstat(fd.as_raw_fd()).map_err(io_err)?;
+        if kind_of(&st) != Kind::Fifo {
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, "not a FIFO"));
+        }
+        let mut file = std::fs::File::from(fd);
+        file.write_all(data)
+    }
+}

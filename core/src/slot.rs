@@ -1,0 +1,196 @@
+//! Building and publishing one gateway slot in the scandir.
+//!
+//! A slot is built completely under a dot-name (which s6-svscan never scans), with the
+//! staging directory closed to everyone but root (0700) until it is finished, then published
+//! by a single rename. A scanner that looks at any moment sees either no slot, the old slot,
+//! or the complete new one.
+
+use crate::config::Config;
+use crate::profile_name::{slot_name, staging_name};
+use crate::render;
+use crate::safe_fs::{chown_best_effort, remove_tree, Dir, Fs, Kind, RenameMode};
+use std::ffi::{OsStr, OsString};
+use std::io;
+
+/// s6-supervise's own modes for these entries; pre-creating them owned by the hermes user is
+/// what lets that user run `s6-svc`/`s6-svstat`/`s6-svwait` on a root-run supervisor (s6 reuses
+/// an existing skeleton untouched).
+pub const EVENT_MODE: u32 = 0o3730;
+pub const SUPERVISE_MODE: u32 = 0o755;
+pub const CONTROL_MODE: u32 = 0o660;
+pub const SCRIPT_MODE: u32 = 0o755;
+pub const DATA_MODE: u32 = 0o644;
+pub const SLOT_DIR_MODE: u32 = 0o755;
+const STAGING_MODE: u32 = 0o700;
+
+fn os(s: &str) -> &OsStr {
+    OsStr::new(s)
+}
+
+/// What publishing did to the name in the scandir.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Published {
+    /// No slot existed.
+    New,
+    /// A slot directory existed and was swapped out atomically (its supervisor, if any, keeps
+    /// the old inode until a prune).
+    Replaced,
+    /// A non-directory (e.g. a planted symlink) stood at the name; it was unlinked, not followed.
+    ReplacedNonDir,
+}
+
+/// Create one entry of the supervise skeleton unless it exists; chown before chmod because
+/// chown may clear the setgid bit.
+fn seed_entry(fs: &dyn Fs, dir: &Dir, name: &str, mode: u32, fifo: bool, owner: (u32, u32)) -> io::Result<()> {
+    let made = if fifo { fs.mkfifo(dir, os(name), mode) } else { fs.mkdir(dir, os(name), mode) };
+    match made {
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => return Ok(()),
+        other => other?,
+    }
+    chown_best_effort(fs, dir, os(name), owner.0, owner.1)?;
+    fs.chmod(dir, os(name), mode)
+}
+
+/// Seed `event/`, `supervise/`, `supervise/event/`, `supervise/control` in `svc` and, when
+/// `svc/log/` is a directory, the same there. Idempotent: existing entries are not touched.
+pub fn seed_supervise_skeleton(fs: &dyn Fs, svc: &Dir, owner: (u32, u32)) -> io::Result<()> {
+    seed_one(fs, svc, owner)?;
+    match fs.open_dir(svc, os("log")) {
+        Ok(log) => seed_one(fs, &log, owner),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+fn seed_one(fs: &dyn Fs, svc: &Dir, owner: (u32, u32)) -> io::Result<()> {
+    seed_entry(fs, svc, "event", EVENT_MODE, false, owner)?;
+    seed_entry(fs, svc, "supervise", SUPERVISE_MODE, false, owner)?;
+    let sup = fs.open_dir(svc, os("supervise"))?;
+    seed_entry(fs, &sup, "event", EVENT_MODE, false, owner)?;
+    seed_entry(fs, &sup, "control", CONTROL_MODE, true, owner)
+}
+
+/// Write the slot's files into an empty staging directory.
+fn fill(fs: &dyn Fs, cfg: &Config, dir: &Dir, profile: &str, start: bool) -> io::Result<()> {
+    fs.create_file(dir, os("type"), render::TYPE.as_bytes(), DATA_MODE)?;
+    fs.create_file(dir, os("run"), render::run_script(cfg, profile).as_bytes(), SCRIPT_MODE)?;
+    fs.create_file(dir, os("finish"), render::finish_script(cfg).as_bytes(), SCRIPT_MODE)?;
+    if !start {
+        fs.create_file(dir, os("down"), b"", DATA_MODE)?;
+    }
+    fs.mkdir(dir, os("log"), SLOT_DIR_MODE)?;
+    let log = fs.open_dir(dir, os("log"))?;
+    fs.create_file(&log, os("run"), render::log_run_script(cfg, profile).as_bytes(), SCRIPT_MODE)?;
+    drop(log);
+    seed_supervise_skeleton(fs, dir, (cfg.uid, cfg.gid))
+}
+
+/// Make an empty, root-only staging directory, clearing any leftover. A leftover that cannot
+/// be removed is moved aside under another dot-name (still invisible to the scanner).
+fn reset_staging(fs: &dyn Fs, scandir: &Dir, staging: &OsStr) -> io::Result<()> {
+    let _ = remove_tree(fs, scandir, staging);
+    match fs.mkdir(scandir, staging, STAGING_MODE) {
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+            let mut aside = staging.to_os_string();
+            aside.push(format!(".stale-{}", stamp_ns()));
+            fs.rename(scandir, staging, scandir, &aside, RenameMode::NoReplace)?;
+            fs.mkdir(scandir, staging, STAGING_MODE)
+        }
+        other => other,
+    }
+}
+
+fn stamp_ns() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0)
+}
+
+/// Build `gateway-<profile>` (with `down` unless `start`) and publish it with one rename.
+/// On failure the staging directory is removed and the previous slot, if any, is untouched.
+pub fn publish(fs: &dyn Fs, cfg: &Config, scandir: &Dir, profile: &str, start: bool) -> io::Result<Published> {
+    let staging = OsString::from(staging_name(profile));
+    let target = OsString::from(slot_name(profile));
+    reset_staging(fs, scandir, &staging)?;
+    let built = (|| {
+        let dir = fs.open_dir(scandir, &staging)?;
+        fill(fs, cfg, &dir, profile, start)?;
+        drop(dir);
+        fs.chmod(scandir, &staging, SLOT_DIR_MODE)?;
+        swap_into_place(fs, scandir, &staging, &target)
+    })();
+    match built {
+        Ok(p) => {
+            // After an exchange the staging name holds the old slot; after a plain rename it
+            // is gone. Either way nothing may stay behind.
+            let _ = remove_tree(fs, scandir, &staging);
+            Ok(p)
+        }
+        Err(e) => {
+            let _ = remove_tree(fs, scandir, &staging);
+            Err(e)
+        }
+    }
+}
+
+fn swap_into_place(fs: &dyn Fs, scandir: &Dir, staging: &OsStr, target: &OsStr) -> io::Result<Published> {
+    match fs.lstat(scandir, target) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            fs.rename(scandir, staging, scandir, target, RenameMode::NoReplace)?;
+            Ok(Published::New)
+        }
+        Err(e) => Err(e),
+        Ok(m) if m.kind == Kind::Dir => {
+            fs.rename(scandir, staging, scandir, target, RenameMode::Exchange)?;
+            Ok(Published::Replaced)
+        }
+        Ok(_) => {
+            // A symlink (perhaps to a directory outside the scandir), file or FIFO: remove the
+            // entry itself, never what it points to.
+            fs.unlink(scandir, target)?;
+            fs.rename(scandir, staging, scandir, target, RenameMode::NoReplace)?;
+            Ok(Published::ReplacedNonDir)
+        }
+    }
+}
+
+/// Whether a scandir entry is a staging leftover: `.gateway-*.tmp*` (current and `.stale-`
+/// copies) or the pre-dot-name `gateway-*.tmp` that older releases left behind.
+pub fn is_staging_leftover(name: &OsStr) -> bool {
+    let Some(name) = name.to_str() else { return false };
+    let dotted = name.strip_prefix(".gateway-").is_some_and(|rest| rest.contains(".tmp"));
+    let legacy = name.starts_with("gateway-") && name.ends_with(".tmp");
+    dotted || legacy
+}
+
+/// Remove every staging leftover, including root-owned ones from an interrupted pass.
+/// Returns the names removed and the failures (name, error).
+pub fn sweep_staging(fs: &dyn Fs, scandir: &Dir) -> io::Result<(Vec<OsString>, Vec<(OsString, io::Error)>)> {
+    let mut removed = Vec::new();
+    let mut failed = Vec::new();
+    let mut names: Vec<OsString> = fs.list(scandir)?.into_iter().map(|(n, _)| n).filter(|n| is_staging_leftover(n)).collect();
+    names.sort();
+    for name in names {
+        match remove_tree(fs, scandir, &name) {
+            Ok(()) => removed.push(name),
+            Err(e) => failed.push((name, e)),
+        }
+    }
+    Ok((removed, failed))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn leftover_patterns() {
+        for yes in [".gateway-a.tmp", ".gateway-a.tmp.stale-123", "gateway-coder.tmp"] {
+            assert!(is_staging_leftover(OsStr::new(yes)), "{yes}");
+        }
+        for no in ["gateway-a", ".s6-svscan", "gateway-tmp", ".gateway-a", "other.tmp"] {
+            assert!(!is_staging_leftover(OsStr::new(no)), "{no}");
+        }
+    }
+}

@@ -1,0 +1,1 @@
+//! Placeholder until the simulator lands (issue 3).

@@ -2,6 +2,8 @@
 //! run the boot pass through the library with the real file system.
 #![allow(dead_code)]
 
+pub mod svscan;
+
 use hermes_core::boot::{self, Options, Report};
 use hermes_core::config::Config;
 use hermes_core::plan::{Action, Container};

@@ -1,0 +1,80 @@
+//! A real Debian `s6-svscan` on a temporary scandir, torn down however the test ends.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub struct Svscan {
+    pub scandir: PathBuf,
+    child: Option<Child>,
+}
+
+impl Svscan {
+    /// Start `s6-svscan scandir` with `env` added, and wait until its control FIFO listens.
+    pub fn start(scandir: &Path, env: &[(&str, &Path)]) -> Svscan {
+        let mut cmd = Command::new("s6-svscan");
+        cmd.arg(scandir).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        use std::os::unix::process::CommandExt;
+        cmd.process_group(0);
+        let child = cmd.spawn().expect("spawn s6-svscan");
+        let me = Svscan { scandir: scandir.to_path_buf(), child: Some(child) };
+        let ok = wait_for(Duration::from_secs(5), || {
+            Command::new("s6-svscanctl").arg("-z").arg(scandir).status().map(|s| s.success()).unwrap_or(false)
+        });
+        assert!(ok, "s6-svscan did not start listening on {}", scandir.display());
+        me
+    }
+
+    /// Stop the whole tree as a container stop would, and wait for it.
+    pub fn stop(&mut self) {
+        let Some(mut child) = self.child.take() else { return };
+        let _ = Command::new("s6-svscanctl").arg("-t").arg(&self.scandir).status();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = child.try_wait() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        // Anything left in the group (a stuck service) goes now.
+        let pgid = nix::unistd::Pid::from_raw(child.id() as i32);
+        let _ = nix::sys::signal::killpg(pgid, nix::sys::signal::Signal::SIGKILL);
+        let _ = child.wait();
+    }
+}
+
+impl Drop for Svscan {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+pub fn wait_for(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let end = Instant::now() + limit;
+    loop {
+        if f() {
+            return true;
+        }
+        if Instant::now() > end {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// `s6-svstat -o up <slot>`: Some(true/false) when supervised, None otherwise.
+pub fn is_up(slot: &Path) -> Option<bool> {
+    let o = Command::new("s6-svstat").args(["-o", "up"]).arg(slot).output().ok()?;
+    if !o.status.success() {
+        return None;
+    }
+    Some(String::from_utf8_lossy(&o.stdout).trim() == "true")
+}
+
+/// Run a command as the unprivileged user (uid/gid 10000 via s6-setuidgid).
+pub fn as_hermes(args: &[&str]) -> std::process::Output {
+    Command::new("s6-setuidgid").arg("hermes").args(args).output().expect("run as hermes")
+}

@@ -9,6 +9,7 @@ pub mod boot;
 pub mod boot_log;
 pub mod config;
 pub mod container_argv;
+pub mod lifecycle;
 pub mod discovery;
 pub mod escape;
 pub mod multiplex;

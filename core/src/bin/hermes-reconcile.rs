@@ -3,24 +3,26 @@
 use clap::{Args, Parser, Subcommand};
 use hermes_core::boot::{self, Options};
 use hermes_core::config::{self, Config};
+use hermes_core::lifecycle::{self, desired::Written, Error};
 use hermes_core::plan::Container;
 use hermes_core::safe_fs::{Fs, RealFs};
 use hermes_core::{container_argv, multiplex};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 const EXIT_CODES: &str = "\
 Exit codes:
-  0  the pass completed; every wanted slot was published (skipped profiles are reported,
-     not failures)
-  1  the pass completed, but some slot could not be published or the rescan could not be
-     requested (each problem is printed on stderr with the path concerned)
+  0  done (for the boot pass: every wanted slot was published; skipped profiles are
+     reported, not failures)
+  1  failed, or partly failed (each problem is printed on stderr with the path concerned;
+     with --all, at least one slot failed)
   2  usage or configuration error
   3  the scan directory could not be opened; nothing was changed
 
 Environment (flags win): HERMES_HOME, S6_PROFILE_GATEWAY_SCANDIR, HERMES_UID, HERMES_GID,
-HERMES_S6_USER, HERMES_S6_INTERPRETER, HERMES_S6_GATEWAY_PROGRAM, GATEWAY_MULTIPLEX_PROFILES,
-HERMES_GATEWAY_NO_SUPERVISE.";
+HERMES_S6_USER, HERMES_S6_INTERPRETER, HERMES_S6_GATEWAY_PROGRAM, HERMES_S6_MAX_SERVICES,
+HERMES_S6_REGISTRAR, GATEWAY_MULTIPLEX_PROFILES, HERMES_GATEWAY_NO_SUPERVISE.";
 
 /// Rebuild and manage the s6 service slots of hermes-agent's per-profile gateways.
 ///
@@ -30,6 +32,9 @@ HERMES_GATEWAY_NO_SUPERVISE.";
 /// started only if the profile's last wanted state was `running`, then ask s6-svscan to
 /// rescan. Prints one `reconcile: profile=<p> prior_state=<s> action=<a>` line per profile and
 /// appends the same to $HERMES_HOME/logs/container-boot.log.
+///
+/// start/stop/restart/status work as the unprivileged user; register/unregister/watch and the
+/// boot pass write the root-owned scan directory and run as root.
 #[derive(Parser, Debug)]
 #[command(name = "hermes-reconcile", version, after_help = EXIT_CODES)]
 struct Cli {
@@ -62,6 +67,12 @@ struct Global {
     /// The program run as `<program> [-p <profile>] gateway run --replace`.
     #[arg(long, env = "HERMES_S6_GATEWAY_PROGRAM", default_value = config::DEFAULT_GATEWAY_PROGRAM, global = true)]
     gateway_program: String,
+    /// The scanner's service limit (its `s6-svscan -c`), loggers included.
+    #[arg(long, env = "HERMES_S6_MAX_SERVICES", default_value_t = config::DEFAULT_MAX_SERVICES, global = true)]
+    max_services: usize,
+    /// The registrar's FIFO (written by the user to ask for slots, read by `watch`).
+    #[arg(long, env = "HERMES_S6_REGISTRAR", default_value = config::DEFAULT_REGISTRAR_FIFO, global = true)]
+    registrar: PathBuf,
     /// Print machine-readable JSON on stdout instead of text.
     #[arg(long, global = true)]
     json: bool,
@@ -80,20 +91,69 @@ enum Cmd {
     },
     /// Print what the boot pass would do, changing nothing.
     Plan,
+    /// Start a profile's gateway (s6-svc -u) and record desired_state=running.
+    Start { profile: String },
+    /// Stop a profile's gateway (planned-stop marker, s6-svc -d), record desired_state=stopped.
+    Stop {
+        profile: Option<String>,
+        /// Every registered slot; continues past failures and reports each.
+        #[arg(long, conflicts_with = "profile")]
+        all: bool,
+    },
+    /// Restart a profile's gateway (s6-svc -t; starts it if down), record running.
+    Restart {
+        profile: Option<String>,
+        /// Every registered slot; continues past failures and reports each.
+        #[arg(long, conflicts_with = "profile")]
+        all: bool,
+    },
+    /// Wanted state, s6 state and a reason per profile, and the scanner's capacity.
+    Status { profile: Option<String> },
+    /// The registered slots, one profile name per line.
+    List,
+    /// (root) Create a profile's slot, down unless --start, and rescan.
+    Register {
+        profile: String,
+        #[arg(long)]
+        start: bool,
+    },
+    /// (root) Take a profile's gateway down, wait, and remove its slot. Idempotent.
+    Unregister { profile: String },
+    /// (root) The registrar daemon: keep slots converged with the profiles on the volume.
+    Watch {
+        /// Periodic resync interval in milliseconds.
+        #[arg(long, default_value_t = 2000)]
+        interval_ms: u64,
+        /// Converge once and exit.
+        #[arg(long)]
+        once: bool,
+    },
+    /// (user) Ask the registrar to converge now and wait until PROFILE's slot exists
+    /// (or, with --gone, is removed).
+    Request {
+        profile: String,
+        #[arg(long)]
+        gone: bool,
+    },
+    /// (root) Let the hermes user control static services under DIR (015-supervise-perms).
+    StaticPerms {
+        #[arg(default_value = "/run/s6-rc/servicedirs")]
+        dir: PathBuf,
+    },
 }
 
 fn config_from(g: &Global) -> Result<Config, String> {
     let looked_up = config::lookup_user(&g.user);
-    let uid = g.uid.or(looked_up.map(|x| x.0)).unwrap_or(config::DEFAULT_UID);
-    let gid = g.gid.or(looked_up.map(|x| x.1)).unwrap_or(config::DEFAULT_UID);
     let cfg = Config {
-        home: g.home.clone(),
+        home: config::root_home(&g.home),
         scandir: g.scandir.clone(),
         user: g.user.clone(),
-        uid,
-        gid,
+        uid: g.uid.or(looked_up.map(|x| x.0)).unwrap_or(config::DEFAULT_UID),
+        gid: g.gid.or(looked_up.map(|x| x.1)).unwrap_or(config::DEFAULT_UID),
         interpreter: g.interpreter.clone(),
         gateway_program: g.gateway_program.clone(),
+        max_services: g.max_services,
+        registrar_fifo: g.registrar.clone(),
     };
     cfg.check()?;
     Ok(cfg)
@@ -125,11 +185,66 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let dry_run = matches!(cli.cmd, Some(Cmd::Plan) | Some(Cmd::Boot { dry_run: true }));
+    let json = cli.global.json;
     let fs = RealFs;
-    let (container, mx_warning) = container_facts(&fs, &cfg, &cli.global.proc_root);
+    let result = match cli.cmd {
+        None | Some(Cmd::Boot { .. }) | Some(Cmd::Plan) => {
+            let dry_run = matches!(cli.cmd, Some(Cmd::Plan) | Some(Cmd::Boot { dry_run: true }));
+            return boot_pass(&fs, &cfg, &cli.global.proc_root, dry_run, json);
+        }
+        Some(Cmd::Start { profile }) => one(&profile, "start", json, |p| lifecycle::start::start(&fs, &cfg, p)),
+        Some(Cmd::Stop { profile, all }) => {
+            verb(&fs, &cfg, profile, all, "stop", "Stopped", json, |p| lifecycle::stop::stop(&fs, &cfg, p))
+        }
+        Some(Cmd::Restart { profile, all }) => {
+            verb(&fs, &cfg, profile, all, "restart", "Restarted", json, |p| lifecycle::restart::restart(&fs, &cfg, p))
+        }
+        Some(Cmd::Status { profile }) => status(&fs, &cfg, profile.as_deref(), json),
+        Some(Cmd::List) => lifecycle::open_scandir(&fs, &cfg).and_then(|s| {
+            let v = lifecycle::registered(&fs, &s).map_err(|e| Error::io(&cfg.scandir, "list", e))?;
+            if json {
+                println!("{}", serde_json::to_string(&v).unwrap());
+            } else {
+                v.iter().for_each(|p| println!("{p}"));
+            }
+            Ok(true)
+        }),
+        Some(Cmd::Register { profile, start }) => one(&profile, "register", json, |p| {
+            let r = lifecycle::register::register(&fs, &cfg, p, start)?;
+            if r == hermes_core::s6::svscan::Rescan::NoScanner {
+                eprintln!("note: no s6-svscan is listening on {}; the slot is picked up when it starts", cfg.scandir.display());
+            }
+            Ok(Written::Yes)
+        }),
+        Some(Cmd::Unregister { profile }) => one(&profile, "unregister", json, |p| {
+            lifecycle::unregister::unregister(&fs, &cfg, p).map(|_| Written::Yes)
+        }),
+        Some(Cmd::Watch { interval_ms, once }) => watch(&fs, &cfg, Duration::from_millis(interval_ms), once, json),
+        Some(Cmd::Request { profile, gone }) => one(&profile, "request", json, |p| {
+            lifecycle::watch::ring(&cfg)?;
+            lifecycle::watch::wait_for_slot(&cfg, p, !gone, lifecycle::watch::CLIENT_WAIT).map(|_| Written::Yes)
+        }),
+        Some(Cmd::StaticPerms { dir }) => lifecycle::static_perms::apply(&fs, &dir, (cfg.uid, cfg.gid)).map(|done| {
+            for d in &done {
+                println!("[supervise-perms] {} controllable by {}", dir.join(d).display(), cfg.user);
+            }
+            true
+        }),
+    };
+    match result {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::from(1),
+        Err(e) => {
+            eprintln!("\u{2717} {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn boot_pass(fs: &dyn Fs, cfg: &Config, proc_root: &std::path::Path, dry_run: bool, json: bool) -> ExitCode {
+    let (container, mx_warning) = container_facts(fs, cfg, proc_root);
     let opts = Options { dry_run, ..Options::default() };
-    let mut report = match boot::run(&fs, &cfg, &container, &opts) {
+    let mut report = match boot::run(fs, cfg, &container, &opts) {
         Ok(r) => r,
         Err(e) => {
             eprintln!("reconcile: error: {e}");
@@ -137,10 +252,10 @@ fn main() -> ExitCode {
         }
     };
     report.warnings.extend(mx_warning);
-    if cli.global.json {
+    if json {
         println!("{}", serde_json::to_string_pretty(&report).expect("report serialises"));
     } else {
-        print_text(&report, &cfg);
+        print_boot(&report, cfg);
     }
     if report.errors.is_empty() {
         ExitCode::SUCCESS
@@ -149,7 +264,7 @@ fn main() -> ExitCode {
     }
 }
 
-fn print_text(report: &boot::Report, cfg: &Config) {
+fn print_boot(report: &boot::Report, cfg: &Config) {
     if report.dashboard_skip {
         println!("reconcile: skipping (dashboard container \u{2014} does not need per-profile gateways)");
         return;
@@ -175,4 +290,135 @@ fn print_text(report: &boot::Report, cfg: &Config) {
     for e in &report.errors {
         eprintln!("reconcile: error: {e}");
     }
+}
+
+/// One verb on one profile: `✓ <verb> gateway-<p>` or the error.
+fn one(arg: &str, verb: &str, json: bool, f: impl FnOnce(&str) -> Result<Written, Error>) -> Result<bool, Error> {
+    let profile = lifecycle::profile_from_arg(arg)?;
+    let written = f(&profile);
+    if json {
+        let (ok, error) = match &written {
+            Ok(_) => (true, None),
+            Err(e) => (false, Some(e.to_string())),
+        };
+        println!("{}", serde_json::json!({"profile": profile, "action": verb, "ok": ok, "error": error}));
+        return Ok(ok);
+    }
+    match written? {
+        Written::ReplacedUnreadable(why) => {
+            println!("\u{2713} {verb} gateway-{profile}");
+            eprintln!("warning: the old gateway_state.json {why}; it was replaced");
+        }
+        Written::NoProfileDir if verb != "register" && verb != "unregister" && verb != "request" => {
+            println!("\u{2713} {verb} gateway-{profile} (no profile directory: wanted state not recorded)");
+        }
+        _ => println!("\u{2713} {verb} gateway-{profile}"),
+    }
+    Ok(true)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn verb(
+    fs: &dyn Fs,
+    cfg: &Config,
+    profile: Option<String>,
+    all: bool,
+    name: &str,
+    done: &str,
+    json: bool,
+    f: impl Fn(&str) -> Result<Written, Error>,
+) -> Result<bool, Error> {
+    if !all {
+        let Some(p) = profile else {
+            return Err(Error::Io {
+                path: "-".into(),
+                error: std::io::Error::new(std::io::ErrorKind::InvalidInput, format!("{name} needs a PROFILE or --all")),
+            });
+        };
+        return one(&p, name, json, f);
+    }
+    let scandir = lifecycle::open_scandir(fs, cfg)?;
+    let names = lifecycle::registered(fs, &scandir).map_err(|e| Error::io(&cfg.scandir, "list", e))?;
+    if names.is_empty() {
+        println!("\u{2717} No profile gateways registered under s6");
+        return Ok(true);
+    }
+    let results: Vec<(String, Result<Written, Error>)> = names.iter().map(|p| (p.clone(), f(p))).collect();
+    let failed = results.iter().filter(|r| r.1.is_err()).count();
+    if json {
+        let v: Vec<_> = results
+            .iter()
+            .map(|(p, r)| serde_json::json!({"profile": p, "action": name, "ok": r.is_ok(), "error": r.as_ref().err().map(|e| e.to_string())}))
+            .collect();
+        println!("{}", serde_json::to_string(&v).unwrap());
+    } else {
+        let ok = results.len() - failed;
+        if ok > 0 {
+            println!("\u{2713} {done} {ok} profile gateway(s) under s6");
+        }
+        for (p, r) in &results {
+            if let Err(e) = r {
+                println!("\u{2717} Could not {name} gateway-{p}: {e}");
+            }
+        }
+    }
+    Ok(failed == 0)
+}
+
+fn status(fs: &dyn Fs, cfg: &Config, profile: Option<&str>, json: bool) -> Result<bool, Error> {
+    let only = profile.map(lifecycle::profile_from_arg).transpose()?;
+    let r = lifecycle::status::status(fs, cfg, only.as_deref())?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&r).unwrap());
+        return Ok(true);
+    }
+    println!("{:<20} {:<10} {:<5} {:<9} {:>8} {:<12} {}", "PROFILE", "WANTED", "S6", "PID", "SINCE", "LAST EXIT", "REASON");
+    for p in &r.profiles {
+        let last = match (p.exit_code, p.signal) {
+            (Some(c), _) if !p.up => format!("exit {c}"),
+            (_, Some(s)) if !p.up => format!("signal {s}"),
+            _ => "-".into(),
+        };
+        println!(
+            "{:<20} {:<10} {:<5} {:<9} {:>8} {:<12} {}",
+            p.profile,
+            p.wanted.as_deref().unwrap_or("-"),
+            if !p.registered || !p.supervised { "-" } else if p.up { "up" } else { "down" },
+            p.pid.map(|x| x.to_string()).unwrap_or_else(|| "-".into()),
+            p.since_secs.map(|s| format!("{s}s")).unwrap_or_else(|| "-".into()),
+            last,
+            p.reason
+        );
+    }
+    if let Some(c) = r.capacity {
+        let note = if c.near_limit() { "  (near the limit: raise s6-svscan -c)" } else { "" };
+        println!("\nservices: {} of {} supervised{note}", c.used, c.max);
+    }
+    Ok(true)
+}
+
+fn watch(fs: &dyn Fs, cfg: &Config, interval: Duration, once: bool, json: bool) -> Result<bool, Error> {
+    let print = |c: &lifecycle::watch::Converged| {
+        if json && (once || !c.added.is_empty() || !c.removed.is_empty() || !c.errors.is_empty()) {
+            println!("{}", serde_json::to_string(c).unwrap());
+            return;
+        }
+        for p in &c.added {
+            println!("registrar: registered gateway-{p} (down)");
+        }
+        for p in &c.removed {
+            println!("registrar: unregistered gateway-{p}");
+        }
+        for e in &c.errors {
+            eprintln!("registrar: error: {e}");
+        }
+    };
+    if once {
+        let c = lifecycle::watch::converge(fs, cfg)?;
+        print(&c);
+        return Ok(c.errors.is_empty());
+    }
+    println!("registrar: watching {} for {} (resync every {} ms)", cfg.registrar_fifo.display(), cfg.home.display(), interval.as_millis());
+    lifecycle::watch::run(fs, cfg, interval, print)?;
+    Ok(true)
 }

@@ -1,5 +1,7 @@
-//! The s6 client: speaks s6's on-disk protocol directly, so the same code drives real s6 and
-//! the simulator. This module grows with the runtime commands; the boot pass needs only the
-//! scanner's control FIFO.
+//! The s6 client: speaks s6's on-disk protocol directly (control FIFOs, the 35-byte status
+//! file, the supervisor lock), so the same code drives real s6 and the simulator and needs no
+//! s6 binaries on the caller's PATH.
 
+pub mod status;
+pub mod svc;
 pub mod svscan;

@@ -5,36 +5,17 @@
 
 mod common;
 
-use common::svscan::{as_hermes, is_up, wait_for, Svscan};
+use common::svscan::{as_hermes, is_up, wait_for};
+use common::world::{prerequisites, World};
 use common::*;
 use std::fs;
-use std::os::unix::fs::PermissionsExt;
-use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
 
 const WANT_UP: [&str; 3] = ["default", "coder", "drainer"];
 const WANT_DOWN: [&str; 3] = ["writer", "idle", "crashed"];
 
-fn prerequisites() -> bool {
-    require(is_root(), "real-s6 tests run the pass as root (as in the container)")
-        && require(have_program("s6-svscan"), "s6-svscan is not installed (apt-get install s6 execline)")
-        && require(hermes_core::config::lookup_user("hermes").is_some(), "no `hermes` user (uid 10000) exists")
-}
-
-fn chown_tree(p: &Path) {
-    let st = Command::new("chown").args(["-R", "hermes:hermes"]).arg(p).status().unwrap();
-    assert!(st.success());
-}
-
-struct World {
-    f: Fixture,
-}
-
-impl World {
-    fn new() -> World {
-        let mut f = Fixture::new();
-        fs::set_permissions(f.tmp.path(), fs::Permissions::from_mode(0o755)).unwrap();
+fn world() -> World {
+    let mut w = World::new(|f| {
         f.state("default", Some("running"), None);
         f.profile("coder", Some("running"), None);
         f.profile("drainer", Some("draining"), None);
@@ -42,39 +23,25 @@ impl World {
         f.profile("idle", None, None);
         f.profile("crashed", Some("startup_failed"), None);
         f.stale_runtime_files("coder");
-        chown_tree(&f.home);
-        let gw = f.tmp.path().join("fake-gateway");
-        fs::write(&gw, "#!/bin/sh\n# stands in for `hermes gateway run`: stays up until signalled\nexec sleep 3600\n").unwrap();
-        fs::set_permissions(&gw, fs::Permissions::from_mode(0o755)).unwrap();
-        f.cfg.interpreter = "/bin/sh".into();
-        f.cfg.gateway_program = gw.to_string_lossy().into_owned();
-        World { f }
-    }
+    });
+    w.boot();
+    w
+}
 
-    fn boot(&self) -> Svscan {
-        let sv = Svscan::start(&self.f.scandir, &[("HERMES_HOME", &self.f.home)]);
-        let r = self.f.run();
-        assert!(r.errors.is_empty(), "{:?}", r.errors);
-        assert_eq!(r.rescan, Some(hermes_core::s6::svscan::Rescan::Sent));
-        sv
+fn assert_wanted_set(f: &Fixture) {
+    let all: Vec<&str> = WANT_UP.iter().chain(WANT_DOWN.iter()).copied().collect();
+    let settled = wait_for(Duration::from_secs(10), || {
+        WANT_UP.iter().all(|p| is_up(&f.slot(p)) == Some(true)) && WANT_DOWN.iter().all(|p| is_up(&f.slot(p)) == Some(false))
+    });
+    let states: Vec<_> = all.iter().map(|p| (p, is_up(&f.slot(p)))).collect();
+    assert!(settled, "wanted up {WANT_UP:?}, down {WANT_DOWN:?}; s6-svstat says {states:?}");
+    // Stays that way: nothing crash-loops, nothing wanted down starts by itself.
+    std::thread::sleep(Duration::from_millis(1500));
+    for p in WANT_UP {
+        assert_eq!(is_up(&f.slot(p)), Some(true), "{p} stays up");
     }
-
-    fn assert_wanted_set(&self) {
-        let all: Vec<&str> = WANT_UP.iter().chain(WANT_DOWN.iter()).copied().collect();
-        let settled = wait_for(Duration::from_secs(10), || {
-            WANT_UP.iter().all(|p| is_up(&self.f.slot(p)) == Some(true))
-                && WANT_DOWN.iter().all(|p| is_up(&self.f.slot(p)) == Some(false))
-        });
-        let states: Vec<_> = all.iter().map(|p| (p, is_up(&self.f.slot(p)))).collect();
-        assert!(settled, "wanted up {WANT_UP:?}, down {WANT_DOWN:?}; s6-svstat says {states:?}");
-        // Stays that way: nothing crash-loops, nothing wanted down starts by itself.
-        std::thread::sleep(Duration::from_millis(1500));
-        for p in WANT_UP {
-            assert_eq!(is_up(&self.f.slot(p)), Some(true), "{p} stays up");
-        }
-        for p in WANT_DOWN {
-            assert_eq!(is_up(&self.f.slot(p)), Some(false), "{p} stays down");
-        }
+    for p in WANT_DOWN {
+        assert_eq!(is_up(&f.slot(p)), Some(false), "{p} stays down");
     }
 }
 
@@ -83,19 +50,18 @@ fn boot_pass_under_real_s6_starts_exactly_the_wanted_gateways_and_survives_a_res
     if !prerequisites() {
         return;
     }
-    let w = World::new();
-    let mut sv = w.boot();
-    w.assert_wanted_set();
+    let mut w = world();
+    assert_wanted_set(&w.f);
     // Loggers run as hermes and create their directories under the home.
     assert!(wait_for(Duration::from_secs(5), || w.f.home.join("logs/gateways/coder").is_dir()));
     assert!(!w.f.profile_dir("coder").join("gateway.pid").exists());
 
     // Container restart: the tree stops, /run/service is a fresh tmpfs, the pass runs again.
-    sv.stop();
+    w.sv.take().unwrap().stop();
     fs::remove_dir_all(&w.f.scandir).unwrap();
     fs::create_dir(&w.f.scandir).unwrap();
-    let _sv = w.boot();
-    w.assert_wanted_set();
+    w.boot();
+    assert_wanted_set(&w.f);
     assert_eq!(w.f.boot_log().lines().filter(|l| l.contains(" profile=default ")).count(), 2);
 }
 
@@ -104,9 +70,8 @@ fn hermes_user_controls_its_slots_but_cannot_change_what_root_runs() {
     if !prerequisites() {
         return;
     }
-    let w = World::new();
-    let _sv = w.boot();
-    w.assert_wanted_set();
+    let w = world();
+    assert_wanted_set(&w.f);
     let slot = |p: &str| w.f.slot(p).to_string_lossy().into_owned();
 
     // Control: up, status, down, all as uid 10000 (upstream's EACCES regression).

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod svscan;
+pub mod world;
 
 use hermes_core::boot::{self, Options, Report};
 use hermes_core::config::Config;

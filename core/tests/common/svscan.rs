@@ -13,7 +13,8 @@ impl Svscan {
     /// Start `s6-svscan scandir` with `env` added, and wait until its control FIFO listens.
     pub fn start(scandir: &Path, env: &[(&str, &Path)]) -> Svscan {
         let mut cmd = Command::new("s6-svscan");
-        cmd.arg(scandir).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null());
+        let log = std::fs::File::create(scandir.with_extension("svscan.log")).unwrap();
+        cmd.arg(scandir).stdin(Stdio::null()).stdout(log.try_clone().unwrap()).stderr(log);
         for (k, v) in env {
             cmd.env(k, v);
         }
@@ -22,7 +23,7 @@ impl Svscan {
         let child = cmd.spawn().expect("spawn s6-svscan");
         let me = Svscan { scandir: scandir.to_path_buf(), child: Some(child) };
         let ok = wait_for(Duration::from_secs(5), || {
-            Command::new("s6-svscanctl").arg("-z").arg(scandir).status().map(|s| s.success()).unwrap_or(false)
+            Command::new("s6-svscanctl").arg("-z").arg(scandir).stderr(Stdio::null()).status().map(|s| s.success()).unwrap_or(false)
         });
         assert!(ok, "s6-svscan did not start listening on {}", scandir.display());
         me
@@ -38,6 +39,10 @@ impl Svscan {
                 break;
             }
             std::thread::sleep(Duration::from_millis(50));
+        }
+        if child.try_wait().ok().flatten().is_none() {
+            eprintln!("s6-svscan did not exit after -t; its log:\n{}", std::fs::read_to_string(self.scandir.with_extension("svscan.log")).unwrap_or_default());
+            let _ = Command::new("sh").arg("-c").arg("ps -eo pid,ppid,user,stat,args | grep -E 'fake|sleep 3600|s6-' | grep -v grep").status();
         }
         // Anything left in the group (a stuck service) goes now.
         let pgid = nix::unistd::Pid::from_raw(child.id() as i32);

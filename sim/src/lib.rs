@@ -1,1 +1,9 @@
-//! Placeholder until the simulator lands (issue 3).
+//! Stand-ins for the world around hermes-s6.
+//!
+//! - [`gateway`]: the reference gateway, a small program that keeps upstream's gateway
+//!   state-file contract (`gateway.pid`, `gateway_state.json`, the planned-stop marker, the
+//!   lifecycle sentinel, exit codes) and answers a health request, so the image and the tests
+//!   exercise supervision without the real hermes-agent.
+//! - The s6 simulator arrives with issue 3.
+
+pub mod gateway;

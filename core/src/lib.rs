@@ -14,6 +14,7 @@ pub mod discovery;
 pub mod escape;
 pub mod multiplex;
 pub mod plan;
+pub mod profile;
 pub mod profile_name;
 pub mod render;
 pub mod s6;

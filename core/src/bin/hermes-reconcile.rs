@@ -139,6 +139,9 @@ enum Cmd {
     StaticPerms {
         #[arg(default_value = "/run/s6-rc/servicedirs")]
         dir: PathBuf,
+        /// Leave this service root-only (repeatable).
+        #[arg(long)]
+        skip: Vec<String>,
     },
 }
 
@@ -224,7 +227,7 @@ fn main() -> ExitCode {
             lifecycle::watch::ring(&cfg)?;
             lifecycle::watch::wait_for_slot(&cfg, p, !gone, lifecycle::watch::CLIENT_WAIT).map(|_| Written::Yes)
         }),
-        Some(Cmd::StaticPerms { dir }) => lifecycle::static_perms::apply(&fs, &dir, (cfg.uid, cfg.gid)).map(|done| {
+        Some(Cmd::StaticPerms { dir, skip }) => lifecycle::static_perms::apply(&fs, &dir, (cfg.uid, cfg.gid), &skip).map(|done| {
             for d in &done {
                 println!("[supervise-perms] {} controllable by {}", dir.join(d).display(), cfg.user);
             }
@@ -372,28 +375,7 @@ fn status(fs: &dyn Fs, cfg: &Config, profile: Option<&str>, json: bool) -> Resul
         println!("{}", serde_json::to_string_pretty(&r).unwrap());
         return Ok(true);
     }
-    println!("{:<20} {:<10} {:<5} {:<9} {:>8} {:<12} {}", "PROFILE", "WANTED", "S6", "PID", "SINCE", "LAST EXIT", "REASON");
-    for p in &r.profiles {
-        let last = match (p.exit_code, p.signal) {
-            (Some(c), _) if !p.up => format!("exit {c}"),
-            (_, Some(s)) if !p.up => format!("signal {s}"),
-            _ => "-".into(),
-        };
-        println!(
-            "{:<20} {:<10} {:<5} {:<9} {:>8} {:<12} {}",
-            p.profile,
-            p.wanted.as_deref().unwrap_or("-"),
-            if !p.registered || !p.supervised { "-" } else if p.up { "up" } else { "down" },
-            p.pid.map(|x| x.to_string()).unwrap_or_else(|| "-".into()),
-            p.since_secs.map(|s| format!("{s}s")).unwrap_or_else(|| "-".into()),
-            last,
-            p.reason
-        );
-    }
-    if let Some(c) = r.capacity {
-        let note = if c.near_limit() { "  (near the limit: raise s6-svscan -c)" } else { "" };
-        println!("\nservices: {} of {} supervised{note}", c.used, c.max);
-    }
+    print!("{}", lifecycle::status::render_table(&r));
     Ok(true)
 }
 

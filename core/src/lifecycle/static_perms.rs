@@ -13,14 +13,14 @@ use std::path::Path;
 
 pub const SUPERVISE_DIR_MODE: u32 = 0o710;
 
-pub fn apply(fs: &dyn Fs, root: &Path, owner: (u32, u32)) -> Result<Vec<String>, Error> {
+pub fn apply(fs: &dyn Fs, root: &Path, owner: (u32, u32), skip: &[String]) -> Result<Vec<String>, Error> {
     let dir = fs.open_root(root).map_err(|e| Error::io(root, "open", e))?;
     let mut done = Vec::new();
     let mut entries = fs.list(&dir).map_err(|e| Error::io(root, "list", e))?;
     entries.sort_by(|a, b| a.0.cmp(&b.0));
     for (name, kind) in entries {
         let n = name.to_string_lossy();
-        if kind != Kind::Dir || n.starts_with('.') || n.starts_with("s6rc-") || n.starts_with("s6-linux-") {
+        if kind != Kind::Dir || n.starts_with('.') || n.starts_with("s6rc-") || n.starts_with("s6-linux-") || skip.iter().any(|s| *s == n) {
             continue;
         }
         let svc = fs.open_dir(&dir, &name).map_err(|e| Error::io(dir.child(&name), "open", e))?;

@@ -96,10 +96,13 @@ fn one(fs: &dyn Fs, cfg: &Config, scandir: &crate::safe_fs::Dir, profile: &str) 
     ps.up = st.is_up();
     ps.pid = st.is_up().then_some(st.pid);
     ps.since_secs = Some((now - st.since).max(0));
-    ps.exit_code = st.exit_code();
-    ps.signal = st.signal();
     ps.want_up = st.want_up;
     let died = s6status::has_died(fs, &slot);
+    // Before the first death the wait status is just zeroes, not an exit code.
+    if died {
+        ps.exit_code = st.exit_code();
+        ps.signal = st.signal();
+    }
     ps.reason = reason(&st, died, ps.wanted.as_deref());
     ps
 }
@@ -122,4 +125,41 @@ pub fn reason(st: &s6status::Status, died: bool, wanted: Option<&str>) -> &'stat
         return "not-restored"; // registered down at boot and never started since
     }
     "parked" // finish exited 125 after a clean exit (or another intentional stop)
+}
+
+/// The human table `status` prints, ending with the scanner's capacity.
+pub fn render_table(r: &Report) -> String {
+    use std::fmt::Write;
+    let mut out = String::new();
+    let _ = writeln!(out, "{:<20} {:<10} {:<5} {:<9} {:>8} {:<12} REASON", "PROFILE", "WANTED", "S6", "PID", "SINCE", "LAST EXIT");
+    for p in &r.profiles {
+        let last = match (p.exit_code, p.signal) {
+            (Some(c), _) if !p.up => format!("exit {c}"),
+            (_, Some(s)) if !p.up => format!("signal {s}"),
+            _ => "-".into(),
+        };
+        let s6 = if !p.registered || !p.supervised {
+            "-"
+        } else if p.up {
+            "up"
+        } else {
+            "down"
+        };
+        let _ = writeln!(
+            out,
+            "{:<20} {:<10} {:<5} {:<9} {:>8} {:<12} {}",
+            p.profile,
+            p.wanted.as_deref().unwrap_or("-"),
+            s6,
+            p.pid.map(|x| x.to_string()).unwrap_or_else(|| "-".into()),
+            p.since_secs.map(|s| format!("{s}s")).unwrap_or_else(|| "-".into()),
+            last,
+            p.reason
+        );
+    }
+    if let Some(c) = r.capacity {
+        let note = if c.near_limit() { "  (near the limit: raise s6-svscan -c)" } else { "" };
+        let _ = writeln!(out, "\nservices: {} of {} supervised{note}", c.used, c.max);
+    }
+    out
 }

@@ -17,16 +17,25 @@ pub enum Fault {
     KillAt(usize),
 }
 
+/// Called before every mutating step with (step number, operation, path).
+pub type Observer<'a> = Box<dyn Fn(usize, &str, &Path) + 'a>;
+
 pub struct FaultyFs<'a> {
     inner: &'a dyn Fs,
     fault: Option<Fault>,
     steps: Cell<usize>,
     log: RefCell<Vec<(String, PathBuf)>>,
+    observer: Option<Observer<'a>>,
 }
 
 impl<'a> FaultyFs<'a> {
     pub fn new(inner: &'a dyn Fs, fault: Option<Fault>) -> Self {
-        FaultyFs { inner, fault, steps: Cell::new(0), log: RefCell::new(Vec::new()) }
+        FaultyFs { inner, fault, steps: Cell::new(0), log: RefCell::new(Vec::new()), observer: None }
+    }
+    /// Watch the tree between steps (e.g. what a concurrent scanner would see).
+    pub fn with_observer(mut self, f: impl Fn(usize, &str, &Path) + 'a) -> Self {
+        self.observer = Some(Box::new(f));
+        self
     }
     /// Number of mutating steps attempted so far.
     pub fn steps(&self) -> usize {
@@ -40,6 +49,9 @@ impl<'a> FaultyFs<'a> {
     fn step(&self, op: &str, path: PathBuf) -> io::Result<()> {
         let n = self.steps.get() + 1;
         self.steps.set(n);
+        if let Some(obs) = &self.observer {
+            obs(n, op, &path);
+        }
         self.log.borrow_mut().push((op.to_string(), path));
         let injected = match self.fault {
             Some(Fault::ErrorAt(k)) => n == k,

@@ -4,6 +4,8 @@
 //!   state-file contract (`gateway.pid`, `gateway_state.json`, the planned-stop marker, the
 //!   lifecycle sentinel, exit codes) and answers a health request, so the image and the tests
 //!   exercise supervision without the real hermes-agent.
-//! - The s6 simulator arrives with issue 3.
+//! - [`s6sim`]: a simulator of s6-svscan/s6-supervise speaking s6's on-disk protocol, with a
+//!   real-time drop-in daemon (`hermes-svscan`).
 
 pub mod gateway;
+pub mod s6sim;

@@ -5,3 +5,4 @@ pub mod fsutil;
 pub mod realtime;
 pub mod scan;
 pub mod supervise;
+pub mod virtual_world;

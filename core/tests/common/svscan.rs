@@ -12,7 +12,10 @@ pub struct Svscan {
 impl Svscan {
     /// Start `s6-svscan scandir` with `env` added, and wait until its control FIFO listens.
     pub fn start(scandir: &Path, env: &[(&str, &Path)]) -> Svscan {
-        let mut cmd = Command::new("s6-svscan");
+        // HERMES_TEST_SVSCAN swaps in another implementation (the simulator's hermes-svscan):
+        // the same tests then check the core against both.
+        let program = std::env::var("HERMES_TEST_SVSCAN").unwrap_or_else(|_| "s6-svscan".into());
+        let mut cmd = Command::new(program);
         let log = std::fs::File::create(scandir.with_extension("svscan.log")).unwrap();
         cmd.arg(scandir).stdin(Stdio::null()).stdout(log.try_clone().unwrap()).stderr(log);
         for (k, v) in env {

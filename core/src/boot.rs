@@ -8,9 +8,8 @@
 
 use crate::boot_log;
 use crate::config::Config;
-use crate::discovery::{self, PROFILES_DIR};
+use crate::discovery;
 use crate::plan::{self, Action, Container, Entry, Plan};
-use crate::profile_name::DEFAULT_PROFILE;
 use crate::s6::svscan::{self, Rescan};
 use crate::safe_fs::{self, Dir, Fs};
 use crate::slot::{self, Published};
@@ -18,8 +17,7 @@ use crate::state::STATE_FILE;
 use std::ffi::OsStr;
 use std::io;
 
-/// Runtime files of the previous container's gateway; their PIDs mean nothing now.
-pub const STALE_RUNTIME_FILES: [&str; 2] = ["gateway.pid", "processes.json"];
+pub use crate::discovery::STALE_RUNTIME_FILES;
 
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -65,10 +63,14 @@ impl std::fmt::Display for Fatal {
     }
 }
 
-/// Read the home and decide, touching nothing.
-pub fn plan(fs: &dyn Fs, cfg: &Config, container: &Container) -> (Plan, Vec<String>) {
+/// Read the home and decide. Touches nothing unless `sweep` (stale runtime files of the
+/// profiles that get a slot are removed while their directories are open).
+pub fn plan(fs: &dyn Fs, cfg: &Config, container: &Container, sweep: bool) -> (Plan, Vec<String>) {
+    if container.dashboard {
+        return (plan::make(&discovery::Snapshot::empty(), container), Vec::new());
+    }
     let (home, home_error) = open_home(fs, cfg);
-    let snap = discovery::scan_home(fs, home.as_ref(), home_error.clone());
+    let snap = discovery::scan_home(fs, home.as_ref(), home_error.clone(), sweep);
     let mut warnings = Vec::new();
     if let Some(e) = home_error {
         warnings.push(e);
@@ -96,7 +98,7 @@ fn open_home(fs: &dyn Fs, cfg: &Config) -> (Option<Dir>, Option<String>) {
 }
 
 pub fn run(fs: &dyn Fs, cfg: &Config, container: &Container, opts: &Options) -> Result<Report, Fatal> {
-    let (plan, warnings) = plan(fs, cfg, container);
+    let (plan, warnings) = plan(fs, cfg, container, !opts.dry_run);
     let mut report = Report {
         entries: plan.entries.clone(),
         dashboard_skip: plan.dashboard_skip,
@@ -139,9 +141,6 @@ pub fn run(fs: &dyn Fs, cfg: &Config, container: &Container, opts: &Options) -> 
     }
     let mut replaced_any = false;
     for entry in report.entries.iter_mut().filter(|e| e.wants_slot()) {
-        if let Some(home) = &home {
-            sweep_runtime_files(fs, home, &entry.profile, &mut report.warnings);
-        }
         match slot::publish(fs, cfg, &scandir, &entry.profile, entry.action == Action::Started) {
             Ok(Published::New) => {}
             Ok(Published::Replaced | Published::ReplacedNonDir) => replaced_any = true,
@@ -205,30 +204,6 @@ pub fn stdout_line(e: &Entry) -> String {
         line.push_str(r);
     }
     line
-}
-
-fn sweep_runtime_files(fs: &dyn Fs, home: &Dir, profile: &str, warnings: &mut Vec<String>) {
-    let owned;
-    let dir = if profile == DEFAULT_PROFILE {
-        home
-    } else {
-        let profiles = match fs.open_dir(home, OsStr::new(PROFILES_DIR)) {
-            Ok(d) => d,
-            Err(_) => return,
-        };
-        owned = match fs.open_dir(&profiles, OsStr::new(profile)) {
-            Ok(d) => d,
-            Err(_) => return,
-        };
-        &owned
-    };
-    for name in STALE_RUNTIME_FILES {
-        // unlink removes a planted link itself, never its target.
-        match safe_fs::ignore_missing(fs.unlink(dir, OsStr::new(name))) {
-            Ok(()) => {}
-            Err(e) => warnings.push(format!("could not remove stale {}: {e}", dir.child(OsStr::new(name)).display())),
-        }
-    }
 }
 
 /// The legacy `gateway run` container command meant "run the root gateway": record that as

@@ -57,12 +57,38 @@ pub struct Snapshot {
     pub warnings: Vec<String>,
 }
 
+impl Snapshot {
+    /// Nothing read: the default profile with no prior state.
+    pub fn empty() -> Snapshot {
+        Snapshot {
+            default: Facts { prior: PriorState::default(), prior_exit: PriorExit::Unknown },
+            home_error: None,
+            named: Vec::new(),
+            warnings: Vec::new(),
+        }
+    }
+}
+
 fn facts(fs: &dyn Fs, dir: &Dir) -> Facts {
     Facts { prior: read_prior_state(fs, dir), prior_exit: read_prior_exit(fs, dir) }
 }
 
-/// Read the home. Never fails: every problem becomes a warning or a skipped candidate.
-pub fn scan_home(fs: &dyn Fs, home: Option<&Dir>, home_error: Option<String>) -> Snapshot {
+/// Runtime files of the previous container's gateway; their PIDs mean nothing now.
+pub const STALE_RUNTIME_FILES: [&str; 2] = ["gateway.pid", "processes.json"];
+
+/// Remove the stale runtime files of one profile (a planted link is unlinked, never followed).
+fn sweep_runtime_files(fs: &dyn Fs, dir: &Dir, warnings: &mut Vec<String>) {
+    for name in STALE_RUNTIME_FILES {
+        if let Err(e) = crate::safe_fs::ignore_missing(fs.unlink(dir, OsStr::new(name))) {
+            warnings.push(format!("could not remove stale {}: {e}", dir.child(OsStr::new(name)).display()));
+        }
+    }
+}
+
+/// Read the home. Never fails: every problem becomes a warning or a skipped candidate. With
+/// `sweep`, each profile that will get a slot has its stale runtime files removed while its
+/// directory is open (the boot pass; a dry run reads only).
+pub fn scan_home(fs: &dyn Fs, home: Option<&Dir>, home_error: Option<String>, sweep: bool) -> Snapshot {
     let mut snap = Snapshot {
         default: Facts { prior: PriorState::default(), prior_exit: PriorExit::Unknown },
         home_error,
@@ -71,6 +97,9 @@ pub fn scan_home(fs: &dyn Fs, home: Option<&Dir>, home_error: Option<String>) ->
     };
     let Some(home) = home else { return snap };
     snap.default = facts(fs, home);
+    if sweep {
+        sweep_runtime_files(fs, home, &mut snap.warnings);
+    }
     if let Some(w) = &snap.default.prior.warning {
         snap.warnings.push(w.clone());
     }
@@ -106,7 +135,7 @@ pub fn scan_home(fs: &dyn Fs, home: Option<&Dir>, home_error: Option<String>) ->
     };
     entries.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
     for (name, kind) in entries {
-        if let Some(c) = candidate(fs, &profiles, &name, kind, &mut snap.warnings) {
+        if let Some(c) = candidate(fs, &profiles, &name, kind, sweep, &mut snap.warnings) {
             if let Candidate::Profile { facts, .. } = &c {
                 if let Some(w) = &facts.prior.warning {
                     snap.warnings.push(w.clone());
@@ -118,7 +147,7 @@ pub fn scan_home(fs: &dyn Fs, home: Option<&Dir>, home_error: Option<String>) ->
     snap
 }
 
-fn candidate(fs: &dyn Fs, profiles: &Dir, name: &OsStr, kind: Kind, warnings: &mut Vec<String>) -> Option<Candidate> {
+fn candidate(fs: &dyn Fs, profiles: &Dir, name: &OsStr, kind: Kind, sweep: bool, warnings: &mut Vec<String>) -> Option<Candidate> {
     let display = log_value(name.as_bytes());
     let path = profiles.child(name);
     let skip = |reason: SkipReason, detail: String| Some(Candidate::Skipped { display: display.clone(), reason, detail });
@@ -154,5 +183,9 @@ fn candidate(fs: &dyn Fs, profiles: &Dir, name: &OsStr, kind: Kind, warnings: &m
         ));
         return None;
     }
-    Some(Candidate::Profile { name: utf8.to_string(), facts: facts(fs, &dir) })
+    let facts = facts(fs, &dir);
+    if sweep {
+        sweep_runtime_files(fs, &dir, warnings);
+    }
+    Some(Candidate::Profile { name: utf8.to_string(), facts })
 }

@@ -1,8 +1,8 @@
 //! Building and publishing one gateway slot in the scandir.
 //!
-//! A slot is built completely under a dot-name (which s6-svscan never scans), with the
-//! staging directory closed to everyone but root (0700) until it is finished, then published
-//! by a single rename. A scanner that looks at any moment sees either no slot, the old slot,
+//! A slot is built completely under a dot-name (which s6-svscan never scans), then published
+//! by a single rename. Everything in the staging directory is root's except the seeded
+//! `supervise/` skeleton, which is handed to the user only after its contents exist. A scanner that looks at any moment sees either no slot, the old slot,
 //! or the complete new one.
 
 use crate::config::Config;
@@ -21,7 +21,6 @@ pub const CONTROL_MODE: u32 = 0o660;
 pub const SCRIPT_MODE: u32 = 0o755;
 pub const DATA_MODE: u32 = 0o644;
 pub const SLOT_DIR_MODE: u32 = 0o755;
-const STAGING_MODE: u32 = 0o700;
 
 fn os(s: &str) -> &OsStr {
     OsStr::new(s)
@@ -39,62 +38,114 @@ pub enum Published {
     ReplacedNonDir,
 }
 
-/// Create one entry of the supervise skeleton unless it exists; chown before chmod because
-/// chown may clear the setgid bit.
-fn seed_entry(fs: &dyn Fs, dir: &Dir, name: &str, mode: u32, fifo: bool, owner: (u32, u32)) -> io::Result<()> {
-    let made = if fifo { fs.mkfifo(dir, os(name), mode) } else { fs.mkdir(dir, os(name), mode) };
+/// Create one entry of the supervise skeleton unless it exists, give it to `owner`, and set
+/// its final mode when creation could not (mkdir drops setgid). chown comes before chmod
+/// because chown may clear set-id bits. Returns whether it was created.
+fn seed_entry(fs: &dyn Fs, dir: &Dir, path: &str, kind: Entry, owner: (u32, u32)) -> io::Result<bool> {
+    let made = match kind {
+        Entry::EventDir => fs.mkdir(dir, os(path), EVENT_MODE & !0o6000),
+        Entry::SuperviseDir => fs.mkdir(dir, os(path), SUPERVISE_MODE),
+        Entry::Control => fs.mkfifo(dir, os(path), CONTROL_MODE),
+    };
     match made {
-        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => return Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => return Ok(false),
         other => other?,
     }
-    chown_best_effort(fs, dir, os(name), owner.0, owner.1)?;
-    fs.chmod(dir, os(name), mode)
+    if kind == Entry::SuperviseDir {
+        return Ok(true); // chowned by the caller once its contents exist
+    }
+    chown_best_effort(fs, dir, os(path), owner.0, owner.1)?;
+    if kind == Entry::EventDir {
+        fs.chmod(dir, os(path), EVENT_MODE)?;
+    }
+    Ok(true)
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Entry {
+    EventDir,
+    SuperviseDir,
+    Control,
 }
 
 /// Seed `event/`, `supervise/`, `supervise/event/`, `supervise/control` in `svc` and, when
 /// `svc/log/` is a directory, the same there. Idempotent: existing entries are not touched.
+///
+/// Paths below `svc` are used directly (no descriptor per level): `svc` and `log/` are
+/// root's, and `supervise/` is handed to the user only after its contents are made, so no
+/// component of those paths can be a link the user planted while this runs.
 pub fn seed_supervise_skeleton(fs: &dyn Fs, svc: &Dir, owner: (u32, u32)) -> io::Result<()> {
-    seed_one(fs, svc, owner)?;
-    match fs.open_dir(svc, os("log")) {
-        Ok(log) => seed_one(fs, &log, owner),
+    seed_one(fs, svc, "", owner)?;
+    match fs.lstat(svc, os("log")) {
+        Ok(m) if m.kind == Kind::Dir => seed_one(fs, svc, "log/", owner),
+        Ok(_) => Ok(()),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
         Err(e) => Err(e),
     }
 }
 
-fn seed_one(fs: &dyn Fs, svc: &Dir, owner: (u32, u32)) -> io::Result<()> {
-    seed_entry(fs, svc, "event", EVENT_MODE, false, owner)?;
-    seed_entry(fs, svc, "supervise", SUPERVISE_MODE, false, owner)?;
-    let sup = fs.open_dir(svc, os("supervise"))?;
-    seed_entry(fs, &sup, "event", EVENT_MODE, false, owner)?;
-    seed_entry(fs, &sup, "control", CONTROL_MODE, true, owner)
-}
-
-/// Write the slot's files into an empty staging directory.
-fn fill(fs: &dyn Fs, cfg: &Config, dir: &Dir, profile: &str, start: bool) -> io::Result<()> {
-    fs.create_file(dir, os("type"), render::TYPE.as_bytes(), DATA_MODE)?;
-    fs.create_file(dir, os("run"), render::run_script(cfg, profile).as_bytes(), SCRIPT_MODE)?;
-    fs.create_file(dir, os("finish"), render::finish_script(cfg).as_bytes(), SCRIPT_MODE)?;
-    if !start {
-        fs.create_file(dir, os("down"), b"", DATA_MODE)?;
+fn seed_one(fs: &dyn Fs, svc: &Dir, base: &str, owner: (u32, u32)) -> io::Result<()> {
+    let sup = format!("{base}supervise");
+    let made_sup = seed_entry(fs, svc, &sup, Entry::SuperviseDir, owner)?;
+    if !made_sup && fs.lstat(svc, os(&sup))?.kind != Kind::Dir {
+        return Err(io::Error::new(io::ErrorKind::AlreadyExists, format!("{sup} exists and is not a directory")));
     }
-    fs.mkdir(dir, os("log"), SLOT_DIR_MODE)?;
-    let log = fs.open_dir(dir, os("log"))?;
-    fs.create_file(&log, os("run"), render::log_run_script(cfg, profile).as_bytes(), SCRIPT_MODE)?;
-    drop(log);
-    seed_supervise_skeleton(fs, dir, (cfg.uid, cfg.gid))
+    seed_entry(fs, svc, &format!("{base}event"), Entry::EventDir, owner)?;
+    if made_sup {
+        seed_entry(fs, svc, &format!("{sup}/event"), Entry::EventDir, owner)?;
+        seed_entry(fs, svc, &format!("{sup}/control"), Entry::Control, owner)?;
+        chown_best_effort(fs, svc, os(&sup), owner.0, owner.1)
+    } else {
+        // An existing supervise/ may be the user's: go through it one level at a time.
+        let d = fs.open_dir(svc, os(&sup))?;
+        seed_entry(fs, &d, "event", Entry::EventDir, owner)?;
+        seed_entry(fs, &d, "control", Entry::Control, owner).map(|_| ())
+    }
 }
 
-/// Make an empty, root-only staging directory, clearing any leftover. A leftover that cannot
-/// be removed is moved aside under another dot-name (still invisible to the scanner).
+/// Write the slot's files into the empty staging directory `stage` (a root-owned dot-name in
+/// the root-owned scandir), by paths relative to the scandir.
+fn fill(fs: &dyn Fs, cfg: &Config, scandir: &Dir, stage: &str, profile: &str, start: bool) -> io::Result<()> {
+    let p = |rel: &str| format!("{stage}/{rel}");
+    fs.create_file(scandir, os(&p("type")), render::TYPE.as_bytes(), DATA_MODE)?;
+    fs.create_file(scandir, os(&p("run")), render::run_script(cfg, profile).as_bytes(), SCRIPT_MODE)?;
+    fs.create_file(scandir, os(&p("finish")), render::finish_script(cfg).as_bytes(), SCRIPT_MODE)?;
+    if !start {
+        fs.create_file(scandir, os(&p("down")), b"", DATA_MODE)?;
+    }
+    fs.mkdir(scandir, os(&p("log")), SLOT_DIR_MODE)?;
+    fs.create_file(scandir, os(&p("log/run")), render::log_run_script(cfg, profile).as_bytes(), SCRIPT_MODE)?;
+    let owner = (cfg.uid, cfg.gid);
+    for base in ["", "log/"] {
+        seed_one_at(fs, scandir, stage, base, owner)?;
+    }
+    Ok(())
+}
+
+/// The skeleton of a fresh slot, by paths relative to the scandir (see `seed_one`).
+fn seed_one_at(fs: &dyn Fs, scandir: &Dir, stage: &str, base: &str, owner: (u32, u32)) -> io::Result<()> {
+    let sup = format!("{stage}/{base}supervise");
+    seed_entry(fs, scandir, &sup, Entry::SuperviseDir, owner)?;
+    seed_entry(fs, scandir, &format!("{stage}/{base}event"), Entry::EventDir, owner)?;
+    seed_entry(fs, scandir, &format!("{sup}/event"), Entry::EventDir, owner)?;
+    seed_entry(fs, scandir, &format!("{sup}/control"), Entry::Control, owner)?;
+    chown_best_effort(fs, scandir, os(&sup), owner.0, owner.1)
+}
+
+/// Make an empty staging directory, clearing any leftover. A leftover that cannot be removed
+/// is moved aside under another dot-name (still invisible to the scanner).
 fn reset_staging(fs: &dyn Fs, scandir: &Dir, staging: &OsStr) -> io::Result<()> {
+    match fs.mkdir(scandir, staging, SLOT_DIR_MODE) {
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+        other => return other,
+    }
     let _ = remove_tree(fs, scandir, staging);
-    match fs.mkdir(scandir, staging, STAGING_MODE) {
+    match fs.mkdir(scandir, staging, SLOT_DIR_MODE) {
         Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
             let mut aside = staging.to_os_string();
             aside.push(format!(".stale-{}", stamp_ns()));
             fs.rename(scandir, staging, scandir, &aside, RenameMode::NoReplace)?;
-            fs.mkdir(scandir, staging, STAGING_MODE)
+            fs.mkdir(scandir, staging, SLOT_DIR_MODE)
         }
         other => other,
     }
@@ -114,16 +165,13 @@ pub fn publish(fs: &dyn Fs, cfg: &Config, scandir: &Dir, profile: &str, start: b
     let target = OsString::from(slot_name(profile));
     reset_staging(fs, scandir, &staging)?;
     let built = (|| {
-        let dir = fs.open_dir(scandir, &staging)?;
-        fill(fs, cfg, &dir, profile, start)?;
-        drop(dir);
-        fs.chmod(scandir, &staging, SLOT_DIR_MODE)?;
+        fill(fs, cfg, scandir, &staging_name(profile), profile, start)?;
         swap_into_place(fs, scandir, &staging, &target)
     })();
     match built {
+        Ok(Published::New) => Ok(Published::New),
         Ok(p) => {
-            // After an exchange the staging name holds the old slot; after a plain rename it
-            // is gone. Either way nothing may stay behind.
+            // After an exchange the staging name holds the old slot: it goes now.
             let _ = remove_tree(fs, scandir, &staging);
             Ok(p)
         }
@@ -135,6 +183,11 @@ pub fn publish(fs: &dyn Fs, cfg: &Config, scandir: &Dir, profile: &str, start: b
 }
 
 fn swap_into_place(fs: &dyn Fs, scandir: &Dir, staging: &OsStr, target: &OsStr) -> io::Result<Published> {
+    match fs.rename(scandir, staging, scandir, target, RenameMode::NoReplace) {
+        Ok(()) => return Ok(Published::New),
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(e),
+    }
     match fs.lstat(scandir, target) {
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
             fs.rename(scandir, staging, scandir, target, RenameMode::NoReplace)?;

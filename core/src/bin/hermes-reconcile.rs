@@ -5,7 +5,7 @@ use hermes_core::boot::{self, Options};
 use hermes_core::config::{self, Config};
 use hermes_core::lifecycle::{self, desired::Written, Error};
 use hermes_core::plan::Container;
-use hermes_core::safe_fs::{Fs, RealFs};
+use hermes_core::safe_fs::{Fs, LinuxFs};
 use hermes_core::{container_argv, multiplex};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -189,7 +189,10 @@ fn main() -> ExitCode {
         }
     };
     let json = cli.global.json;
-    let fs = RealFs;
+    // Every file this program creates is given its mode explicitly; with no umask the kernel
+    // applies those modes as asked, which saves a chmod per created entry.
+    nix::sys::stat::umask(nix::sys::stat::Mode::empty());
+    let fs = LinuxFs::with_zero_umask();
     let result = match cli.cmd {
         None | Some(Cmd::Boot { .. }) | Some(Cmd::Plan) => {
             let dry_run = matches!(cli.cmd, Some(Cmd::Plan) | Some(Cmd::Boot { dry_run: true }));

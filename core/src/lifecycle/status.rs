@@ -42,7 +42,7 @@ pub struct Report {
 pub fn status(fs: &dyn Fs, cfg: &Config, only: Option<&str>) -> Result<Report, Error> {
     let scandir = open_scandir(fs, cfg)?;
     let home = fs.open_root(&cfg.home).ok();
-    let snap = discovery::scan_home(fs, home.as_ref(), None);
+    let snap = discovery::scan_home(fs, home.as_ref(), None, false);
     let mut names: BTreeSet<String> = BTreeSet::new();
     names.insert(DEFAULT_PROFILE.to_string());
     for c in &snap.named {

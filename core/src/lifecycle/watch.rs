@@ -39,7 +39,7 @@ pub fn converge(fs: &dyn Fs, cfg: &Config) -> Result<Converged, Error> {
         // No volume (not mounted yet?): never tear slots down over it.
         return Ok(Converged::default());
     };
-    let snap = discovery::scan_home(fs, Some(&home), None);
+    let snap = discovery::scan_home(fs, Some(&home), None, false);
     let mut wanted: BTreeSet<String> = BTreeSet::from([DEFAULT_PROFILE.to_string()]);
     for c in &snap.named {
         if let Candidate::Profile { name, .. } = c {
@@ -86,7 +86,10 @@ fn make_fifo(cfg: &Config) -> Result<OwnedFd, Error> {
     use nix::sys::stat::Mode;
     let path = &cfg.registrar_fifo;
     let dir = path.parent().unwrap_or(std::path::Path::new("/"));
-    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, "create", e))?;
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        std::fs::DirBuilder::new().recursive(true).mode(0o755).create(dir).map_err(|e| Error::io(dir, "create", e))?;
+    }
     match std::fs::symlink_metadata(path) {
         Ok(m) if std::os::unix::fs::FileTypeExt::is_fifo(&m.file_type()) => {}
         Ok(_) => std::fs::remove_file(path).map_err(|e| Error::io(path, "replace", e))?,

@@ -12,8 +12,53 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
+/// The real file system through `*at` calls.
+///
+/// `umask_is_zero` is a promise by the caller (the binaries, which set `umask(0)` first thing)
+/// that lets `mkdir`/`mkfifo`/file creation skip the `chmod` that otherwise makes modes
+/// exact: with a zero umask the kernel already applies the requested permission bits.
 #[derive(Debug, Default, Clone, Copy)]
-pub struct RealFs;
+pub struct LinuxFs {
+    umask_is_zero: bool,
+}
+
+impl LinuxFs {
+    /// For a process that has set `umask(0)`.
+    pub const fn with_zero_umask() -> LinuxFs {
+        LinuxFs { umask_is_zero: true }
+    }
+
+    /// A chmod is needed after creating with `mode` unless the umask is known to be zero
+    /// and the mode has no setuid/setgid bits (mkdir drops setgid; the umask may drop more).
+    fn needs_chmod(&self, mode: u32) -> bool {
+        !self.umask_is_zero || mode & 0o6000 != 0
+    }
+}
+
+/// The real file system, making no assumption about the umask (every created entry is
+/// chmodded to its exact mode).
+#[allow(non_upper_case_globals)]
+pub const RealFs: LinuxFs = LinuxFs { umask_is_zero: false };
+
+/// `fchmodat2(2)` (Linux 6.6+) refuses links with AT_SYMLINK_NOFOLLOW in one system call;
+/// glibc's emulation of that flag costs four (O_PATH open, fstat, chmod via /proc, close).
+fn fchmodat_nofollow(dirfd: i32, name: &OsStr, mode: u32) -> io::Result<()> {
+    static NO_FCHMODAT2: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    let c = std::ffi::CString::new(name.as_bytes()).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+    if !NO_FCHMODAT2.load(std::sync::atomic::Ordering::Relaxed) {
+        const SYS_FCHMODAT2: nix::libc::c_long = 452;
+        let r = unsafe { nix::libc::syscall(SYS_FCHMODAT2, dirfd, c.as_ptr(), mode, nix::libc::AT_SYMLINK_NOFOLLOW) };
+        if r == 0 {
+            return Ok(());
+        }
+        let e = io::Error::last_os_error();
+        if e.raw_os_error() != Some(nix::libc::ENOSYS) {
+            return Err(e);
+        }
+        NO_FCHMODAT2.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+    fchmodat(Some(dirfd), name, Mode::from_bits_truncate(mode), FchmodatFlags::NoFollowSymlink).map_err(io_err)
+}
 
 fn io_err(e: Errno) -> io::Error {
     io::Error::from_raw_os_error(e as i32)
@@ -53,7 +98,7 @@ const NOFOLLOW_DIR: OFlag = OFlag::O_RDONLY
     .union(OFlag::O_NOFOLLOW)
     .union(OFlag::O_CLOEXEC);
 
-impl Fs for RealFs {
+impl Fs for LinuxFs {
     fn open_root(&self, path: &Path) -> io::Result<Dir> {
         let fd = nix::fcntl::open(path, OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC, Mode::empty())
             .map_err(io_err)?;
@@ -121,10 +166,16 @@ impl Fs for RealFs {
         if st.st_size as u64 > cap {
             return Ok(Capped::TooLarge(st.st_size as u64));
         }
-        let mut file = std::fs::File::from(fd);
-        let mut buf = Vec::with_capacity(st.st_size as usize);
-        // The file may grow between fstat and read: never take more than cap + 1 bytes.
-        (&mut file).take(cap + 1).read_to_end(&mut buf)?;
+        // One read of size + 1 bytes usually returns the whole file (a short read means end of
+        // file, so no second read is needed); a file that grew is read on, never past cap + 1.
+        let want = (st.st_size as u64 + 1).min(cap + 1) as usize;
+        let mut buf = vec![0u8; want];
+        let n = nix::unistd::read(fd.as_raw_fd(), &mut buf).map_err(io_err)?;
+        buf.truncate(n);
+        if n == want {
+            let mut file = std::fs::File::from(fd);
+            (&mut file).take(cap + 1 - n as u64).read_to_end(&mut buf)?;
+        }
         if buf.len() as u64 > cap {
             return Ok(Capped::TooLarge(buf.len() as u64));
         }
@@ -132,9 +183,16 @@ impl Fs for RealFs {
     }
 
     fn create_file(&self, dir: &Dir, name: &OsStr, data: &[u8], m: u32) -> io::Result<()> {
+        let exact = !self.needs_chmod(m);
+        if data.is_empty() && exact {
+            // An empty regular file in one call; mknod never follows a link (EEXIST).
+            return nix::sys::stat::mknodat(Some(dir.fd.as_raw_fd()), name, SFlag::S_IFREG, mode(m), 0).map_err(io_err);
+        }
         let flags = OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
-        let fd = owned(openat(Some(dir.fd.as_raw_fd()), name, flags, mode(0o600)).map_err(io_err)?);
-        fchmod(fd.as_raw_fd(), mode(m)).map_err(io_err)?;
+        let fd = owned(openat(Some(dir.fd.as_raw_fd()), name, flags, mode(if exact { m } else { 0o600 })).map_err(io_err)?);
+        if !exact {
+            fchmod(fd.as_raw_fd(), mode(m)).map_err(io_err)?;
+        }
         let mut file = std::fs::File::from(fd);
         file.write_all(data)
     }
@@ -176,11 +234,17 @@ impl Fs for RealFs {
     }
 
     fn mkdir(&self, dir: &Dir, name: &OsStr, m: u32) -> io::Result<()> {
+        if !self.needs_chmod(m) {
+            return mkdirat(Some(dir.fd.as_raw_fd()), name, mode(m)).map_err(io_err);
+        }
         mkdirat(Some(dir.fd.as_raw_fd()), name, mode(0o700)).map_err(io_err)?;
         self.chmod(dir, name, m)
     }
 
     fn mkfifo(&self, dir: &Dir, name: &OsStr, m: u32) -> io::Result<()> {
+        if !self.needs_chmod(m) {
+            return mkfifoat(Some(dir.fd.as_raw_fd()), name, mode(m)).map_err(io_err);
+        }
         mkfifoat(Some(dir.fd.as_raw_fd()), name, mode(0o600)).map_err(io_err)?;
         self.chmod(dir, name, m)
     }
@@ -197,8 +261,7 @@ impl Fs for RealFs {
     }
 
     fn chmod(&self, dir: &Dir, name: &OsStr, m: u32) -> io::Result<()> {
-        // glibc implements AT_SYMLINK_NOFOLLOW for fchmodat through O_PATH; a link is refused.
-        fchmodat(Some(dir.fd.as_raw_fd()), name, mode(m), FchmodatFlags::NoFollowSymlink).map_err(io_err)
+        fchmodat_nofollow(dir.fd.as_raw_fd(), name, m)
     }
 
     fn rename(&self, from_dir: &Dir, from: &OsStr, to_dir: &Dir, to: &OsStr, how: RenameMode) -> io::Result<()> {

@@ -20,7 +20,7 @@ use std::io;
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 
-pub use linux::RealFs;
+pub use linux::{LinuxFs, RealFs};
 
 /// An open directory plus the path it was reached by (for messages only; never re-resolved).
 pub struct Dir {

@@ -3,7 +3,8 @@
 //! hermes user, `docker restart`/`stop`/`start`/`kill`, reading results from inside.
 //!
 //! Under `CI=true` a missing Docker engine is a failure; elsewhere the tests skip loudly.
-//! The image is built (scripts/build-image) when it is missing. Every container and volume
+//! The image is brought up to date with scripts/build-image once per test run (unless
+//! HERMES_S6_IMAGE names an image to use as it is). Every container and volume
 //! is removed when its `Box` drops, whether the test passed or panicked.
 
 use bollard::exec::{CreateExecOptions, StartExecResults};
@@ -49,8 +50,11 @@ pub fn docker() -> Option<Docker> {
     let d = d.unwrap();
     let mut ready = READY.lock().unwrap_or_else(|e| e.into_inner());
     if ready.is_none() {
-        if block(d.inspect_image(&image())).is_err() {
-            eprintln!("itests: image {} missing; building it with scripts/build-image", image());
+        // Our own image is (re)built so it never lags the code under test (incremental: a
+        // no-op rebuild takes seconds). An image named in HERMES_S6_IMAGE is used as given.
+        let given = std::env::var("HERMES_S6_IMAGE").is_ok();
+        if !given || block(d.inspect_image(&image())).is_err() {
+            eprintln!("itests: building {} with scripts/build-image", image());
             let root = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
             let st = std::process::Command::new("scripts/build-image").current_dir(root).status().expect("run scripts/build-image");
             assert!(st.success(), "scripts/build-image failed");
@@ -98,6 +102,11 @@ pub struct Box {
 impl Box {
     /// Create and start a container named `hermes-s6-it-<tag>-<pid>` with `env`.
     pub fn start(docker: Docker, tag: &str, env: &[&str]) -> Box {
+        Self::start_with_cmd(docker, tag, env, &[])
+    }
+
+    /// The same, with a container command (the image's CMD is empty).
+    pub fn start_with_cmd(docker: Docker, tag: &str, env: &[&str], cmd: &[&str]) -> Box {
         let name = format!("hermes-s6-it-{tag}-{}", std::process::id());
         let volume = format!("{name}-data");
         let b = Box { docker, name, volume, passes_before_stop: std::cell::Cell::new(0) };
@@ -107,6 +116,7 @@ impl Box {
         let body = ContainerCreateBody {
             image: Some(image()),
             env: Some(env.iter().map(|s| s.to_string()).collect()),
+            cmd: (!cmd.is_empty()).then(|| cmd.iter().map(|s| s.to_string()).collect()),
             host_config: Some(HostConfig { binds: Some(vec![format!("{}:/opt/data", b.volume)]), ..Default::default() }),
             ..Default::default()
         };
@@ -211,6 +221,19 @@ impl Box {
     pub fn start_again(&self) {
         block(self.docker.start_container(&self.name, None)).unwrap();
         self.wait_booted(self.passes_before_stop.get());
+    }
+
+    /// Wait for the container to stop by itself; its exit code.
+    pub fn wait_exit(&self, limit: Duration) -> Option<i64> {
+        let end = Instant::now() + limit;
+        while Instant::now() < end {
+            let st = block(self.docker.inspect_container(&self.name, None)).ok()?.state?;
+            if st.running == Some(false) {
+                return st.exit_code;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        None
     }
 
     pub fn exit_code(&self) -> Option<i64> {

@@ -230,3 +230,32 @@ fn s10_scale_100_profiles_half_running() {
     let want: Vec<String> = (0..100).step_by(2).map(|i| format!("gateway-p{i:03}")).collect();
     assert_eq!(up, want, "exactly the even (running) profiles are up");
 }
+
+#[test]
+fn s11_container_command_runs_under_s6_and_its_exit_code_is_the_containers() {
+    let Some(d) = docker() else { return };
+    // The legacy deployment shape: CMD `hermes gateway run` asks s6 to run the root gateway
+    // and becomes a heartbeat; `docker stop` ends it (SIGTERM) and the code propagates.
+    let b = Box::start_with_cmd(d.clone(), "cmd-run", &[], &["hermes", "gateway", "run"]);
+    assert!(wait_until(10 * SEC, || b.up("gateway-default") == Some(true) && b.health("default")), "{}", b.logs());
+    assert_eq!(state_of(&b, "default")["desired_state"], "running");
+    b.stop();
+    assert_eq!(b.exit_code(), Some(143), "the command was ended by SIGTERM");
+    drop(b);
+
+    let b = Box::start_with_cmd(d, "cmd-exit", &[], &["sh", "-c", "sleep 4; exit 7"]);
+    assert_eq!(b.wait_exit(30 * SEC), Some(7), "the container exits with its command's code");
+}
+
+#[test]
+fn s12_docker_exec_as_root_acts_as_the_hermes_user() {
+    let Some(d) = docker() else { return };
+    let b = Box::start(d, "asroot", &[]);
+    let e = b.root(&["hermes", "profile", "create", "rooted"]);
+    assert!(e.ok(), "{}", e.out);
+    let owner = b.root(&["stat", "-c", "%U", "/opt/data/profiles/rooted", "/opt/data/profiles/rooted/SOUL.md"]).out;
+    assert_eq!(owner.lines().collect::<Vec<_>>(), ["hermes", "hermes"], "created as the hermes user, not root");
+    let e = b.exec_as("root", &["sh", "-c", "HERMES_DOCKER_EXEC_AS_ROOT=1 hermes profile create kept-root"]);
+    assert!(e.ok(), "{}", e.out);
+    assert_eq!(b.root(&["stat", "-c", "%U", "/opt/data/profiles/kept-root"]).out.trim(), "root", "the opt-out keeps root");
+}

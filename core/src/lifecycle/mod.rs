@@ -106,7 +106,16 @@ pub fn profile_from_arg(arg: &str) -> Result<String, Error> {
 }
 
 pub fn open_scandir(fs: &dyn Fs, cfg: &Config) -> Result<Dir, Error> {
-    fs.open_root(&cfg.scandir).map_err(|e| Error::io(&cfg.scandir, "open the scan directory", e))
+    fs.open_root(&cfg.scandir).map_err(|e| match Error::io(&cfg.scandir, "open the scan directory", e) {
+        Error::Io { path, error } => Error::Io {
+            path,
+            error: io::Error::new(
+                error.kind(),
+                format!("cannot open the s6 scan directory: {error} (is s6-svscan running there? set S6_PROFILE_GATEWAY_SCANDIR or pass --scandir)"),
+            ),
+        },
+        other => other,
+    })
 }
 
 /// The slot directory of a profile, or `NotRegistered`.

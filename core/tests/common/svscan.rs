@@ -60,18 +60,8 @@ impl Drop for Svscan {
     }
 }
 
-pub fn wait_for(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
-    let end = Instant::now() + limit;
-    loop {
-        if f() {
-            return true;
-        }
-        if Instant::now() > end {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
+/// Poll until `f` holds or `limit` passes (the library's own helper).
+pub use hermes_core::lifecycle::wait_until as wait_for;
 
 /// `s6-svstat -o up <slot>`: Some(true/false) when supervised, None otherwise.
 pub fn is_up(slot: &Path) -> Option<bool> {

@@ -15,7 +15,7 @@ use std::fs;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -610,14 +610,14 @@ impl Supervisor {
                     self.want_up = false;
                     self.announce();
                 }
-                b'x' => self.on_exit_request(false, host),
+                b'x' => self.on_exit_request(),
                 _ => {}
             }
         }
     }
 
     /// `x` (or SIGHUP from the scanner): exit once the service is down, without killing it.
-    fn on_exit_request(&mut self, _kill: bool, _host: &mut dyn Host) {
+    fn on_exit_request(&mut self) {
         match self.phase {
             Phase::Down => self.exit(),
             Phase::Up => self.phase = Phase::LastUp,
@@ -643,7 +643,7 @@ impl Supervisor {
                 Phase::Finish => self.phase = Phase::LastFinish,
                 Phase::LastFinish => {}
             },
-            Signal::SIGHUP => self.on_exit_request(false, host),
+            Signal::SIGHUP => self.on_exit_request(),
             _ => {}
         }
     }
@@ -660,10 +660,5 @@ impl Supervisor {
         } else if eof {
             self.notify_r = None;
         }
-    }
-
-    /// Owner and mode of a path, for observation in tests.
-    pub fn owner_mode(p: &Path) -> Option<(u32, u32, u32)> {
-        fs::symlink_metadata(p).ok().map(|m| (m.uid(), m.gid(), m.mode() & 0o7777))
     }
 }

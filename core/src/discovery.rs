@@ -54,6 +54,9 @@ pub struct Snapshot {
     pub home_error: Option<String>,
     /// Named candidates, sorted by entry name (bytes).
     pub named: Vec<Candidate>,
+    /// `profiles/` exists but could not be read (or is a link): `named` is not the truth,
+    /// so nothing may be concluded from a profile's absence.
+    pub profiles_unreadable: bool,
     pub warnings: Vec<String>,
 }
 
@@ -64,6 +67,7 @@ impl Snapshot {
             default: Facts { prior: PriorState::default(), prior_exit: PriorExit::Unknown },
             home_error: None,
             named: Vec::new(),
+            profiles_unreadable: false,
             warnings: Vec::new(),
         }
     }
@@ -93,6 +97,7 @@ pub fn scan_home(fs: &dyn Fs, home: Option<&Dir>, home_error: Option<String>, sw
         default: Facts { prior: PriorState::default(), prior_exit: PriorExit::Unknown },
         home_error,
         named: Vec::new(),
+        profiles_unreadable: false,
         warnings: Vec::new(),
     };
     let Some(home) = home else { return snap };
@@ -108,6 +113,7 @@ pub fn scan_home(fs: &dyn Fs, home: Option<&Dir>, home_error: Option<String>, sw
         Err(e) if e.kind() == io::ErrorKind::NotFound => return snap,
         Err(e) => {
             snap.warnings.push(format!("could not inspect {}: {e}; no named profile reconciled", profiles_path.display()));
+            snap.profiles_unreadable = true;
             return snap;
         }
         Ok(m) if m.kind == Kind::Symlink => {
@@ -115,13 +121,18 @@ pub fn scan_home(fs: &dyn Fs, home: Option<&Dir>, home_error: Option<String>, sw
                 "{} is a symbolic link; root does not follow links in the volume, so no named profile was reconciled (replace it with a real directory)",
                 profiles_path.display()
             ));
+            snap.profiles_unreadable = true;
             return snap;
         }
-        Ok(m) if m.kind != Kind::Dir => return snap,
+        Ok(m) if m.kind != Kind::Dir => {
+            snap.profiles_unreadable = true;
+            return snap;
+        }
         Ok(_) => match fs.open_dir(home, OsStr::new(PROFILES_DIR)) {
             Ok(d) => d,
             Err(e) => {
                 snap.warnings.push(format!("could not open {}: {e}; no named profile reconciled", profiles_path.display()));
+                snap.profiles_unreadable = true;
                 return snap;
             }
         },
@@ -130,6 +141,7 @@ pub fn scan_home(fs: &dyn Fs, home: Option<&Dir>, home_error: Option<String>, sw
         Ok(v) => v,
         Err(e) => {
             snap.warnings.push(format!("could not list {}: {e}; no named profile reconciled", profiles_path.display()));
+            snap.profiles_unreadable = true;
             return snap;
         }
     };

@@ -60,7 +60,11 @@ pub fn converge(fs: &dyn Fs, cfg: &Config) -> Result<Converged, Error> {
             Err(e) => out.errors.push(format!("could not publish {}: {e}", scandir.child(OsStr::new(&slot_name(p))).display())),
         }
     }
-    for p in present.difference(&wanted) {
+    // A profiles/ that cannot be read (an I/O error, or a link planted in its place) says
+    // nothing about which profiles exist: never tear slots down over it.
+    let removable: Vec<&String> = if snap.profiles_unreadable { Vec::new() } else { present.difference(&wanted).collect() };
+    out.errors.extend(snap.profiles_unreadable.then(|| snap.warnings.join("; ")));
+    for p in removable {
         match unregister::unregister(fs, cfg, p) {
             Ok(_) => out.removed.push(p.clone()),
             Err(e) => out.errors.push(e.to_string()),

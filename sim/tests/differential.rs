@@ -234,11 +234,38 @@ fn prerequisites() -> bool {
     false
 }
 
+/// At most this many scenarios at once: each starts a scanner per backend and dozens of
+/// processes, and the timing windows of the scenarios assume a machine that is not starved.
+const PARALLEL_SCENARIOS: usize = 4;
+
+struct Slot;
+static RUNNING: std::sync::Mutex<usize> = std::sync::Mutex::new(0);
+static FREED: std::sync::Condvar = std::sync::Condvar::new();
+
+impl Slot {
+    fn take() -> Slot {
+        let mut n = RUNNING.lock().unwrap_or_else(|e| e.into_inner());
+        while *n >= PARALLEL_SCENARIOS {
+            n = FREED.wait(n).unwrap_or_else(|e| e.into_inner());
+        }
+        *n += 1;
+        Slot
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        *RUNNING.lock().unwrap_or_else(|e| e.into_inner()) -= 1;
+        FREED.notify_one();
+    }
+}
+
 /// Run `scenario` against both backends (in parallel) and require equal observations.
 fn diff(scenario: fn(&mut W)) {
     if !prerequisites() {
         return;
     }
+    let _slot = Slot::take();
     let run = move |b| {
         std::thread::spawn(move || {
             let mut w = W::new(b);

@@ -80,6 +80,8 @@ fn copy_tree(from: &Path, to: &Path) {
 }
 
 /// Run a command to completion: (wall time, peak RSS in KiB as the kernel's ru_maxrss).
+// The child is reaped by wait4 (for its rusage), not by Child::wait.
+#[allow(clippy::zombie_processes)]
 fn measure(cmd: &mut Command) -> (Duration, u64) {
     cmd.stdout(Stdio::null()).stderr(Stdio::null());
     let t = Instant::now();

@@ -119,9 +119,9 @@ pub fn run(fs: &dyn Fs, cfg: &Config, container: &Container, opts: &Options) -> 
         ))
     })?;
     match slot::sweep_staging(fs, &scandir) {
-        Ok((removed, failed)) => {
-            report.swept_staging = removed.iter().map(|n| n.to_string_lossy().into_owned()).collect();
-            for (n, e) in failed {
+        Ok(swept) => {
+            report.swept_staging = swept.removed.iter().map(|n| n.to_string_lossy().into_owned()).collect();
+            for (n, e) in swept.failed {
                 report.errors.push(format!("could not remove staging leftover {}: {e}", scandir.child(&n).display()));
             }
         }

@@ -67,10 +67,10 @@ mod tests {
 
     #[test]
     fn env_override_wins_both_ways() {
-        assert_eq!(resolve(Some("false"), Ok(Some(true))).0, false);
-        assert_eq!(resolve(Some("true"), Ok(Some(false))).0, true);
-        assert_eq!(resolve(Some("maybe"), Ok(Some(true))).0, true);
-        assert_eq!(resolve(None, Ok(None)).0, false);
+        assert!(!resolve(Some("false"), Ok(Some(true))).0);
+        assert!(resolve(Some("true"), Ok(Some(false))).0);
+        assert!(resolve(Some("maybe"), Ok(Some(true))).0);
+        assert!(!resolve(None, Ok(None)).0);
     }
 
     #[test]

@@ -217,9 +217,15 @@ pub fn is_staging_leftover(name: &OsStr) -> bool {
     dotted || legacy
 }
 
+/// What a staging sweep did.
+#[derive(Debug, Default)]
+pub struct Swept {
+    pub removed: Vec<OsString>,
+    pub failed: Vec<(OsString, io::Error)>,
+}
+
 /// Remove every staging leftover, including root-owned ones from an interrupted pass.
-/// Returns the names removed and the failures (name, error).
-pub fn sweep_staging(fs: &dyn Fs, scandir: &Dir) -> io::Result<(Vec<OsString>, Vec<(OsString, io::Error)>)> {
+pub fn sweep_staging(fs: &dyn Fs, scandir: &Dir) -> io::Result<Swept> {
     let mut removed = Vec::new();
     let mut failed = Vec::new();
     let mut names: Vec<OsString> = fs.list(scandir)?.into_iter().map(|(n, _)| n).filter(|n| is_staging_leftover(n)).collect();
@@ -230,7 +236,7 @@ pub fn sweep_staging(fs: &dyn Fs, scandir: &Dir) -> io::Result<(Vec<OsString>, V
             Err(e) => failed.push((name, e)),
         }
     }
-    Ok((removed, failed))
+    Ok(Swept { removed, failed })
 }
 
 #[cfg(test)]

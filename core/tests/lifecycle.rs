@@ -140,7 +140,8 @@ fn errors_are_friendly_and_name_the_fix() {
     // Registration by the user directly: which path, which user.
     let o = w.cli(true, &["register", "writer2"]);
     assert!(out(&o).contains("permission denied") || out(&o).contains("no profile"), "{}", out(&o));
-    for o in [&o] {
+    {
+        let o = &o;
         assert!(!out(o).contains("panicked"));
     }
 }

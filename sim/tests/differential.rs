@@ -166,7 +166,7 @@ impl W {
             let kind = if m.is_dir() { "d" } else if m.file_type().is_symlink() { "l" } else if std::os::unix::fs::FileTypeExt::is_fifo(&m.file_type()) { "p" } else { "f" };
             format!("{kind} {:o} uid={} size={}", m.mode() & 0o7777, m.uid(), if m.is_file() { m.size() } else { 0 })
         });
-        self.o(&format!("mode {rel}"), m.map_err(|e| e.kind()).map_or_else(|e| format!("{e:?}"), |s| s));
+        self.o(&format!("mode {rel}"), m.map_err(|e| e.kind()).unwrap_or_else(|e| format!("{e:?}")));
     }
 
     fn lines(&self, f: &str) -> usize {

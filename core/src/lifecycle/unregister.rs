@@ -54,7 +54,7 @@ pub fn unregister(fs: &dyn Fs, cfg: &Config, profile: &str) -> Result<Unregister
         let log = fs.open_dir(&old, OsStr::new("log")).ok();
         wait_until(DOWN_WAIT, || {
             !status::supervisor_alive(fs, &old).unwrap_or(false)
-                && log.as_ref().map_or(true, |l| !status::supervisor_alive(fs, l).unwrap_or(false))
+                && log.as_ref().is_none_or(|l| !status::supervisor_alive(fs, l).unwrap_or(false))
         });
     }
     remove_tree(fs, &scandir, &aside).map_err(|e| Error::io(scandir.child(&aside), "remove", e))?;

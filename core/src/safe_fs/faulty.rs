@@ -59,7 +59,7 @@ impl<'a> FaultyFs<'a> {
             None => false,
         };
         if injected {
-            Err(io::Error::new(io::ErrorKind::Other, format!("injected fault at step {n} ({op})")))
+            Err(io::Error::other(format!("injected fault at step {n} ({op})")))
         } else {
             Ok(())
         }
@@ -69,7 +69,7 @@ impl<'a> FaultyFs<'a> {
     }
     fn read_guard(&self) -> io::Result<()> {
         if self.killed() {
-            Err(io::Error::new(io::ErrorKind::Other, "process killed"))
+            Err(io::Error::other("process killed"))
         } else {
             Ok(())
         }

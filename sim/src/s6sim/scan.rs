@@ -234,7 +234,13 @@ impl Scanner {
             self.scan_at = Some(host.now() + Duration::from_secs(5));
             return;
         };
-        let mut seen: Vec<((u64, u64), String, bool, Option<(u64, u64)>)> = Vec::new();
+        struct Seen {
+            devino: (u64, u64),
+            name: String,
+            logger: bool,
+            parent: Option<(u64, u64)>,
+        }
+        let mut seen: Vec<Seen> = Vec::new();
         for e in rd.flatten() {
             let name = e.file_name().to_string_lossy().into_owned();
             if name.starts_with('.') {
@@ -260,10 +266,10 @@ impl Scanner {
                 continue;
             }
             let devino = (m.dev(), m.ino());
-            seen.push((devino, name.clone(), false, None));
+            seen.push(Seen { devino, name: name.clone(), logger: false, parent: None });
             if let Ok(lm) = fs::metadata(e.path().join("log")) {
                 if lm.is_dir() {
-                    seen.push(((lm.dev(), lm.ino()), format!("{name}/log"), true, Some(devino)));
+                    seen.push(Seen { devino: (lm.dev(), lm.ino()), name: format!("{name}/log"), logger: true, parent: Some(devino) });
                 }
             }
         }
@@ -271,7 +277,7 @@ impl Scanner {
             e.active = false;
         }
         let mut full = false;
-        for (devino, name, logger, parent) in seen {
+        for Seen { devino, name, logger, parent } in seen {
             if let Some(i) = self.entries.iter().position(|e| e.devino == devino) {
                 let e = &mut self.entries[i];
                 e.active = true;
@@ -326,12 +332,11 @@ impl Scanner {
         let now = host.now();
         let terminating = self.terminating.is_some();
         for e in &mut self.entries {
-            if e.sup.as_ref().is_some_and(|s| s.exited) && e.respawn_at.is_none() {
-                if e.active && !terminating {
+            if e.sup.as_ref().is_some_and(|s| s.exited) && e.respawn_at.is_none()
+                && e.active && !terminating {
                     let at = e.last_spawn.map_or(now, |t| t + SUPERVISOR_RESPAWN).max(now);
                     e.respawn_at = Some(at);
                 }
-            }
         }
         if !terminating {
             let before = self.entries.len();

@@ -377,7 +377,7 @@ impl Supervisor {
         }
         let path = self.dir.join("supervise/death_tally");
         let mut data = fs::read(&path).unwrap_or_default();
-        if data.len() % 14 != 0 {
+        if !data.len().is_multiple_of(14) {
             data.clear();
         }
         let (code, sig) = if nix::libc::WIFSIGNALED(wstat) {
@@ -456,7 +456,7 @@ impl Supervisor {
 
     pub fn on_timeout(&mut self, host: &mut dyn Host) {
         let now = host.now();
-        if self.exited || !self.deadline.is_some_and(|d| d <= now) {
+        if self.exited || self.deadline.is_none_or(|d| d > now) {
             return;
         }
         self.deadline = None;
@@ -529,13 +529,12 @@ impl Supervisor {
                 _ => None,
             };
             match b {
-                c if sig_of(c).is_some() => {
-                    if up {
+                c if sig_of(c).is_some()
+                    && up => {
                         host.kill(self.pid, sig_of(c).unwrap());
                     }
-                }
-                b'p' | b'c' | b'P' | b'C' | b'K' => {
-                    if up {
+                b'p' | b'c' | b'P' | b'C' | b'K'
+                    if up => {
                         let (target, sig) = match b {
                             b'p' => (self.pid, Signal::SIGSTOP),
                             b'c' => (self.pid, Signal::SIGCONT),
@@ -549,19 +548,16 @@ impl Supervisor {
                             self.announce();
                         }
                     }
-                }
-                b'r' => {
-                    if up {
+                b'r'
+                    if up => {
                         let sig = read_signal(&self.dir, "down-signal", Signal::SIGTERM);
                         host.kill(self.pid, sig);
                     }
-                }
-                b'l' => {
-                    if up {
+                b'l'
+                    if up => {
                         let sig = read_signal(&self.dir, "reload-signal", Signal::SIGHUP);
                         host.kill(self.pid, sig);
                     }
-                }
                 b'o' => {
                     self.want_up = false;
                     self.announce();

@@ -343,32 +343,18 @@ fn verb(
         };
         return one(&p, name, json, f);
     }
-    let scandir = lifecycle::open_scandir(fs, cfg)?;
-    let names = lifecycle::registered(fs, &scandir).map_err(|e| Error::io(&cfg.scandir, "list", e))?;
-    if names.is_empty() {
-        println!("\u{2717} No profile gateways registered under s6");
-        return Ok(true);
-    }
-    let results: Vec<(String, Result<Written, Error>)> = names.iter().map(|p| (p.clone(), f(p))).collect();
-    let failed = results.iter().filter(|r| r.1.is_err()).count();
+    let all = lifecycle::for_all(fs, cfg, f)?;
     if json {
-        let v: Vec<_> = results
+        let v: Vec<_> = all
+            .results
             .iter()
             .map(|(p, r)| serde_json::json!({"profile": p, "action": name, "ok": r.is_ok(), "error": r.as_ref().err().map(|e| e.to_string())}))
             .collect();
         println!("{}", serde_json::to_string(&v).unwrap());
     } else {
-        let ok = results.len() - failed;
-        if ok > 0 {
-            println!("\u{2713} {done} {ok} profile gateway(s) under s6");
-        }
-        for (p, r) in &results {
-            if let Err(e) = r {
-                println!("\u{2717} Could not {name} gateway-{p}: {e}");
-            }
-        }
+        print!("{}", all.render(name, done));
     }
-    Ok(failed == 0)
+    Ok(all.failed() == 0)
 }
 
 fn status(fs: &dyn Fs, cfg: &Config, profile: Option<&str>, json: bool) -> Result<bool, Error> {

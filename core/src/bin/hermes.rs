@@ -174,21 +174,9 @@ fn gateway_verb(cfg: &Config, verb: &str, profile: Option<&str>, all: bool) -> R
         if verb == "start" {
             return Err("`gateway start --all` is not supported; start profiles one by one with -p".into());
         }
-        let scandir = lifecycle::open_scandir(&RealFs, cfg).map_err(|e| e.to_string())?;
-        let names = lifecycle::registered(&RealFs, &scandir).map_err(|e| e.to_string())?;
-        if names.is_empty() {
-            println!("\u{2717} No profile gateways registered under s6");
-            return Ok(());
-        }
-        let failures: Vec<(String, Error)> = names.iter().filter_map(|p| one(cfg, verb, p).err().map(|e| (p.clone(), e))).collect();
-        let ok = names.len() - failures.len();
-        if ok > 0 {
-            println!("\u{2713} {past} {ok} profile gateway(s) under s6");
-        }
-        for (p, e) in &failures {
-            println!("\u{2717} Could not {verb} gateway-{p}: {e}");
-        }
-        return if failures.is_empty() { Ok(()) } else { Err(format!("{} gateway(s) failed", failures.len())) };
+        let all = lifecycle::for_all(&RealFs, cfg, |p| one(cfg, verb, p)).map_err(|e| e.to_string())?;
+        print!("{}", all.render(verb, past));
+        return if all.failed() == 0 { Ok(()) } else { Err(format!("{} gateway(s) failed", all.failed())) };
     }
     let profile = lifecycle::profile_from_arg(profile.unwrap_or("default")).map_err(|e| e.to_string())?;
     match one(cfg, verb, &profile) {

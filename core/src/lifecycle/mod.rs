@@ -181,3 +181,39 @@ pub fn wait_until(limit: std::time::Duration, mut cond: impl FnMut() -> bool) ->
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
 }
+
+/// Outcome of a verb applied to every registered slot (`--all`).
+pub struct AllResults {
+    pub results: Vec<(String, Result<desired::Written, Error>)>,
+}
+
+impl AllResults {
+    pub fn failed(&self) -> usize {
+        self.results.iter().filter(|r| r.1.is_err()).count()
+    }
+
+    /// Upstream's wording: one summary line for the successes, one line per failure.
+    pub fn render(&self, verb: &str, past: &str) -> String {
+        if self.results.is_empty() {
+            return "\u{2717} No profile gateways registered under s6\n".into();
+        }
+        let mut out = String::new();
+        let ok = self.results.len() - self.failed();
+        if ok > 0 {
+            out.push_str(&format!("\u{2713} {past} {ok} profile gateway(s) under s6\n"));
+        }
+        for (p, r) in &self.results {
+            if let Err(e) = r {
+                out.push_str(&format!("\u{2717} Could not {verb} gateway-{p}: {e}\n"));
+            }
+        }
+        out
+    }
+}
+
+/// Apply `f` to every registered slot, going on past failures.
+pub fn for_all(fs: &dyn Fs, cfg: &Config, f: impl Fn(&str) -> Result<desired::Written, Error>) -> Result<AllResults, Error> {
+    let scandir = open_scandir(fs, cfg)?;
+    let names = registered(fs, &scandir).map_err(|e| Error::io(&cfg.scandir, "list", e))?;
+    Ok(AllResults { results: names.iter().map(|p| (p.clone(), f(p))).collect() })
+}

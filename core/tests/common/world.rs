@@ -62,12 +62,19 @@ impl World {
         World { f, sv: None }
     }
 
-    /// Start s6-svscan and run one boot pass.
+    /// Start s6-svscan, run one boot pass, and wait until every published slot (and its
+    /// logger) is supervised: the scanner may have scanned mid-pass and picks up the rest
+    /// only when it processes the pass's rescan request.
     pub fn boot(&mut self) {
         self.sv = Some(Svscan::start(&self.f.scandir, &[("HERMES_HOME", &self.f.home)]));
         let r = self.f.run();
         assert!(r.errors.is_empty(), "{:?}", r.errors);
         assert_eq!(r.rescan, Some(hermes_core::s6::svscan::Rescan::Sent));
+        let slots: Vec<std::path::PathBuf> = r.entries.iter().filter(|e| e.wants_slot()).map(|e| self.f.slot(&e.profile)).collect();
+        let all = super::svscan::wait_for(std::time::Duration::from_secs(10), || {
+            slots.iter().all(|s| super::svscan::is_up(s).is_some() && super::svscan::is_up(&s.join("log")).is_some())
+        });
+        assert!(all, "not every slot got a supervisor within 10 s");
     }
 
     /// `hermes-reconcile` with this world's configuration; `as_hermes` runs it as uid 10000.

@@ -34,6 +34,16 @@ fn script(home: &Path) -> Script {
     })
 }
 
+/// `slot` behaves as `b`; everything else just runs.
+fn only(slot: &'static str, b: Behaviour) -> Script {
+    Box::new(move |_d, name| if name == slot { b.clone() } else { Behaviour::RunsForever })
+}
+
+/// How many times `slot`'s run (not its finish) was spawned.
+fn runs(w: &VirtualWorld, slot: &str) -> usize {
+    w.host.spawns.iter().filter(|(n, f)| n == slot && !f).count()
+}
+
 fn profile(cfg: &Config, name: &str, state: Option<&str>) {
     let d = cfg.home.join("profiles").join(name);
     fs::create_dir_all(&d).unwrap();
@@ -122,19 +132,13 @@ fn seed_default_slot_is_registered_and_startable() {
 fn an_hour_of_crash_loop_runs_in_about_a_second() {
     let s = setup();
     profile(&s.cfg, "flaky", Some("running"));
-    let script: Script = Box::new(|_d, name| {
-        if name == "gateway-flaky" {
-            Behaviour::ExitAfter { code: 1, after: Duration::from_millis(500) }
-        } else {
-            Behaviour::RunsForever
-        }
-    });
+    let script = only("gateway-flaky", Behaviour::ExitAfter { code: 1, after: Duration::from_millis(500) });
     let mut w = VirtualWorld::boot(&s.cfg.scandir, 500, script);
     boot_pass(&s.cfg);
     let t = Instant::now();
     // An hour, then 0.7 s into a cycle (0.5 s up, 1 s throttle): between two runs.
     w.advance(Duration::from_millis(3_600_700));
-    let runs = w.host.spawns.iter().filter(|(n, f)| n == "gateway-flaky" && !f).count();
+    let runs = runs(&w, "gateway-flaky");
     eprintln!("virtual hour: {runs} runs of a crashing gateway in {:?} of real time", t.elapsed());
     // Each cycle: 0.5 s up, finish, 1 s throttle.
     assert!((2300..=2500).contains(&runs), "{runs} runs");
@@ -147,17 +151,11 @@ fn an_hour_of_crash_loop_runs_in_about_a_second() {
 fn exit_78_parks_and_status_says_config_error() {
     let s = setup();
     profile(&s.cfg, "bad", Some("running"));
-    let script: Script = Box::new(|_d, name| {
-        if name == "gateway-bad" {
-            Behaviour::ExitAfter { code: 78, after: Duration::from_millis(200) }
-        } else {
-            Behaviour::RunsForever
-        }
-    });
+    let script = only("gateway-bad", Behaviour::ExitAfter { code: 78, after: Duration::from_millis(200) });
     let mut w = VirtualWorld::boot(&s.cfg.scandir, 500, script);
     boot_pass(&s.cfg);
     w.advance(Duration::from_secs(600));
-    let runs = w.host.spawns.iter().filter(|(n, f)| n == "gateway-bad" && !f).count();
+    let runs = runs(&w, "gateway-bad");
     assert_eq!(runs, 1, "finish 125: never restarted");
     let st = hermes_core::lifecycle::status::status(&RealFs, &s.cfg, Some("bad")).unwrap();
     assert_eq!((st.profiles[0].reason, st.profiles[0].exit_code), ("config-error", Some(78)));

@@ -502,6 +502,25 @@ impl Supervisor {
         self.announce();
     }
 
+    /// `u`/`o`: set the wanted state and, if the service is down, start it now.
+    fn want_and_start(&mut self, want_up: bool, host: &mut dyn Host) {
+        self.want_up = want_up;
+        self.announce();
+        if self.phase == Phase::Down {
+            self.trystart(host);
+        }
+    }
+
+    /// `d`: the `d` action when up, otherwise just want down.
+    fn take_down(&mut self, up: bool, host: &mut dyn Host) {
+        if up {
+            self.up_d(host);
+        } else {
+            self.want_up = false;
+            self.announce();
+        }
+    }
+
     fn create_down(&mut self) {
         if let Err(e) = fs::OpenOptions::new().write(true).create(true).truncate(false).open(self.dir.join("down")) {
             self.warnings.push(format!("unable to touch ./down: {e}"));
@@ -558,44 +577,16 @@ impl Supervisor {
                         let sig = read_signal(&self.dir, "reload-signal", Signal::SIGHUP);
                         host.kill(self.pid, sig);
                     }
-                b'o' => {
-                    self.want_up = false;
-                    self.announce();
-                    if self.phase == Phase::Down {
-                        self.trystart(host);
-                    }
-                }
-                b'd' => {
-                    if up {
-                        self.up_d(host);
-                    } else {
-                        self.want_up = false;
-                        self.announce();
-                    }
-                }
-                b'u' => {
-                    self.want_up = true;
-                    self.announce();
-                    if self.phase == Phase::Down {
-                        self.trystart(host);
-                    }
-                }
-                b'D' => {
-                    self.create_down();
-                    if up {
-                        self.up_d(host);
-                    } else {
-                        self.want_up = false;
-                        self.announce();
-                    }
-                }
+                b'o' => self.want_and_start(false, host),
+                b'u' => self.want_and_start(true, host),
                 b'U' => {
                     let _ = fs::remove_file(self.dir.join("down"));
-                    self.want_up = true;
-                    self.announce();
-                    if self.phase == Phase::Down {
-                        self.trystart(host);
-                    }
+                    self.want_and_start(true, host);
+                }
+                b'd' => self.take_down(up, host),
+                b'D' => {
+                    self.create_down();
+                    self.take_down(up, host);
                 }
                 b'O' => {
                     self.want_up = false;

@@ -1,7 +1,9 @@
-//! Where things are and who the unprivileged user is. Resolved once by the binary (flags, then
-//! environment, then defaults) and passed down; the library never reads the environment.
+//! Where things are and who the unprivileged user is: resolved once, by every binary the same
+//! way (flags, then the environment, then defaults), and passed down. The library never reads
+//! the environment itself; [`Config::resolve`] is given it.
 
-use std::path::PathBuf;
+use crate::problem::Problem;
+use std::path::{Path, PathBuf};
 
 pub const DEFAULT_HOME: &str = "/opt/data";
 pub const DEFAULT_SCANDIR: &str = "/run/service";
@@ -13,8 +15,58 @@ pub const DEFAULT_GATEWAY_PROGRAM: &str = "hermes";
 /// Debian's s6-svscan supervises at most 500 service directories unless started with `-c`;
 /// every profile needs two (gateway + logger).
 pub const DEFAULT_MAX_SERVICES: usize = 500;
-/// The registrar's doorbell: the unprivileged user writes a byte, root converges.
+/// Services kept free for the static ones (the registrar, the dashboard, s6-overlay's own):
+/// profiles never take the last of the scanner's capacity.
+pub const DEFAULT_RESERVED_SERVICES: usize = 8;
+/// The registrar's doorbell: the unprivileged user writes a profile name, root converges.
 pub const DEFAULT_REGISTRAR_FIFO: &str = "/run/hermes-s6/registrar";
+pub const DEFAULT_PROC: &str = "/proc";
+/// Where the image installs `hermes-reconcile`: what a slot's finish runs when no better
+/// (root-only) copy is known.
+pub const DEFAULT_RECONCILE: &str = "/usr/local/bin/hermes-reconcile";
+/// What a slot rendered by root runs to drop privileges, when no root-only copy is on PATH.
+pub const DEFAULT_APPLYUIDGID: &str = "/usr/bin/s6-applyuidgid";
+
+/// The environment variables [`Config::resolve`] reads, for `--help` texts.
+pub const ENV_VARS: &[(&str, &str)] = &[
+    ("HERMES_HOME", "the persistent volume (root profile at its top)"),
+    ("S6_PROFILE_GATEWAY_SCANDIR", "the s6-svscan scan directory"),
+    ("HERMES_S6_USER", "the unprivileged user the gateways run as"),
+    ("HERMES_UID", "that user's uid (default: from the password database, else 10000)"),
+    ("HERMES_GID", "that user's gid (default: from the password database, else 10000)"),
+    ("HERMES_S6_INTERPRETER", "the `#!` line of every rendered gateway script"),
+    ("HERMES_S6_GATEWAY_PROGRAM", "the program run as `<program> [-p <profile>] gateway run --replace`"),
+    ("HERMES_S6_MAX_SERVICES", "the scanner's service limit, loggers included"),
+    ("HERMES_S6_RESERVED_SERVICES", "services kept free for non-gateway services"),
+    ("HERMES_S6_REGISTRAR", "the registrar's doorbell FIFO"),
+    ("HERMES_S6_RECONCILE", "the hermes-reconcile program a slot's finish script runs"),
+    ("HERMES_CRASH_BACKOFF_INITIAL", "crash policy: first restart delay (default 1s)"),
+    ("HERMES_CRASH_BACKOFF_MAX", "crash policy: longest restart delay (default 60s)"),
+    ("HERMES_CRASH_STABLE_AFTER", "crash policy: a run this long resets the crash count (default 60s)"),
+    ("HERMES_CRASH_LIMIT", "crash policy: crashes within the window that quarantine (default 5)"),
+    ("HERMES_CRASH_WINDOW", "crash policy: that window (default 5m)"),
+    ("HERMES_CRASH_COOLDOWN", "crash policy: first probe after a quarantine (default 10m)"),
+    ("HERMES_CRASH_COOLDOWN_MAX", "crash policy: longest wait between probes (default 6h)"),
+];
+
+/// A duration as people write it: `500ms`, `2s`, `10m`, `6h`, or a bare number of seconds
+/// (fractions allowed).
+pub fn parse_duration(v: &str) -> Option<std::time::Duration> {
+    let v = v.trim();
+    let (num, unit) = match v.find(|c: char| c.is_ascii_alphabetic()) {
+        Some(i) => (&v[..i], &v[i..]),
+        None => (v, "s"),
+    };
+    let n: f64 = num.trim().parse().ok()?;
+    let secs = match unit {
+        "ms" => n / 1000.0,
+        "s" => n,
+        "m" | "min" => n * 60.0,
+        "h" => n * 3600.0,
+        _ => return None,
+    };
+    (secs.is_finite() && (0.0..1e9).contains(&secs)).then(|| std::time::Duration::from_secs_f64(secs))
+}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
@@ -26,14 +78,24 @@ pub struct Config {
     pub user: String,
     pub uid: u32,
     pub gid: u32,
-    /// What follows `#!` in every rendered script.
+    /// What follows `#!` in every rendered gateway script.
     pub interpreter: String,
     /// The program that runs a gateway: rendered as `<program> [-p <P>] gateway run --replace`.
     pub gateway_program: String,
-    /// The scanner's service limit (its `-c`), loggers included.
+    /// The scanner's service limit (its `-c`/`-C`), loggers included.
     pub max_services: usize,
+    /// How many of those the boot pass leaves for services that are not gateways.
+    pub reserved_services: usize,
     /// FIFO the registrar (`hermes-reconcile watch`) listens on.
     pub registrar_fifo: PathBuf,
+    /// Where processes are read from (a fake tree in tests).
+    pub proc_root: PathBuf,
+    /// The `hermes-reconcile` a slot's `finish` runs (the crash policy): an absolute path.
+    pub reconcile_program: String,
+    /// The `s6-applyuidgid` a root-rendered slot drops privileges with: an absolute path only
+    /// root can change (see [`crate::trusted`]).
+    pub applyuidgid: String,
+    pub policy: crate::policy::Knobs,
 }
 
 impl Default for Config {
@@ -47,40 +109,179 @@ impl Default for Config {
             interpreter: DEFAULT_INTERPRETER.to_string(),
             gateway_program: DEFAULT_GATEWAY_PROGRAM.to_string(),
             max_services: DEFAULT_MAX_SERVICES,
+            reserved_services: DEFAULT_RESERVED_SERVICES,
             registrar_fifo: PathBuf::from(DEFAULT_REGISTRAR_FIFO),
+            proc_root: PathBuf::from(DEFAULT_PROC),
+            reconcile_program: DEFAULT_RECONCILE.to_string(),
+            applyuidgid: DEFAULT_APPLYUIDGID.to_string(),
+            policy: crate::policy::Knobs::default(),
         }
     }
 }
 
+/// Values given on a command line; each wins over its environment variable.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    pub home: Option<PathBuf>,
+    pub scandir: Option<PathBuf>,
+    pub user: Option<String>,
+    pub uid: Option<String>,
+    pub gid: Option<String>,
+    pub interpreter: Option<String>,
+    pub gateway_program: Option<String>,
+    pub max_services: Option<String>,
+    pub reserved_services: Option<String>,
+    pub registrar: Option<PathBuf>,
+    pub proc_root: Option<PathBuf>,
+    /// The running program, when it is a `hermes-reconcile` (a slot's finish runs this one).
+    pub current_exe: Option<PathBuf>,
+}
+
+fn number<T: std::str::FromStr>(what: &str, v: &str) -> Result<T, Problem> {
+    v.trim().parse().map_err(|_| Problem::usage(format!("{what} must be a whole number, got {v:?}")))
+}
+
+/// The `hermes-reconcile` slots' finish scripts run, as root: `HERMES_S6_RECONCILE` (root's
+/// own setting, which must be absolute), else this very program if only root can change it,
+/// else a root-only copy on PATH, else where the image installs it.
+fn reconcile_program(env: &dyn Fn(&str) -> Option<String>, current_exe: Option<&Path>) -> Result<String, Problem> {
+    if let Some(v) = env("HERMES_S6_RECONCILE").filter(|v| !v.is_empty()) {
+        if !v.starts_with('/') || v.contains(['\n', '\r', '\0']) {
+            return Err(Problem::usage(format!("HERMES_S6_RECONCILE must be an absolute path, got {v:?}")));
+        }
+        return Ok(v);
+    }
+    let this = current_exe.filter(|p| p.file_name().is_some_and(|n| n == "hermes-reconcile") && crate::trusted::only_root_can_change(p)).map(Path::to_path_buf);
+    Ok(this
+        .or_else(|| crate::trusted::find("hermes-reconcile", env("PATH").as_deref()))
+        .map(|p| p.to_string_lossy().into_owned())
+        .unwrap_or_else(|| DEFAULT_RECONCILE.to_string()))
+}
+
+/// The crash policy's settings from `HERMES_CRASH_*`.
+fn knobs(env: &dyn Fn(&str) -> Option<String>) -> Result<crate::policy::Knobs, Problem> {
+    let mut k = crate::policy::Knobs::default();
+    let dur = |var: &str, into: &mut std::time::Duration| -> Result<(), Problem> {
+        if let Some(v) = env(var).filter(|v| !v.trim().is_empty()) {
+            *into = parse_duration(&v).ok_or_else(|| Problem::usage(format!("{var} must be a duration like 500ms, 2s, 10m or 6h, got {v:?}")))?;
+        }
+        Ok(())
+    };
+    dur("HERMES_CRASH_BACKOFF_INITIAL", &mut k.backoff_initial)?;
+    dur("HERMES_CRASH_BACKOFF_MAX", &mut k.backoff_max)?;
+    dur("HERMES_CRASH_STABLE_AFTER", &mut k.stable_after)?;
+    dur("HERMES_CRASH_WINDOW", &mut k.crash_window)?;
+    dur("HERMES_CRASH_COOLDOWN", &mut k.cooldown)?;
+    dur("HERMES_CRASH_COOLDOWN_MAX", &mut k.cooldown_max)?;
+    if let Some(v) = env("HERMES_CRASH_LIMIT").filter(|v| !v.trim().is_empty()) {
+        k.crash_limit = number("HERMES_CRASH_LIMIT", &v)?;
+    }
+    if k.crash_limit == 0 || k.backoff_max < k.backoff_initial || k.cooldown_max < k.cooldown {
+        return Err(Problem::usage(format!(
+            "the crash policy is inconsistent: HERMES_CRASH_LIMIT must be at least 1 and each maximum at least its initial value ({k:?})"
+        )));
+    }
+    Ok(k)
+}
+
 impl Config {
-    /// Reject values that would break the rendered scripts. These come from root's own
-    /// configuration, not from the volume, so they are checked for shape, not trust.
-    pub fn check(&self) -> Result<(), String> {
+    /// Flags, then `env`, then defaults. `lookup_user` maps a user name to its uid/gid (the
+    /// password database in production). Every value is checked: a bad one is a usage error
+    /// naming the variable, never a silent default.
+    pub fn resolve(
+        env: &dyn Fn(&str) -> Option<String>,
+        o: Overrides,
+        lookup_user: &dyn Fn(&str) -> Option<(u32, u32)>,
+    ) -> Result<Config, Problem> {
+        let pick = |flag: Option<String>, var: &str| flag.or_else(|| env(var).filter(|v| !v.is_empty()));
+        let path = |flag: Option<PathBuf>, var: &str, default: &str| {
+            flag.or_else(|| env(var).filter(|v| !v.is_empty()).map(PathBuf::from)).unwrap_or_else(|| PathBuf::from(default))
+        };
+        let user = pick(o.user, "HERMES_S6_USER").unwrap_or_else(|| DEFAULT_USER.to_string());
+        let looked_up = lookup_user(&user);
+        let uid = match pick(o.uid, "HERMES_UID") {
+            Some(v) => number("HERMES_UID (--uid)", &v)?,
+            None => looked_up.map(|x| x.0).unwrap_or(DEFAULT_UID),
+        };
+        let gid = match pick(o.gid, "HERMES_GID") {
+            Some(v) => number("HERMES_GID (--gid)", &v)?,
+            None => looked_up.map(|x| x.1).unwrap_or(DEFAULT_UID),
+        };
+        let max_services = match pick(o.max_services, "HERMES_S6_MAX_SERVICES") {
+            Some(v) => number("HERMES_S6_MAX_SERVICES (--max-services)", &v)?,
+            None => DEFAULT_MAX_SERVICES,
+        };
+        let reserved_services = match pick(o.reserved_services, "HERMES_S6_RESERVED_SERVICES") {
+            Some(v) => number("HERMES_S6_RESERVED_SERVICES (--reserved-services)", &v)?,
+            None => DEFAULT_RESERVED_SERVICES,
+        };
+        let cfg = Config {
+            home: root_home(&path(o.home, "HERMES_HOME", DEFAULT_HOME)),
+            scandir: path(o.scandir, "S6_PROFILE_GATEWAY_SCANDIR", DEFAULT_SCANDIR),
+            user,
+            uid,
+            gid,
+            interpreter: pick(o.interpreter, "HERMES_S6_INTERPRETER").unwrap_or_else(|| DEFAULT_INTERPRETER.to_string()),
+            gateway_program: pick(o.gateway_program, "HERMES_S6_GATEWAY_PROGRAM").unwrap_or_else(|| DEFAULT_GATEWAY_PROGRAM.to_string()),
+            max_services,
+            reserved_services,
+            registrar_fifo: path(o.registrar, "HERMES_S6_REGISTRAR", DEFAULT_REGISTRAR_FIFO),
+            proc_root: o.proc_root.unwrap_or_else(|| PathBuf::from(DEFAULT_PROC)),
+            reconcile_program: reconcile_program(env, o.current_exe.as_deref())?,
+            applyuidgid: crate::trusted::find("s6-applyuidgid", env("PATH").as_deref())
+                .map(|p| p.to_string_lossy().into_owned())
+                .unwrap_or_else(|| DEFAULT_APPLYUIDGID.to_string()),
+            policy: knobs(env)?,
+        };
+        cfg.check()?;
+        Ok(cfg)
+    }
+
+    /// Reject values that would break the rendered scripts or the privilege model. These come
+    /// from root's own configuration, not from the volume, so they are checked for shape.
+    pub fn check(&self) -> Result<(), Problem> {
         for (what, v) in [
-            ("interpreter", &self.interpreter),
-            ("gateway program", &self.gateway_program),
-            ("user", &self.user),
+            ("HERMES_S6_INTERPRETER (--interpreter)", &self.interpreter),
+            ("HERMES_S6_GATEWAY_PROGRAM (--gateway-program)", &self.gateway_program),
+            ("HERMES_S6_USER (--user)", &self.user),
         ] {
             if v.trim().is_empty() || v.contains(['\n', '\r', '\0']) {
-                return Err(format!("{what} must be a non-empty single line, got {v:?}"));
+                return Err(Problem::usage(format!("{what} must be a non-empty single line, got {v:?}")));
             }
         }
         if self.user.contains(|c: char| c.is_whitespace() || c == '\'' || c == '"') {
-            return Err(format!("user must be a plain user name, got {:?}", self.user));
+            return Err(Problem::usage(format!("HERMES_S6_USER (--user) must be a plain user name, got {:?}", self.user)));
         }
-        for (what, p) in [("home", &self.home), ("scandir", &self.scandir)] {
+        if self.uid == 0 || self.gid == 0 {
+            return Err(Problem::usage(format!(
+                "the gateways' user must not be root (uid {}, gid {}): set HERMES_UID/HERMES_GID to an unprivileged id",
+                self.uid, self.gid
+            )));
+        }
+        for (what, p) in [("HERMES_HOME (--home)", &self.home), ("S6_PROFILE_GATEWAY_SCANDIR (--scandir)", &self.scandir)] {
             if !p.is_absolute() {
-                return Err(format!("{what} must be an absolute path, got {}", p.display()));
+                return Err(Problem::usage(format!("{what} must be an absolute path, got {}", p.display())));
             }
         }
+        if self.max_services < self.reserved_services + 2 {
+            return Err(Problem::usage(format!(
+                "HERMES_S6_MAX_SERVICES ({}) leaves no room for a gateway after the {} reserved for other services (HERMES_S6_RESERVED_SERVICES)",
+                self.max_services, self.reserved_services
+            )));
+        }
         Ok(())
+    }
+
+    /// The volume owner's identity, for [`crate::fs::Fs::open_volume`].
+    pub fn owner(&self) -> crate::fs::Ident {
+        crate::fs::Ident { uid: self.uid, gid: self.gid }
     }
 }
 
 /// The root home for a `HERMES_HOME` that may point at one profile: a CLI started as
 /// `hermes -p coder` runs with `HERMES_HOME=<root>/profiles/coder`, but every slot and every
 /// wanted state belongs to the tree under `<root>`.
-pub fn root_home(home: &std::path::Path) -> PathBuf {
+pub fn root_home(home: &Path) -> PathBuf {
     match (home.parent(), home.file_name()) {
         (Some(parent), Some(_)) if parent.file_name().is_some_and(|n| n == "profiles") => {
             parent.parent().map(|p| p.to_path_buf()).unwrap_or_else(|| home.to_path_buf())
@@ -91,21 +292,83 @@ pub fn root_home(home: &std::path::Path) -> PathBuf {
 
 /// The uid/gid of `user` from the password database, if it exists.
 pub fn lookup_user(user: &str) -> Option<(u32, u32)> {
-    nix::unistd::User::from_name(user)
-        .ok()
-        .flatten()
-        .map(|u| (u.uid.as_raw(), u.gid.as_raw()))
+    nix::unistd::User::from_name(user).ok().flatten().map(|u| (u.uid.as_raw(), u.gid.as_raw()))
+}
+
+/// The one reading of a yes/no setting: `1`/`true`/`yes`/`on` and `0`/`false`/`no`/`off`, any
+/// case, surrounding blanks ignored; anything else is `None` (not a recognised token).
+pub fn parse_bool(v: &str) -> Option<bool> {
+    match v.trim().to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" | "on" => Some(true),
+        "0" | "false" | "no" | "off" => Some(false),
+        _ => None,
+    }
+}
+
+/// An opt-in switch: set to a recognised "yes".
+pub fn is_set(v: Option<&str>) -> bool {
+    v.and_then(parse_bool) == Some(true)
 }
 
 #[cfg(test)]
 mod tests {
-    use super::root_home;
-    use std::path::Path;
+    use super::*;
+    use std::collections::HashMap;
+
+    fn resolve(vars: &[(&str, &str)], o: Overrides) -> Result<Config, Problem> {
+        let env: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Config::resolve(&|k| env.get(k).cloned(), o, &|u| (u == "hermes").then_some((10000, 10001)))
+    }
 
     #[test]
     fn a_profile_home_maps_to_its_root() {
         assert_eq!(root_home(Path::new("/opt/data/profiles/coder")), Path::new("/opt/data"));
         assert_eq!(root_home(Path::new("/opt/data")), Path::new("/opt/data"));
         assert_eq!(root_home(Path::new("/srv/profiles")), Path::new("/srv/profiles"));
+    }
+
+    #[test]
+    fn flags_beat_environment_beats_defaults() {
+        let c = resolve(&[("HERMES_HOME", "/srv/env"), ("HERMES_UID", "12000")], Overrides { home: Some("/srv/flag".into()), ..Default::default() }).unwrap();
+        assert_eq!((c.home.as_path(), c.uid, c.gid), (Path::new("/srv/flag"), 12000, 10001));
+        let c = resolve(&[], Overrides::default()).unwrap();
+        assert_eq!((c.home.as_path(), c.scandir.as_path(), c.max_services), (Path::new("/opt/data"), Path::new("/run/service"), 500));
+    }
+
+    #[test]
+    fn bad_values_are_usage_errors_naming_the_variable() {
+        for (k, v, says) in [
+            ("HERMES_UID", "not-a-number", "HERMES_UID"),
+            ("HERMES_S6_MAX_SERVICES", "lots", "HERMES_S6_MAX_SERVICES"),
+            ("HERMES_S6_INTERPRETER", "  ", "HERMES_S6_INTERPRETER"),
+            ("HERMES_HOME", "relative/path", "HERMES_HOME"),
+            ("HERMES_UID", "0", "must not be root"),
+        ] {
+            let e = resolve(&[(k, v)], Overrides::default()).unwrap_err();
+            assert_eq!(e.exit_code(), 2, "{k}={v}");
+            assert!(e.to_string().contains(says), "{k}={v}: {e}");
+        }
+    }
+
+    #[test]
+    fn durations_read_as_people_write_them() {
+        use std::time::Duration;
+        for (v, want) in [("500ms", 0.5), ("2s", 2.0), ("10m", 600.0), ("6h", 21600.0), ("1.5", 1.5), (" 3 ", 3.0)] {
+            assert_eq!(parse_duration(v), Some(Duration::from_secs_f64(want)), "{v:?}");
+        }
+        for v in ["", "x", "5d", "-1s", "1e99"] {
+            assert_eq!(parse_duration(v), None, "{v:?}");
+        }
+        let c = resolve(&[("HERMES_CRASH_COOLDOWN", "2s"), ("HERMES_CRASH_LIMIT", "3")], Overrides::default()).unwrap();
+        assert_eq!((c.policy.cooldown, c.policy.crash_limit), (Duration::from_secs(2), 3));
+        assert!(resolve(&[("HERMES_CRASH_WINDOW", "soon")], Overrides::default()).unwrap_err().to_string().contains("HERMES_CRASH_WINDOW"));
+    }
+
+    #[test]
+    fn one_boolean_reading() {
+        for (v, want) in [("1", Some(true)), ("TRUE", Some(true)), (" yes ", Some(true)), ("on", Some(true)), ("0", Some(false)), ("off", Some(false)), ("", None), ("garbage", None)] {
+            assert_eq!(parse_bool(v), want, "{v:?}");
+        }
+        assert!(is_set(Some("Yes")) && !is_set(Some("no")) && !is_set(None));
     }
 }

@@ -1,23 +1,32 @@
-//! hermes-s6 core: rebuilds and manages the s6 service slots of hermes-agent's per-profile
-//! gateways. The binary `hermes-reconcile` is a thin shell over this library.
+//! hermes-s6's library: rebuilds and manages the s6 service slots of hermes-agent's
+//! per-profile gateways. The binaries (`hermes-reconcile` in `cli/`, `hermes` in `front/`) are
+//! thin shells over it.
 //!
-//! Layout: [`discovery`] reads the volume into plain data, [`plan`] decides, [`boot`] applies
-//! the decision through [`safe_fs`] (the only way any code here touches a file) and the
-//! [`s6`] client.
+//! - [`volume`] reads (and, as the volume's owner, writes) `$HERMES_HOME`;
+//! - [`boot`] is the boot pass: a pure [`boot::plan`] from a snapshot of the volume, then its
+//!   effects;
+//! - [`slot`] renders and publishes one service directory;
+//! - [`s6`] is the client of s6's on-disk protocol;
+//! - [`lifecycle`] holds one file per runtime verb; [`registrar`] keeps slots converged;
+//!   [`policy`] is the crash policy;
+//! - [`trusted`] finds the programs root runs by name in only-root-writable places;
+//! - [`fs`] and [`clock`] are the only doors to the system, with doubles for tests; [`ctx`]
+//!   carries them and the [`config`] to every operation; [`problem`] is what can go wrong.
 
 pub mod boot;
-pub mod boot_log;
+pub mod clock;
 pub mod config;
-pub mod container_argv;
-pub mod lifecycle;
-pub mod discovery;
+pub mod ctx;
+pub mod env_dump;
 pub mod escape;
-pub mod multiplex;
-pub mod plan;
-pub mod profile;
-pub mod profile_name;
-pub mod render;
+pub mod exit_policy;
+pub mod fs;
+pub mod lifecycle;
+pub mod policy;
+pub mod name;
+pub mod problem;
+pub mod registrar;
 pub mod s6;
-pub mod safe_fs;
 pub mod slot;
-pub mod state;
+pub mod trusted;
+pub mod volume;

@@ -2,10 +2,10 @@
 //! user could plant. The pass must neither follow a link, nor hang on a FIFO, nor read a huge
 //! file, nor let a name or value forge a log line, nor abort.
 
-mod common;
+use hermes_testkit as common;
 
 use common::*;
-use hermes_core::plan::Action;
+use hermes_core::boot::plan::Action;
 use std::fs;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::symlink;
@@ -227,18 +227,27 @@ fn slot_that_is_a_symlink_to_a_directory_outside_is_replaced_not_followed() {
 }
 
 #[test]
-fn unreadable_profile_dir_is_skipped_when_not_root() {
-    if is_root() {
-        // Root reads everything; the unreadable case is what an unprivileged run meets.
-        return;
-    }
+fn unreadable_profile_dir_is_skipped_and_reported() {
+    // What a profile directory the pass may not enter looks like (root reads everything, so
+    // the refusal is injected at the seam): skipped, reported, and the others go on.
+    use hermes_core::boot::{self, Options};
+    use hermes_core::fs::faulty::FaultyFs;
+    use hermes_core::fs::RealFs;
     let f = Fixture::new();
     let d = f.profile("locked", Some("running"), None);
-    use std::os::unix::fs::PermissionsExt;
-    fs::set_permissions(&d, fs::Permissions::from_mode(0o000)).unwrap();
-    let r = f.run();
-    fs::set_permissions(&d, fs::Permissions::from_mode(0o755)).unwrap();
-    assert_eq!(named(&r), vec![("locked".into(), None, Action::Skipped)]);
+    f.profile("open", Some("running"), None);
+    f.hand_over();
+    let denying = FaultyFs::new(&RealFs, None).deny(&d, nix::libc::EACCES);
+    let ctx = hermes_core::ctx::Ctx::new(&denying, &hermes_core::clock::SystemClock, &f.cfg);
+    let r = boot::run(&ctx, &hermes_core::boot::plan::Container::default(), &Options::default()).unwrap();
+    assert_eq!(
+        named(&r),
+        vec![("locked".into(), None, Action::Skipped), ("open".into(), Some("running".into()), Action::Started)]
+    );
+    assert_eq!(r.entries[1].reason.as_deref(), Some("unreadable"));
+    assert!(r.warnings.iter().any(|w| w.contains("locked") && w.contains("denied")), "{:?}", r.warnings);
+    assert!(!f.slot("locked").exists() && f.slot("open").is_dir());
+    assert!(f.boot_log().contains("profile=locked prior_state=None action=skipped prior_exit=unknown reason=unreadable"), "{}", f.boot_log());
 }
 
 #[test]

@@ -1,12 +1,14 @@
 //! The boot pass against spec §2.10 (upstream's 36 boot tests, ported by intent) and the
 //! design's "deliberately better" items that the pass touches.
 
-mod common;
+use hermes_testkit as common;
 
 use common::*;
 use hermes_core::boot::Options;
-use hermes_core::plan::{Action, Container};
-use hermes_core::safe_fs::RealFs;
+use hermes_core::boot::plan::{Action, Container};
+use hermes_core::clock::SystemClock;
+use hermes_core::ctx::Ctx;
+use hermes_core::fs::RealFs;
 use std::fs;
 use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 
@@ -383,8 +385,8 @@ fn multiplex_keeps_named_slots_down_but_default_follows_its_state() {
 
 #[test]
 fn multiplex_flag_from_config_yaml_top_level_or_nested_and_env_override() {
-    use hermes_core::multiplex::{read_config_flag, resolve};
-    use hermes_core::safe_fs::Fs;
+    use hermes_core::volume::multiplex::{read_config_flag, resolve};
+    use hermes_core::fs::Fs;
     let f = Fixture::new();
     let home = RealFs.open_root(&f.home).unwrap();
     assert_eq!(read_config_flag(&RealFs, &home), Ok(None));
@@ -422,16 +424,17 @@ fn slot_layout_modes_and_ownership() {
     f.run();
     let slot = f.slot("coder");
     for base in [slot.clone(), slot.join("log")] {
-        assert_eq!(mode(&base.join("event")), 0o3730, "{}", base.display());
-        assert_eq!(mode(&base.join("supervise")), 0o755);
-        assert_eq!(mode(&base.join("supervise/event")), 0o3730);
+        // s6-svperms -G's model when root renders; private when a user does.
+        let (sup, ctl) = if is_root() { (0o710, 0o620) } else { (0o700, 0o600) };
+        assert_eq!(mode(&base.join("supervise")), sup, "{}", base.display());
         let control = base.join("supervise/control");
         assert!(fs::symlink_metadata(&control).unwrap().file_type().is_fifo());
-        assert_eq!(mode(&control), 0o660);
+        assert_eq!(mode(&control), ctl);
+        assert!(!base.join("event").exists(), "event/ is s6-supervise's to make, never delegated");
         if is_root() {
-            for p in ["event", "supervise", "supervise/event", "supervise/control"] {
+            for p in ["supervise", "supervise/control"] {
                 let m = fs::symlink_metadata(base.join(p)).unwrap();
-                assert_eq!((m.uid(), m.gid()), (10000, 10000), "{p} belongs to the hermes user");
+                assert_eq!((m.uid(), m.gid()), (0, 10000), "{p}: root's, the hermes group's to use");
             }
         }
     }
@@ -448,14 +451,15 @@ fn slot_layout_modes_and_ownership() {
 #[test]
 fn writes_nothing_outside_home_and_scandir() {
     use hermes_core::boot;
-    use hermes_core::safe_fs::faulty::FaultyFs;
+    use hermes_core::fs::faulty::FaultyFs;
     let f = Fixture::new();
     f.profile("coder", Some("running"), None);
     f.profile("writer", None, None);
     f.stale_runtime_files("coder");
     fs::create_dir(f.scandir.join(".gateway-old.tmp")).unwrap();
     let fs_ = FaultyFs::new(&RealFs, None);
-    boot::run(&fs_, &f.cfg, &Container::default(), &Options::default()).unwrap();
+    f.hand_over();
+    boot::run(&Ctx::new(&fs_, &SystemClock, &f.cfg), &Container::default(), &Options::default()).unwrap();
     let log = fs_.log();
     assert!(log.len() > 40, "recorded {} steps", log.len());
     for (op, path) in log {
@@ -470,7 +474,7 @@ fn writes_nothing_outside_home_and_scandir() {
 #[test]
 fn an_injected_failure_on_one_slot_fails_that_slot_only_and_exits_nonzero() {
     use hermes_core::boot;
-    use hermes_core::safe_fs::faulty::{Fault, FaultyFs};
+    use hermes_core::fs::faulty::{Fault, FaultyFs};
     let f = Fixture::new();
     f.profile("aaa", Some("running"), None);
     f.profile("bbb", Some("running"), None);
@@ -479,7 +483,8 @@ fn an_injected_failure_on_one_slot_fails_that_slot_only_and_exits_nonzero() {
     let g = Fixture::new();
     g.profile("aaa", Some("running"), None);
     g.profile("bbb", Some("running"), None);
-    boot::run(&probe, &g.cfg, &Container::default(), &Options::default()).unwrap();
+    g.hand_over();
+    boot::run(&Ctx::new(&probe, &SystemClock, &g.cfg), &Container::default(), &Options::default()).unwrap();
     let step = probe
         .log()
         .iter()
@@ -487,14 +492,54 @@ fn an_injected_failure_on_one_slot_fails_that_slot_only_and_exits_nonzero() {
         .unwrap()
         + 1;
     let faulty = FaultyFs::new(&RealFs, Some(Fault::ErrorAt(step)));
-    let r = boot::run(&faulty, &f.cfg, &Container::default(), &Options::default()).unwrap();
+    f.hand_over();
+    let r = boot::run(&Ctx::new(&faulty, &SystemClock, &f.cfg), &Container::default(), &Options::default()).unwrap();
     assert_eq!(r.entries.iter().map(|e| e.action).collect::<Vec<_>>(), [Action::Registered, Action::Started, Action::Failed]);
     assert_eq!(r.errors.len(), 1, "{:?}", r.errors);
-    assert!(r.errors[0].contains("gateway-bbb") && r.errors[0].contains("injected fault"));
+    let e = r.errors[0].to_string();
+    assert!(e.contains("gateway-bbb") && e.contains("injected fault"), "{e}");
     assert_eq!(f.scandir_names(), vec!["gateway-aaa", "gateway-default"], "no half-built slot, no staging left");
     assert!(f.boot_log().contains("profile=bbb prior_state=running action=failed prior_exit=unknown reason=publish-error"));
     // The next pass repairs it.
     let r2 = f.run();
     assert!(r2.errors.is_empty());
     running_slot_checks(&f, "bbb");
+}
+
+#[test]
+fn profiles_beyond_the_scanners_room_are_skipped_and_reported_default_first() {
+    let mut f = Fixture::new();
+    for p in ["a1", "a2", "a3", "a4"] {
+        f.profile(p, Some("running"), None);
+    }
+    // 8 kept for other services leaves 6: the default slot and two profiles.
+    f.cfg.max_services = 14;
+    f.cfg.reserved_services = 8;
+    let r = f.run();
+    assert_eq!(
+        actions(&r).into_iter().map(|a| a.2).collect::<Vec<_>>(),
+        [Action::Registered, Action::Started, Action::Started, Action::Skipped, Action::Skipped]
+    );
+    assert_eq!(r.entries[3].reason.as_deref(), Some("capacity"));
+    assert!(r.errors.is_empty(), "over capacity is reported, not an error: {:?}", r.errors);
+    let w = r.warnings.iter().find(|w| w.contains("not published")).expect("a warning says so");
+    assert!(w.contains("2 profile(s)") && w.contains("at most 14 services") && w.contains("s6-svscan -c"), "{w}");
+    assert!(f.boot_log().contains("profile=a3 prior_state=running action=skipped prior_exit=unknown reason=capacity"), "{}", f.boot_log());
+    assert_eq!(f.scandir_names(), vec!["gateway-a1", "gateway-a2", "gateway-default"]);
+}
+
+#[test]
+fn other_services_beyond_the_reserve_shrink_the_room() {
+    let mut f = Fixture::new();
+    for p in ["a1", "a2"] {
+        f.profile(p, None, None);
+    }
+    // Five static services with loggers use 10: more than the reserve of 4.
+    for i in 0..5 {
+        fs::create_dir_all(f.scandir.join(format!("static{i}/log"))).unwrap();
+    }
+    f.cfg.max_services = 14;
+    f.cfg.reserved_services = 4;
+    let r = f.run();
+    assert_eq!(named(&r).into_iter().map(|a| a.2).collect::<Vec<_>>(), [Action::Registered, Action::Skipped]);
 }

@@ -4,10 +4,10 @@
 
 use hermes_core::boot::{self, Options};
 use hermes_core::config::Config;
-use hermes_core::plan::{Action, Container};
-use hermes_core::profile_name;
-use hermes_core::safe_fs::faulty::FaultyFs;
-use hermes_core::safe_fs::RealFs;
+use hermes_core::boot::plan::{Action, Container};
+use hermes_core::name;
+use hermes_core::fs::faulty::FaultyFs;
+use hermes_core::fs::RealFs;
 use proptest::prelude::*;
 use std::collections::BTreeSet;
 use std::fs;
@@ -60,7 +60,7 @@ fn entry() -> impl Strategy<Value = Entry> {
 fn wants_running(body: &Option<String>) -> bool {
     let Some(b) = body else { return false };
     let Ok(serde_json::Value::Object(m)) = serde_json::from_str::<serde_json::Value>(b) else { return false };
-    hermes_core::state::effective_state(&m).as_deref() == Some("running")
+    hermes_core::volume::state::effective_state(&m).is_some_and(|w| w.autostarts())
 }
 
 proptest! {
@@ -98,7 +98,7 @@ proptest! {
                     fs::create_dir_all(&d).unwrap();
                     fs::write(d.join("SOUL.md"), "x").unwrap();
                     if let Some(b) = state { fs::write(d.join("gateway_state.json"), b).unwrap(); }
-                    if profile_name::validate(&n).is_ok() && n != "default" {
+                    if name::validate(&n).is_ok() && n != "default" {
                         expected.insert(n.clone(), wants_running(state));
                     }
                 }
@@ -108,7 +108,7 @@ proptest! {
                     fs::create_dir_all(&d).unwrap();
                     fs::write(d.join("SOUL.md"), "x").unwrap();
                     nix::unistd::mkfifo(&d.join("gateway_state.json"), nix::sys::stat::Mode::from_bits_truncate(0o644)).unwrap();
-                    if profile_name::validate(&n).is_ok() && n != "default" {
+                    if name::validate(&n).is_ok() && n != "default" {
                         expected.insert(n.clone(), false);
                     }
                 }
@@ -118,7 +118,10 @@ proptest! {
 
         let cfg = Config { home: home.clone(), scandir: scandir.clone(), ..Config::default() };
         let rec = FaultyFs::new(&RealFs, None);
-        let report = boot::run(&rec, &cfg, &Container::default(), &Options::default());
+        if hermes_testkit::is_root() {
+            hermes_testkit::give(&home, cfg.uid, cfg.gid);
+        }
+        let report = boot::run(&hermes_core::ctx::Ctx::new(&rec, &hermes_core::clock::SystemClock, &cfg), &Container::default(), &Options::default());
         prop_assert!(report.is_ok(), "the pass aborted");
         let report = report.unwrap();
         prop_assert!(report.errors.is_empty(), "errors: {:?}", report.errors);

@@ -1,47 +1,207 @@
-//! The registrar's convergence step on its own (no scanner needed): new profiles get a slot
-//! (down), slots of deleted profiles go, live slots are never replaced, and a profiles/ it
-//! cannot trust never makes it tear anything down.
+//! The registrar's decisions on their own (no scanner needed), on a manual clock: new
+//! profiles get a slot, deletions are acted on only once confirmed after the grace, transient
+//! absences (a restore, a rewritten SOUL.md, a swapped profiles/) tear nothing down, a profile
+//! that comes back gets its wanted state back, and a registrar pass killed at any step is
+//! repaired by the next registrar.
 
-mod common;
+use hermes_testkit as common;
 
 use common::*;
-use hermes_core::lifecycle::watch::converge;
-use hermes_core::safe_fs::RealFs;
+use hermes_core::boot::plan::Container;
+use hermes_core::clock::ManualClock;
+use hermes_core::ctx::Ctx;
+use hermes_core::fs::faulty::{Fault, FaultyFs};
+use hermes_core::fs::{Fs, RealFs};
+use hermes_core::registrar::{Converged, Registrar, Scope, DELETE_GRACE};
 use std::fs;
+use std::time::{Duration, SystemTime};
 
-#[test]
-fn converges_additions_and_removals_but_not_over_an_unreadable_profiles_dir() {
+fn registrar<'a>(f: &'a Fixture, fs_: &'a dyn Fs, clock: &'a ManualClock) -> Registrar<'a> {
+    f.hand_over();
+    Registrar::new(Ctx::new(fs_, clock, &f.cfg), Container::default()).unwrap()
+}
+
+/// Look at everything, then let time pass until nothing is pending.
+fn settle(r: &mut Registrar, clock: &ManualClock) -> Converged {
+    let mut all = r.converge(&Scope::Everything);
+    for _ in 0..100 {
+        if r.idle() {
+            break;
+        }
+        clock.advance(Duration::from_millis(500));
+        let c = r.tick();
+        all.added.extend(c.added);
+        all.removed.extend(c.removed);
+        all.errors.extend(c.errors);
+    }
+    all
+}
+
+fn booted() -> Fixture {
     let f = Fixture::new();
     f.profile("alpha", Some("running"), None);
     f.profile("beta", None, None);
     f.run();
-    let run_before = fs::metadata(f.slot("alpha").join("run")).unwrap();
+    f
+}
 
-    let c = converge(&RealFs, &f.cfg).unwrap();
-    assert!(c.added.is_empty() && c.removed.is_empty() && c.errors.is_empty(), "{c:?}");
+#[test]
+fn a_deletion_is_acted_on_only_after_the_grace_and_a_second_look() {
+    let f = booted();
+    let clock = ManualClock::new(SystemTime::now());
+    let mut r = registrar(&f, &RealFs, &clock);
+    let c = r.converge(&Scope::Everything);
+    assert!(c.is_empty(), "{c:?}");
 
-    f.profile("gamma", Some("running"), None);
+    f.profile("gamma", None, None);
     fs::remove_dir_all(f.profile_dir("beta")).unwrap();
-    let c = converge(&RealFs, &f.cfg).unwrap();
-    assert_eq!((c.added.as_slice(), c.removed.as_slice()), (&["gamma".to_string()][..], &["beta".to_string()][..]));
-    assert!(f.slot("gamma").join("down").exists(), "registered down, whatever its state says");
-    assert!(!f.slot("beta").exists());
-    let run_after = fs::metadata(f.slot("alpha").join("run")).unwrap();
-    assert_eq!(std::os::unix::fs::MetadataExt::ino(&run_before), std::os::unix::fs::MetadataExt::ino(&run_after), "live slot untouched");
+    f.hand_over();
+    let c = r.converge(&Scope::Profiles(["gamma".to_string(), "beta".to_string()].into()));
+    assert_eq!(c.added, vec![("gamma".to_string(), false)], "registered down: nothing says it should run");
+    assert_eq!(c.pending, vec!["beta".to_string()]);
+    assert!(f.slot("beta").is_dir(), "not torn down at first sight");
+    assert!(f.slot("gamma").join("down").exists());
 
-    // profiles/ swapped for a link to an empty directory: no conclusion, no teardown.
+    clock.advance(DELETE_GRACE - Duration::from_millis(1));
+    assert!(r.tick().removed.is_empty());
+    assert!(f.slot("beta").is_dir(), "not before the grace");
+    clock.advance(Duration::from_millis(1));
+    let c = r.tick();
+    assert_eq!(c.removed, vec!["beta".to_string()]);
+    assert!(!f.slot("beta").exists());
+    assert_eq!(f.scandir_names(), vec!["gateway-alpha", "gateway-default", "gateway-gamma"], "no leftover");
+}
+
+#[test]
+fn transient_absences_tear_nothing_down() {
+    let f = booted();
+    let clock = ManualClock::new(SystemTime::now());
+    let mut r = registrar(&f, &RealFs, &clock);
+    let live = fs::metadata(f.slot("alpha").join("run")).unwrap();
+    let profiles = f.home.join("profiles");
+    let moved = f.home.join("profiles.old");
+
+    // profiles/ moved away for a while (a restore): nothing can be concluded.
+    fs::rename(&profiles, &moved).unwrap();
+    let c = settle(&mut r, &clock);
+    assert!(c.removed.is_empty() && c.pending.is_empty(), "{c:?}");
+    fs::rename(&moved, &profiles).unwrap();
+
+    // profiles/ replaced by a link to an empty directory: not trusted.
     let empty = f.tmp.path().join("empty");
     fs::create_dir(&empty).unwrap();
-    fs::rename(f.home.join("profiles"), f.tmp.path().join("profiles.real")).unwrap();
-    std::os::unix::fs::symlink(&empty, f.home.join("profiles")).unwrap();
-    let c = converge(&RealFs, &f.cfg).unwrap();
+    fs::rename(&profiles, &moved).unwrap();
+    std::os::unix::fs::symlink(&empty, &profiles).unwrap();
+    let c = settle(&mut r, &clock);
     assert!(c.removed.is_empty(), "{c:?}");
-    assert!(c.errors.iter().any(|e| e.contains("symbolic link")), "{c:?}");
-    assert!(f.slot("alpha").exists() && f.slot("gamma").exists());
+    fs::remove_file(&profiles).unwrap();
+    fs::rename(&moved, &profiles).unwrap();
 
-    // profiles/ gone for real: every named slot goes, the default stays.
-    fs::remove_file(f.home.join("profiles")).unwrap();
-    let c = converge(&RealFs, &f.cfg).unwrap();
-    assert_eq!(c.removed.len(), 2, "{c:?}");
-    assert_eq!(f.scandir_names(), vec!["gateway-default"]);
+    // SOUL.md rewritten (removed, then written again): the directory stays, so does the slot.
+    fs::remove_file(f.profile_dir("alpha").join("SOUL.md")).unwrap();
+    let c = settle(&mut r, &clock);
+    assert!(c.removed.is_empty() && c.pending.is_empty(), "{c:?}");
+    fs::write(f.profile_dir("alpha").join("SOUL.md"), "again").unwrap();
+
+    // One profile moved away and back within the grace.
+    let aside = f.home.join("alpha.bak");
+    fs::rename(f.profile_dir("alpha"), &aside).unwrap();
+    assert_eq!(r.converge(&Scope::Everything).pending, vec!["alpha".to_string()]);
+    clock.advance(DELETE_GRACE / 2);
+    fs::rename(&aside, f.profile_dir("alpha")).unwrap();
+    let c = settle(&mut r, &clock);
+    assert!(c.removed.is_empty(), "{c:?}");
+
+    let now = fs::metadata(f.slot("alpha").join("run")).unwrap();
+    use std::os::unix::fs::MetadataExt;
+    assert_eq!(live.ino(), now.ino(), "the live slot was never replaced");
+}
+
+#[test]
+fn a_profile_that_comes_back_gets_its_wanted_state_back() {
+    let f = booted();
+    let clock = ManualClock::new(SystemTime::now());
+    let mut r = registrar(&f, &RealFs, &clock);
+    let kept = f.tmp.path().join("alpha-kept");
+    fs::rename(f.profile_dir("alpha"), &kept).unwrap();
+    let c = settle(&mut r, &clock);
+    assert_eq!(c.removed, vec!["alpha".to_string()]);
+    fs::rename(&kept, f.profile_dir("alpha")).unwrap();
+    let c = r.converge(&Scope::Profiles(["alpha".to_string()].into()));
+    assert_eq!(c.added, vec![("alpha".to_string(), true)], "its state file says running");
+    assert!(!f.slot("alpha").join("down").exists());
+}
+
+#[test]
+fn names_that_are_not_profiles_are_never_registered() {
+    let f = booted();
+    let clock = ManualClock::new(SystemTime::now());
+    let mut r = registrar(&f, &RealFs, &clock);
+    let outside = f.tmp.path().join("outside");
+    fs::create_dir(&outside).unwrap();
+    fs::write(outside.join("SOUL.md"), "x").unwrap();
+    std::os::unix::fs::symlink(&outside, f.profile_dir("linked")).unwrap();
+    fs::create_dir_all(f.home.join("profiles/Bad Name")).unwrap();
+    fs::write(f.home.join("profiles/Bad Name/SOUL.md"), "x").unwrap();
+    fs::create_dir_all(f.home.join("profiles/default")).unwrap();
+    fs::write(f.home.join("profiles/default/SOUL.md"), "x").unwrap();
+    let c = settle(&mut r, &clock);
+    assert!(c.added.is_empty(), "{c:?}");
+    assert_eq!(f.scandir_names(), vec!["gateway-alpha", "gateway-beta", "gateway-default"]);
+}
+
+/// The registrar pass to interrupt: one profile to add, one deleted to remove.
+fn changed() -> Fixture {
+    let f = booted();
+    f.profile("gamma", Some("running"), None);
+    fs::remove_dir_all(f.profile_dir("beta")).unwrap();
+    f
+}
+
+#[test]
+fn a_registrar_killed_at_any_step_is_repaired_by_the_next() {
+    // How many steps a whole run takes.
+    let f = changed();
+    let clock = ManualClock::new(SystemTime::now());
+    let probe = FaultyFs::new(&RealFs, None);
+    let mut r = registrar(&f, &probe, &clock);
+    settle(&mut r, &clock);
+    let total = probe.steps();
+    let want = f.scandir_names();
+    assert_eq!(want, vec!["gateway-alpha", "gateway-default", "gateway-gamma"]);
+    assert!(total > 10, "{total} steps");
+
+    for k in 1..=total {
+        let f = changed();
+        let clock = ManualClock::new(SystemTime::now());
+        let dying = FaultyFs::new(&RealFs, Some(Fault::KillAt(k)));
+        {
+            let mut r = registrar(&f, &dying, &clock);
+            settle(&mut r, &clock);
+        }
+        let mut r = registrar(&f, &RealFs, &clock);
+        let c = settle(&mut r, &clock);
+        assert_eq!(f.scandir_names(), want, "killed at step {k} ({:?}): {c:?}", dying.log().get(k - 1));
+        assert!(!f.slot("gamma").join("down").exists(), "step {k}: gamma wants to run");
+    }
+}
+
+/// A held gateway whose backoff ended: the registrar's schedule starts it only if a boot pass
+/// would. With multiplexing (the root gateway serves every profile) a named one never is; the
+/// schedule drops it instead of retrying.
+#[test]
+fn the_policy_schedule_starts_only_what_a_boot_pass_would() {
+    for multiplex in [false, true] {
+        let f = Fixture::new();
+        f.profile("alpha", None, Some("running"));
+        f.run();
+        fs::write(f.profile_dir("alpha").join("gateway_policy.json"), r#"{"state":"backing-off","next_start":1}"#).unwrap();
+        f.hand_over();
+        let clock = ManualClock::new(SystemTime::now());
+        let mut r = Registrar::new(Ctx::new(&RealFs, &clock, &f.cfg), Container { multiplex, ..Container::default() }).unwrap();
+        let c = r.converge(&Scope::Everything);
+        // No supervisor listens here: a start that should happen is retried shortly.
+        assert!(c.policy.is_empty(), "{c:?}");
+        assert_eq!(r.schedule().contains_key("alpha"), !multiplex, "multiplex={multiplex}: {:?}", r.schedule());
+    }
 }

@@ -1,11 +1,7 @@
-//! Stand-ins for the world around hermes-s6.
-//!
-//! - [`gateway`]: the reference gateway, a small program that keeps upstream's gateway
-//!   state-file contract (`gateway.pid`, `gateway_state.json`, the planned-stop marker, the
-//!   lifecycle sentinel, exit codes) and answers a health request, so the image and the tests
-//!   exercise supervision without the real hermes-agent.
-//! - [`s6sim`]: a simulator of s6-svscan/s6-supervise speaking s6's on-disk protocol, with a
-//!   real-time drop-in daemon (`hermes-svscan`).
+//! A simulator of s6-svscan and s6-supervise: a second implementation of s6's on-disk
+//! protocol (control FIFOs, `supervise/status`, `death_tally`, the `event/` fifodir, the
+//! scanner's control surface), with a real-time drop-in daemon (`hermes-svscan`) and a
+//! virtual-clock world for fast deterministic tests. It shares no code with the core it is
+//! used to check; `tests/differential.rs` holds it to Debian's real s6.
 
-pub mod gateway;
 pub mod s6sim;

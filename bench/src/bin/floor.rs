@@ -1,17 +1,17 @@
 //! The floor: the irreducible work of a boot pass, and nothing else. It reads the home
-//! (list profiles, read each state file) and publishes each slot the upstream way (staging
-//! dir; `type`, `run`, `finish`, `log/run`; `down`; the supervise skeleton of both
-//! supervisors with its owner and the setgid bit of the event dirs; one rename), sweeps the
+//! (list profiles, read each state file), makes each gateway's log directory, publishes each
+//! slot (staging dir; `down`; the rendered files of `render::files`; `supervise/` and its
+//! `control` FIFO for both supervisors, root's with the hermes group; one rename), sweeps the
 //! two stale runtime files and writes the log lines, producing exactly the tree
 //! `hermes-reconcile` produces (the benchmark checks), with the fewest system calls and no
-//! safety checks, validation or reporting.
+//! safety checks (no file-system identity switch, no link refusal), validation or reporting.
 //!
 //! Usage: hermes-floor HOME SCANDIR UID GID
 
 use hermes_core::config::Config;
-use hermes_core::render;
+use hermes_core::slot::render;
 use nix::fcntl::{openat, OFlag};
-use nix::sys::stat::{fchmodat, mkdirat, FchmodatFlags, Mode};
+use nix::sys::stat::{mkdirat, Mode};
 use nix::unistd::{close, fchownat, mkfifoat, write, Gid, Uid};
 use std::os::fd::{AsRawFd, BorrowedFd, RawFd};
 
@@ -20,10 +20,13 @@ fn m(bits: u32) -> Mode {
 }
 
 fn file(dir: RawFd, name: &str, data: &[u8], mode: u32) {
-    let fd = openat(Some(dir), name, OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_CLOEXEC, m(mode)).unwrap();
-    if !data.is_empty() {
-        write(unsafe { BorrowedFd::borrow_raw(fd) }, data).unwrap();
+    if data.is_empty() {
+        // An empty file is one system call.
+        nix::sys::stat::mknodat(Some(dir), name, nix::sys::stat::SFlag::S_IFREG, m(mode), 0).unwrap();
+        return;
     }
+    let fd = openat(Some(dir), name, OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_CLOEXEC, m(mode)).unwrap();
+    write(unsafe { BorrowedFd::borrow_raw(fd) }, data).unwrap();
     close(fd).unwrap();
 }
 
@@ -46,7 +49,7 @@ fn main() {
                 let n = nix::unistd::read(fd, &mut buf).unwrap_or(0);
                 close(fd).unwrap();
                 match serde_json::from_slice::<serde_json::Value>(&buf[..n]) {
-                    Ok(serde_json::Value::Object(m)) => hermes_core::state::effective_state(&m).as_deref() == Some("running"),
+                    Ok(serde_json::Value::Object(m)) => hermes_core::volume::state::effective_state(&m).is_some_and(|w| w.autostarts()),
                     _ => false,
                 }
             }
@@ -74,46 +77,50 @@ fn main() {
     let _ = nix::unistd::unlinkat(Some(home_fd), "gateway.pid", nix::unistd::UnlinkatFlags::NoRemoveDir);
     let _ = nix::unistd::unlinkat(Some(home_fd), "processes.json", nix::unistd::UnlinkatFlags::NoRemoveDir);
 
+    // Log directories, the user's.
+    let _ = mkdirat(Some(home_fd), "logs", m(0o755));
+    let _ = fchownat(Some(home_fd), "logs", Some(uid), Some(gid), at);
+    let _ = mkdirat(Some(home_fd), "logs/gateways", m(0o755));
+    let _ = fchownat(Some(home_fd), "logs/gateways", Some(uid), Some(gid), at);
+    for (p, _) in &wanted {
+        let d = format!("logs/gateways/{p}");
+        let _ = mkdirat(Some(home_fd), d.as_str(), m(0o755));
+        let _ = fchownat(Some(home_fd), d.as_str(), Some(uid), Some(gid), at);
+    }
+
     // Publish.
     let sd = nix::fcntl::open(scandir.as_str(), dfl, Mode::empty()).unwrap();
-    let finish = render::finish_script(&cfg);
+    let privilege = render::Privilege::DropTo { uid: uid.as_raw(), gid: gid.as_raw() };
     for (p, start) in &wanted {
         let staging = format!(".gateway-{p}.tmp");
         mkdirat(Some(sd), staging.as_str(), m(0o755)).unwrap();
         let st = openat(Some(sd), staging.as_str(), dfl, Mode::empty()).unwrap();
-        file(st, "type", render::TYPE.as_bytes(), 0o644);
-        file(st, "run", render::run_script(&cfg, p).as_bytes(), 0o755);
-        file(st, "finish", finish.as_bytes(), 0o755);
         if !start {
             file(st, "down", b"", 0o644);
         }
         mkdirat(Some(st), "log", m(0o755)).unwrap();
-        file(st, "log/run", render::log_run_script(&cfg, p).as_bytes(), 0o755);
+        for f in render::files(&cfg, p, privilege) {
+            file(st, f.path, &f.data, f.mode);
+        }
+        mkdirat(Some(st), "data", m(0o755)).unwrap();
+        file(st, "data/lock", b"", 0o640);
+        fchownat(Some(st), "data/lock", Some(Uid::from_raw(0)), Some(gid), at).unwrap();
         for base in ["", "log/"] {
-            for (name, fifo, setgid) in [("event", false, true), ("supervise/event", false, true), ("supervise/control", true, false)] {
-                let path = format!("{base}{name}");
-                if fifo {
-                    mkfifoat(Some(st), path.as_str(), m(0o660)).unwrap();
-                } else {
-                    mkdirat(Some(st), path.as_str(), m(0o730)).unwrap();
-                }
-                fchownat(Some(st), path.as_str(), Some(uid), Some(gid), at).unwrap();
-                if setgid {
-                    fchmodat(Some(st), path.as_str(), m(0o3730), FchmodatFlags::FollowSymlink).unwrap();
-                }
-                if name == "event" {
-                    mkdirat(Some(st), format!("{base}supervise").as_str(), m(0o755)).unwrap();
-                }
-            }
-            fchownat(Some(st), format!("{base}supervise").as_str(), Some(uid), Some(gid), at).unwrap();
+            let sup = format!("{base}supervise");
+            let ctl = format!("{sup}/control");
+            mkdirat(Some(st), sup.as_str(), m(0o710)).unwrap();
+            mkfifoat(Some(st), ctl.as_str(), m(0o620)).unwrap();
+            fchownat(Some(st), ctl.as_str(), Some(Uid::from_raw(0)), Some(gid), at).unwrap();
+            fchownat(Some(st), sup.as_str(), Some(Uid::from_raw(0)), Some(gid), at).unwrap();
         }
         close(st).unwrap();
         nix::fcntl::renameat(Some(sd), staging.as_str(), Some(sd), format!("gateway-{p}").as_str()).unwrap();
     }
 
     // One line per profile in the boot log.
-    let _ = mkdirat(Some(home_fd), "logs", m(0o755));
     let lf = openat(Some(home_fd), "logs/container-boot.log", OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_APPEND | OFlag::O_CLOEXEC, m(0o644)).unwrap();
+    // The user's file, as everything in the volume.
+    nix::unistd::fchown(lf, Some(uid), Some(gid)).unwrap();
     let mut text = String::new();
     for (p, start) in &wanted {
         text.push_str(&format!("ts profile={p} prior_state=x action={} prior_exit=unknown\n", if *start { "started" } else { "registered" }));

@@ -1,219 +1,258 @@
-//! The runtime half: one file per verb (register, unregister, start, stop, restart, status,
-//! watch), sharing the slot lookup, the error vocabulary and the desired-state writer here.
+//! The runtime half: one file per verb (register, unregister, start, stop, restart, status),
+//! sharing the slot lookup and the `--all` loop here.
 //!
-//! start/stop/restart are run by the unprivileged user: they write only the seeded
-//! `supervise/control` FIFO and the user's own volume. register/unregister write the
-//! root-owned scandir and therefore run as root, either directly or through the registrar
-//! (`watch`) that the user rings.
+//! start/stop/restart are run by the unprivileged user: they write only the supervisors'
+//! control FIFOs and the user's own volume. register/unregister write the root-owned
+//! scandir and therefore run as root, either directly or through the registrar that the
+//! user rings.
 
+pub mod all;
 pub mod capacity;
-pub mod desired;
-pub mod marker;
+pub mod health;
+pub mod lock;
 pub mod register;
 pub mod restart;
+pub mod settle;
 pub mod start;
 pub mod status;
-pub mod static_perms;
 pub mod stop;
 pub mod unregister;
-pub mod watch;
 
-use crate::config::Config;
-use crate::discovery::PROFILES_DIR;
-use crate::profile_name::{self, slot_name, DEFAULT_PROFILE, SLOT_PREFIX};
-use crate::s6::svc::SvcError;
-use crate::safe_fs::{Dir, Fs, Kind};
+use crate::ctx::Ctx;
+use crate::fs::{Dir, Kind};
+use crate::name::{self, slot_name, SLOT_PREFIX};
+use crate::problem::Problem;
+use crate::clock::wait_until;
+use crate::policy::PolicyState;
+use crate::volume::desired::{self, Written};
+use crate::volume::state::Wanted;
+use crate::s6::{svc, svstat};
+use std::time::Duration;
 use std::ffi::OsStr;
-use std::fmt;
 use std::io;
 
-#[derive(Debug)]
-pub enum Error {
-    InvalidName(profile_name::NameError),
-    /// No slot for this profile in the scandir.
-    NotRegistered { profile: String },
-    AlreadyRegistered { profile: String, path: String },
-    /// No profile directory (with `SOUL.md`) on the volume.
-    NoProfile { profile: String, path: String },
-    /// The s6 protocol step failed the way `s6-svc` would.
-    S6 { service: String, action: &'static str, code: i32, message: String },
-    /// Registering would exceed the scanner's service limit.
-    Capacity { used: usize, needed: usize, max: usize },
-    /// An operation was refused by the kernel's permissions.
-    Permission { path: String, what: String, uid: u32 },
-    /// The registrar did not answer in time.
-    Timeout { what: String },
-    Io { path: String, error: io::Error },
+/// A PROFILE argument is a profile name, taken exactly as given: `gateway-foo` names the
+/// profile `gateway-foo`, never `foo` (both may exist).
+pub fn profile_arg(arg: &str) -> Result<String, Problem> {
+    name::validate(arg)?;
+    Ok(arg.to_string())
 }
 
-impl fmt::Display for Error {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Error::InvalidName(e) => write!(f, "{e}"),
-            Error::NotRegistered { profile } => write!(
-                f,
-                "no such gateway '{profile}': register it with `hermes profile create {profile}` first, or pass an existing profile name via `-p <name>`"
-            ),
-            Error::AlreadyRegistered { profile, path } => write!(f, "profile gateway '{profile}' already registered at {path}"),
-            Error::NoProfile { profile, path } => write!(
-                f,
-                "no profile '{profile}' at {path} (a profile is a directory holding SOUL.md): create it with `hermes profile create {profile}`"
-            ),
-            Error::S6 { service, action, code, message } => {
-                write!(f, "s6-svc {action} on '{service}' failed (rc={code}): {message}")
-            }
-            Error::Capacity { used, needed, max } => write!(
-                f,
-                "cannot register: s6-svscan supervises at most {max} service directories and {used} are in use; this profile needs {needed} more (gateway + logger). Raise the scanner's limit (s6-svscan -c, and --max-services / HERMES_S6_MAX_SERVICES) or remove unused profiles"
-            ),
-            Error::Permission { path, what, uid } => {
-                let user = nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(*uid))
-                    .ok()
-                    .flatten()
-                    .map(|u| u.name)
-                    .unwrap_or_else(|| "?".into());
-                write!(f, "permission denied: cannot {what} {path} as uid {uid} ({user})")
-            }
-            Error::Timeout { what } => write!(f, "timed out waiting for {what}"),
-            Error::Io { path, error } => write!(f, "{path}: {error}"),
-        }
-    }
-}
-
-impl std::error::Error for Error {}
-
-impl Error {
-    /// Map an I/O error on `path` for operation `what`, naming permissions explicitly.
-    pub fn io(path: impl AsRef<std::path::Path>, what: &str, e: io::Error) -> Error {
-        let path = path.as_ref().display().to_string();
-        if e.kind() == io::ErrorKind::PermissionDenied || e.raw_os_error() == Some(nix::libc::EPERM) {
-            Error::Permission { path, what: what.to_string(), uid: nix::unistd::geteuid().as_raw() }
-        } else {
-            Error::Io { path, error: e }
-        }
-    }
-
-    pub fn svc(profile: &str, action: &'static str, e: SvcError) -> Error {
-        Error::S6 { service: slot_name(profile), action, code: e.code, message: e.message }
-    }
-}
-
-/// Accept `coder` or `gateway-coder` (what `--all` iterates and upstream passes around).
-pub fn profile_from_arg(arg: &str) -> Result<String, Error> {
-    let p = arg.strip_prefix(SLOT_PREFIX).unwrap_or(arg);
-    profile_name::validate(p).map_err(Error::InvalidName)?;
-    Ok(p.to_string())
-}
-
-pub fn open_scandir(fs: &dyn Fs, cfg: &Config) -> Result<Dir, Error> {
-    fs.open_root(&cfg.scandir).map_err(|e| match Error::io(&cfg.scandir, "open the scan directory", e) {
-        Error::Io { path, error } => Error::Io {
-            path,
-            error: io::Error::new(
-                error.kind(),
-                format!("cannot open the s6 scan directory: {error} (is s6-svscan running there? set S6_PROFILE_GATEWAY_SCANDIR or pass --scandir)"),
-            ),
-        },
-        other => other,
-    })
-}
-
-/// The slot directory of a profile, or `NotRegistered`.
-pub fn open_slot(fs: &dyn Fs, cfg: &Config, scandir: &Dir, profile: &str) -> Result<Dir, Error> {
+/// The slot directory of a profile, or `NotRegistered` (with a hint when the caller seems to
+/// have typed a slot name for a profile name).
+pub fn open_slot(ctx: &Ctx, scandir: &Dir, profile: &str) -> Result<Dir, Problem> {
     let name = slot_name(profile);
-    match fs.open_dir(scandir, OsStr::new(&name)) {
+    match ctx.fs.open_dir(scandir, OsStr::new(&name)) {
         Ok(d) => Ok(d),
-        Err(e) if e.kind() == io::ErrorKind::NotFound || e.raw_os_error() == Some(nix::libc::ELOOP)
-            || e.raw_os_error() == Some(nix::libc::ENOTDIR) =>
+        Err(e)
+            if e.kind() == io::ErrorKind::NotFound
+                || matches!(e.raw_os_error(), Some(nix::libc::ELOOP) | Some(nix::libc::ENOTDIR)) =>
         {
-            Err(Error::NotRegistered { profile: profile.to_string() })
+            let hint = profile
+                .strip_prefix(SLOT_PREFIX)
+                .filter(|bare| ctx.fs.lstat(scandir, OsStr::new(&slot_name(bare))).is_ok())
+                .map(|bare| format!("profile names are given without the `{SLOT_PREFIX}` prefix: did you mean '{bare}'?"));
+            Err(Problem::NotRegistered { profile: profile.to_string(), hint })
         }
-        Err(e) => Err(Error::io(cfg.scandir.join(&name), "open", e)),
-    }
-}
-
-/// The volume directory of a profile (`$HERMES_HOME` for default), never through a link.
-/// `Ok(None)` when it does not exist.
-pub fn open_profile_dir(fs: &dyn Fs, cfg: &Config, profile: &str) -> Result<Option<Dir>, Error> {
-    let home = match fs.open_root(&cfg.home) {
-        Ok(h) => h,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(Error::io(&cfg.home, "open", e)),
-    };
-    if profile == DEFAULT_PROFILE {
-        return Ok(Some(home));
-    }
-    let profiles = match fs.open_dir(&home, OsStr::new(PROFILES_DIR)) {
-        Ok(d) => d,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(Error::io(home.child(OsStr::new(PROFILES_DIR)), "open", e)),
-    };
-    match fs.open_dir(&profiles, OsStr::new(profile)) {
-        Ok(d) => Ok(Some(d)),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(Error::io(profiles.child(OsStr::new(profile)), "open", e)),
+        Err(e) => Err(ctx.problem(scandir.child(OsStr::new(&name)), "open", e)),
     }
 }
 
 /// Profile names of every `gateway-*` directory in the scandir, sorted.
-pub fn registered(fs: &dyn Fs, scandir: &Dir) -> io::Result<Vec<String>> {
-    let mut v: Vec<String> = fs
-        .list(scandir)?
+pub fn registered(ctx: &Ctx, scandir: &Dir) -> Result<Vec<String>, Problem> {
+    let entries = ctx.fs.list(scandir).map_err(|e| ctx.problem(scandir.path(), "list", e))?;
+    let mut v: Vec<String> = entries
         .into_iter()
         .filter(|(_, k)| *k == Kind::Dir)
         .filter_map(|(n, _)| n.to_str().and_then(|s| s.strip_prefix(SLOT_PREFIX)).map(String::from))
-        .filter(|p| profile_name::validate(p).is_ok())
+        .filter(|p| name::validate(p).is_ok())
         .collect();
     v.sort();
     Ok(v)
 }
 
-/// Poll `cond` every 20 ms until it holds or `limit` passes.
-pub fn wait_until(limit: std::time::Duration, mut cond: impl FnMut() -> bool) -> bool {
-    let end = std::time::Instant::now() + limit;
-    loop {
-        if cond() {
-            return true;
+/// Whether a command watches what its gateway does after it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wait {
+    /// Return once s6 was told and the wanted state recorded.
+    No,
+    /// Start/restart: until up and still up after this long; stop: until down.
+    Settle(Duration),
+}
+
+/// The default settle window of `start` and `restart`.
+pub const SETTLE: Duration = Duration::from_secs(1);
+
+/// The longest settle window `--wait` takes: a gateway is either up by then or it is not.
+pub const MAX_SETTLE: Duration = Duration::from_secs(3600);
+
+impl Wait {
+    /// From `--wait SECONDS` and `--no-wait` (the command line keeps them exclusive).
+    pub fn from_flags(seconds: Option<f64>, no_wait: bool) -> Result<Wait, Problem> {
+        if no_wait {
+            return Ok(Wait::No);
         }
-        if std::time::Instant::now() >= end {
-            return false;
+        match seconds {
+            None => Ok(Wait::Settle(SETTLE)),
+            Some(s) if s.is_finite() && (0.0..=MAX_SETTLE.as_secs_f64()).contains(&s) => Ok(Wait::Settle(Duration::from_secs_f64(s))),
+            Some(s) => Err(Problem::usage(format!("--wait takes seconds from 0 to {}, not {s}", MAX_SETTLE.as_secs()))),
         }
-        std::thread::sleep(std::time::Duration::from_millis(20));
     }
 }
 
-/// Outcome of a verb applied to every registered slot (`--all`).
-pub struct AllResults {
-    pub results: Vec<(String, Result<desired::Written, Error>)>,
+/// One command's outcome as JSON: `{"ok": true, …}` or `{"ok": false, "error": …}`.
+pub fn outcome_json(verb: &str, profile: &str, r: &Result<Done, Problem>) -> serde_json::Value {
+    match r {
+        Ok(d) => d.to_json(verb),
+        Err(e) => serde_json::json!({"ok": false, "profile": profile, "action": verb, "error": e.to_json()}),
+    }
 }
 
-impl AllResults {
-    pub fn failed(&self) -> usize {
-        self.results.iter().filter(|r| r.1.is_err()).count()
+/// A command told s6 what to do (and recorded it): what watching it needs.
+#[derive(Debug)]
+pub struct Asked {
+    pub profile: String,
+    pub slot: Dir,
+    /// The gateway's pid before the command, when it was up.
+    pub old_pid: Option<u64>,
+    /// The wanted state's record; a failure is reported once s6's side is confirmed.
+    pub written: Result<Written, Problem>,
+    /// What the crash policy held and the command cleared.
+    pub cleared: Option<PolicyState>,
+}
+
+/// What a command did, as its user is told.
+#[derive(Debug)]
+pub struct Done {
+    pub profile: String,
+    /// The gateway's pid once it was seen up (start, restart).
+    pub pid: Option<u64>,
+    pub written: Written,
+    pub cleared: Option<PolicyState>,
+    /// How it went, when there is something to say ("killed after not stopping on SIGTERM").
+    pub note: Option<String>,
+}
+
+impl Done {
+    /// What happened, in lines for a person (after the command's own first line).
+    pub fn details(&self, wait: Wait) -> Vec<String> {
+        let mut v = Vec::new();
+        match (self.pid, wait) {
+            (Some(pid), Wait::Settle(w)) => v.push(format!("up (pid {pid}) and still up after {}", human(w))),
+            (None, Wait::No) => v.push("not waited for (--no-wait): see `status`".into()),
+            _ => {}
+        }
+        if let Some(n) = &self.note {
+            v.push(n.clone());
+        }
+        if let Some(c) = self.cleared {
+            v.push(format!("cleared the crash policy's hold ({}): an operator start always wins", c.as_str()));
+        }
+        match &self.written {
+            Written::Yes => {}
+            Written::NoProfileDir => v.push("no profile directory: the wanted state was not recorded".into()),
+            Written::ReplacedUnreadable(why) => v.push(format!("the old gateway_state.json {why}; it was replaced")),
+        }
+        v
     }
 
-    /// Upstream's wording: one summary line for the successes, one line per failure.
-    pub fn render(&self, verb: &str, past: &str) -> String {
-        if self.results.is_empty() {
-            return "\u{2717} No profile gateways registered under s6\n".into();
+    pub fn to_json(&self, verb: &str) -> serde_json::Value {
+        serde_json::json!({
+            "ok": true,
+            "profile": self.profile,
+            "action": verb,
+            "pid": self.pid,
+            "note": self.note,
+            "cleared": self.cleared.map(|c| c.as_str()),
+            "wanted_state_recorded": self.written != Written::NoProfileDir,
+        })
+    }
+}
+
+fn human(d: Duration) -> String {
+    let s = d.as_secs_f64();
+    if s >= 1.0 && s.fract() == 0.0 {
+        format!("{s:.0} s")
+    } else {
+        format!("{s} s")
+    }
+}
+
+impl Asked {
+    fn done(self, pid: Option<u64>, note: Option<String>) -> Result<Done, Problem> {
+        Ok(Done { profile: self.profile, pid, written: self.written?, cleared: self.cleared, note })
+    }
+}
+
+/// Watch a started gateway until it is up and has stayed up for the settle window.
+pub fn confirm_up(ctx: &Ctx, asked: Asked, wait: Wait) -> Result<Done, Problem> {
+    let Wait::Settle(window) = wait else { return asked.done(None, None) };
+    match settle::until_stable(ctx, &asked.slot, asked.old_pid, window) {
+        settle::Settled::Up { pid } => asked.done(Some(pid), None),
+        settle::Settled::Died { how } => {
+            // What the crash policy made of the death is known once the finish is done.
+            settle::until_finished(ctx, &asked.slot, settle::FINISH_WAIT);
+            let st = ctx.open_scandir().map(|scandir| status::of(ctx, &scandir, &asked.profile));
+            Err(Problem::DidNotStayUp {
+                restarts: svstat::deaths(ctx.fs, &asked.slot),
+                now: st.map(|st| format!("{}: {}", st.state, st.explanation)).unwrap_or_else(|_| "unknown".into()),
+                log: crate::volume::gateway_logs::log_dir(&ctx.cfg.home, &asked.profile),
+                profile: asked.profile,
+                how,
+            })
         }
-        let mut out = String::new();
-        let ok = self.results.len() - self.failed();
-        if ok > 0 {
-            out.push_str(&format!("\u{2713} {past} {ok} profile gateway(s) under s6\n"));
-        }
-        for (p, r) in &self.results {
-            if let Err(e) = r {
-                out.push_str(&format!("\u{2717} Could not {verb} gateway-{p}: {e}\n"));
+        settle::Settled::NotUp => Err(Problem::Timeout {
+            what: format!("gateway-{} to come up (s6 was told; it is still not running after {} s)", asked.profile, settle::UP_WAIT.as_secs()),
+        }),
+    }
+}
+
+/// Watch a stopped gateway until it is down.
+pub fn confirm_down(ctx: &Ctx, asked: Asked, wait: Wait) -> Result<Done, Problem> {
+    if wait == Wait::No {
+        return asked.done(None, None);
+    }
+    let limit = Duration::from_millis(crate::slot::STOP_GRACE_MS) + Duration::from_secs(3);
+    match settle::until_down(ctx, &asked.slot, limit) {
+        Some(_) if asked.old_pid.is_none() => asked.done(None, Some("it was not running".into())),
+        Some(st) if st.signal() == Some(nix::libc::SIGKILL) => asked.done(
+            None,
+            Some(format!("it did not stop on SIGTERM within {} s and was killed (SIGKILL, with its process group)", crate::slot::STOP_GRACE_MS / 1000)),
+        ),
+        Some(st) => asked.done(None, Some(settle::describe_end(&st))),
+        None => Err(Problem::Timeout { what: format!("gateway-{} to go down", asked.profile) }),
+    }
+}
+
+/// Record the wanted state after s6 acted: if that fails, say that the action happened.
+fn record_wanted(ctx: &Ctx, profile: &str, wanted: &Wanted, done: &str) -> Result<Written, Problem> {
+    desired::write(ctx, profile, wanted).map_err(|p| match p {
+        Problem::Io { path, error, .. } => Problem::NotRecorded { done: done.to_string(), path, error },
+        Problem::Permission { path, .. } => Problem::NotRecorded { done: done.to_string(), path, error: io::Error::from(io::ErrorKind::PermissionDenied) },
+        other => other,
+    })
+}
+
+fn unix_now(ctx: &Ctx) -> f64 {
+    crate::clock::unix_secs_f64(ctx.clock.now())
+}
+
+/// How long a command waits for the supervisor of a slot that was just published.
+pub const SUPERVISOR_WAIT: Duration = Duration::from_secs(3);
+
+/// Send control bytes to a slot's supervisor; a failure reads like `s6-svc <command>`'s. A
+/// slot just published (by a boot pass, `register`, the registrar) may not have its
+/// supervisor yet: that is waited for, briefly, instead of failing with "not listening".
+pub fn control(ctx: &Ctx, slot: &Dir, profile: &str, command: &str, bytes: &[u8]) -> Result<(), Problem> {
+    let fail = |e: svc::SvcError| Problem::Svc { service: slot_name(profile), command: command.to_string(), code: e.code, message: e.message };
+    match svc::send(ctx.fs, slot, bytes) {
+        Err(e) if e.code == svc::NOT_LISTENING => {
+            if wait_until(ctx.clock, SUPERVISOR_WAIT, Duration::from_millis(10), || svstat::supervisor_alive(ctx.fs, slot).unwrap_or(false)) {
+                svc::send(ctx.fs, slot, bytes).map_err(fail)
+            } else {
+                Err(fail(e))
             }
         }
-        out
+        other => other.map_err(fail),
     }
-}
-
-/// Apply `f` to every registered slot, going on past failures.
-pub fn for_all(fs: &dyn Fs, cfg: &Config, f: impl Fn(&str) -> Result<desired::Written, Error>) -> Result<AllResults, Error> {
-    let scandir = open_scandir(fs, cfg)?;
-    let names = registered(fs, &scandir).map_err(|e| Error::io(&cfg.scandir, "list", e))?;
-    Ok(AllResults { results: names.iter().map(|p| (p.clone(), f(p))).collect() })
 }

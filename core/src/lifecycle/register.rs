@@ -2,43 +2,82 @@
 //! atomically (down unless `--start`), and ask s6-svscan to pick it up. Refuses a duplicate, a
 //! profile that is not on the volume, and a slot the scanner could not supervise.
 
-use super::{capacity, open_profile_dir, open_scandir, Error};
-use crate::config::Config;
-use crate::discovery::MARKER;
-use crate::profile_name::{slot_name, DEFAULT_PROFILE};
+use super::capacity;
+use crate::ctx::Ctx;
+use crate::fs::Dir;
+use crate::name::slot_name;
+use crate::problem::Problem;
 use crate::s6::svscan::{self, Rescan};
-use crate::safe_fs::Fs;
 use crate::slot;
+use crate::volume::{self, profile_path};
 use std::ffi::OsStr;
 use std::io;
 
-pub fn register(fs: &dyn Fs, cfg: &Config, profile: &str, start: bool) -> Result<Rescan, Error> {
-    let scandir = open_scandir(fs, cfg)?;
+/// Refuse a root-side verb before its first side effect when this process may not write the
+/// scandir, and say what the user should run instead.
+pub fn require_authority(ctx: &Ctx, scandir: &Dir, what: &str, instead: &str) -> Result<(), Problem> {
+    if ctx.owns_scandir(scandir) {
+        Ok(())
+    } else {
+        Err(Problem::NeedsRoot { what: what.to_string(), path: scandir.path().to_path_buf(), instead: instead.to_string() })
+    }
+}
+
+/// Refuse, before any side effect, a verb only root may run (it changes owners).
+pub fn require_root(ctx: &Ctx, what: &str, path: &std::path::Path, instead: &str) -> Result<(), Problem> {
+    if ctx.fs.euid() == 0 {
+        Ok(())
+    } else {
+        Err(Problem::NeedsRoot { what: what.to_string(), path: path.to_path_buf(), instead: instead.to_string() })
+    }
+}
+
+pub fn register(ctx: &Ctx, profile: &str, start: bool) -> Result<Rescan, Problem> {
+    let scandir = ctx.open_scandir()?;
+    require_authority(
+        ctx,
+        &scandir,
+        &format!("registering '{profile}'"),
+        &format!("as the hermes user run `hermes profile create {profile}` (or `hermes-reconcile request {profile}` for an existing profile): the registrar does it as root"),
+    )?;
     let name = slot_name(profile);
-    match fs.lstat(&scandir, OsStr::new(&name)) {
-        Ok(_) => {
-            return Err(Error::AlreadyRegistered { profile: profile.into(), path: scandir.child(OsStr::new(&name)).display().to_string() })
-        }
+    let path = scandir.child(OsStr::new(&name));
+    match ctx.fs.lstat(&scandir, OsStr::new(&name)) {
+        Ok(_) => return Err(Problem::AlreadyRegistered { profile: profile.into(), path }),
         Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-        Err(e) => return Err(Error::io(scandir.child(OsStr::new(&name)), "inspect", e)),
+        Err(e) => return Err(ctx.problem(&path, "inspect", e)),
     }
-    require_profile(fs, cfg, profile)?;
-    let usage = capacity::usage(fs, &scandir, cfg.max_services).map_err(|e| Error::io(&cfg.scandir, "list", e))?;
+    require_profile(ctx, profile)?;
+    let home = ctx.open_home().map_err(|e| ctx.problem(&ctx.cfg.home, "open", e))?;
+    let mut usage = capacity::usage(ctx, &scandir).map_err(|e| ctx.problem(scandir.path(), "list", e))?;
+    add_slot(ctx, &scandir, &home, profile, start, &mut usage)?;
+    svscan::rescan(ctx.fs, &scandir, false).map_err(|e| ctx.problem(scandir.child(OsStr::new(".s6-svscan/control")), "write", e))
+}
+
+/// Publish a slot within the scanner's capacity (counted in `usage`, one snapshot for a whole
+/// pass) and make its gateway's log directory; the caller asks for the rescan. What `register`
+/// and the registrar both do.
+pub fn add_slot(ctx: &Ctx, scandir: &Dir, home: &Dir, profile: &str, start: bool, usage: &mut capacity::Usage) -> Result<(), Problem> {
     if !usage.fits(capacity::PER_PROFILE) {
-        return Err(Error::Capacity { used: usage.used, needed: capacity::PER_PROFILE, max: usage.max });
+        return Err(Problem::Capacity {
+            used: usage.used,
+            needed: capacity::PER_PROFILE,
+            max: usage.max,
+            raise: "Raise the scanner's limit (s6-svscan -c, and --max-services / HERMES_S6_MAX_SERVICES)".into(),
+        });
     }
-    slot::publish(fs, cfg, &scandir, profile, start).map_err(|e| Error::io(scandir.child(OsStr::new(&name)), "publish", e))?;
-    svscan::rescan(fs, &scandir, false).map_err(|e| Error::io(scandir.child(OsStr::new(".s6-svscan/control")), "write", e))
+    crate::volume::gateway_logs::prepare(ctx, home, profile)?;
+    let path = scandir.child(OsStr::new(&slot_name(profile)));
+    slot::publish(ctx.fs, ctx.cfg, scandir, profile, start).map_err(|e| ctx.problem(&path, "publish", e))?;
+    usage.used += capacity::PER_PROFILE;
+    Ok(())
 }
 
 /// A named profile must exist on the volume as a real directory holding `SOUL.md`.
-pub fn require_profile(fs: &dyn Fs, cfg: &Config, profile: &str) -> Result<(), Error> {
-    if profile == DEFAULT_PROFILE {
-        return Ok(());
+pub fn require_profile(ctx: &Ctx, profile: &str) -> Result<(), Problem> {
+    if volume::profile_exists(ctx, profile)? {
+        Ok(())
+    } else {
+        Err(Problem::NoProfile { profile: profile.into(), path: profile_path(&ctx.cfg.home, profile) })
     }
-    let path = cfg.home.join("profiles").join(profile);
-    let missing = || Error::NoProfile { profile: profile.into(), path: path.display().to_string() };
-    let dir = open_profile_dir(fs, cfg, profile).map_err(|_| missing())?.ok_or_else(missing)?;
-    fs.lstat(&dir, OsStr::new(MARKER)).map_err(|_| missing())?;
-    Ok(())
 }

@@ -1,18 +1,37 @@
-//! `restart P`: SIGTERM the gateway (`s6-svc -t`) and let s6 start it again (an unmarked
-//! SIGTERM makes the gateway exit non-zero, so its finish does not park it). A gateway that
-//! is down (stopped, parked by finish 125, crashed) is simply started. Records `running`.
+//! `restart P`: under the profile's lock, clear the crash policy and note that the coming
+//! death is asked for (so it is not counted as a crash), SIGTERM the gateway (`s6-svc -t`) and
+//! let s6 start it again (an unmarked SIGTERM makes the gateway exit non-zero, so its finish
+//! does not park it); a gateway that is down is simply started. Records `running`, then waits
+//! for a new process that stays up.
 
-use super::{desired, open_scandir, open_slot, Error};
-use crate::config::Config;
-use crate::s6::{status, svc};
-use crate::safe_fs::Fs;
+use super::{confirm_up, control, lock, open_slot, Asked, Done, Wait};
+use crate::ctx::Ctx;
+use crate::policy::{self, record};
+use crate::problem::Problem;
+use crate::s6::svstat;
+use crate::slot::STOP_GRACE_MS;
+use crate::volume::state::Wanted;
 
-pub fn restart(fs: &dyn Fs, cfg: &Config, profile: &str) -> Result<desired::Written, Error> {
-    let scandir = open_scandir(fs, cfg)?;
-    let slot = open_slot(fs, cfg, &scandir, profile)?;
-    let up = matches!(status::read(fs, &slot), Ok(Some(st)) if st.is_up());
+pub fn ask(ctx: &Ctx, profile: &str) -> Result<Asked, Problem> {
+    let scandir = ctx.open_scandir()?;
+    let slot = open_slot(ctx, &scandir, profile)?;
+    let _held = lock::hold_when_quiet(ctx, &slot, lock::QUIET_WAIT)?;
+    let now = super::unix_now(ctx);
+    let rec = record::read(ctx, profile);
+    let cleared = rec.holds_down().then_some(rec.state);
+    let mut fresh = policy::on_operator_start(&rec, now);
+    fresh.restart_asked_until = Some(now + (STOP_GRACE_MS as f64 / 1000.0) + 5.0);
+    record::write(ctx, profile, &fresh)?;
+    let old = svstat::read(ctx.fs, &slot).ok().flatten().filter(|st| st.is_up()).map(|st| st.pid);
     // `u` before `t`: a service that is up but wanted down would otherwise not come back.
-    let cmds: &[u8] = if up { b"ut" } else { b"u" };
-    svc::send(fs, &slot, cmds).map_err(|e| Error::svc(profile, "-t", e))?;
-    desired::write(fs, cfg, profile, desired::Desired::Running)
+    let (command, bytes): (&str, &[u8]) = if old.is_some() { ("-u -t", b"ut") } else { ("-u", b"u") };
+    control(ctx, &slot, profile, command, bytes)?;
+    super::settle::until_acknowledged(ctx, &slot, true);
+    let written = super::record_wanted(ctx, profile, &Wanted::Running, "gateway restarted");
+    Ok(Asked { profile: profile.to_string(), slot, old_pid: old, written, cleared })
+}
+
+pub fn restart(ctx: &Ctx, profile: &str, wait: Wait) -> Result<Done, Problem> {
+    let asked = ask(ctx, profile)?;
+    confirm_up(ctx, asked, wait)
 }

@@ -1,13 +1,29 @@
-//! `start P`: want the gateway up (`s6-svc -u`), then record `desired_state=running`.
+//! `start P`: under the profile's lock, clear whatever the crash policy held, want the
+//! gateway up (`s6-svc -u`) and record `desired_state=running`; then watch it come up and stay
+//! up for the settle window, and say what happened.
 
-use super::{desired, open_scandir, open_slot, Error};
-use crate::config::Config;
-use crate::s6::svc;
-use crate::safe_fs::Fs;
+use super::{confirm_up, control, lock, open_slot, Asked, Done, Wait};
+use crate::ctx::Ctx;
+use crate::policy::{self, record};
+use crate::problem::Problem;
+use crate::volume::state::Wanted;
 
-pub fn start(fs: &dyn Fs, cfg: &Config, profile: &str) -> Result<desired::Written, Error> {
-    let scandir = open_scandir(fs, cfg)?;
-    let slot = open_slot(fs, cfg, &scandir, profile)?;
-    svc::send(fs, &slot, b"u").map_err(|e| Error::svc(profile, "-u", e))?;
-    desired::write(fs, cfg, profile, desired::Desired::Running)
+pub fn ask(ctx: &Ctx, profile: &str) -> Result<Asked, Problem> {
+    let scandir = ctx.open_scandir()?;
+    let slot = open_slot(ctx, &scandir, profile)?;
+    let _held = lock::hold_when_quiet(ctx, &slot, lock::QUIET_WAIT)?;
+    let rec = record::read(ctx, profile);
+    let cleared = rec.holds_down().then_some(rec.state);
+    if record::exists(ctx, profile) {
+        record::write(ctx, profile, &policy::on_operator_start(&rec, super::unix_now(ctx)))?;
+    }
+    control(ctx, &slot, profile, "-u", b"u")?;
+    super::settle::until_acknowledged(ctx, &slot, true);
+    let written = super::record_wanted(ctx, profile, &Wanted::Running, "gateway started");
+    Ok(Asked { profile: profile.to_string(), slot, old_pid: None, written, cleared })
+}
+
+pub fn start(ctx: &Ctx, profile: &str, wait: Wait) -> Result<Done, Problem> {
+    let asked = ask(ctx, profile)?;
+    confirm_up(ctx, asked, wait)
 }

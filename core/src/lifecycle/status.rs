@@ -1,141 +1,431 @@
-//! `status [P]`: per profile, what the operator wants (from the volume) next to what s6 says,
-//! and a one-word reason a person can act on.
+//! `status [P]`: per profile, what the operator wants (from the volume) next to what s6 says
+//! and what the crash policy holds, as one word (`state`) and a sentence a person can act on
+//! (`explanation`).
 
-use super::{capacity, open_scandir, registered, Error};
-use crate::config::Config;
-use crate::discovery::{self, Candidate};
-use crate::profile_name::{slot_name, DEFAULT_PROFILE};
-use crate::s6::status as s6status;
-use crate::safe_fs::Fs;
-use crate::state::{read_json_object, STATE_FILE};
+use super::{capacity, registered};
+use crate::ctx::Ctx;
+use crate::exit_policy::ExitClass;
+use crate::fs::Dir;
+use crate::name::{slot_name, DEFAULT_PROFILE};
+use crate::problem::Problem;
+use crate::s6::svscan;
+use crate::s6::svstat::{self, Status};
+use crate::volume::discovery::{self, Candidate};
+use crate::volume::open_profile_dir;
+use crate::volume::state::{read_json_object, effective_state, Wanted, STATE_FILE};
+use crate::clock::{from_unix_secs, rfc3339};
+use crate::policy::record::{self, PolicyState, Record};
+use crate::volume::gateway_logs;
+use super::settle;
 use std::collections::BTreeSet;
 use std::ffi::OsStr;
 
-/// EX_CONFIG: the gateway refused its configuration; a restart cannot help.
-pub const CONFIG_ERROR_EXIT: i32 = 78;
-
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct ProfileStatus {
     pub profile: String,
     /// `desired_state` from the profile's state file, else its effective state.
-    pub wanted: Option<String>,
+    pub wanted: Option<Wanted>,
     pub registered: bool,
     pub supervised: bool,
     pub up: bool,
     pub pid: Option<u64>,
-    /// Seconds since the last up/down transition.
+    /// The last up/down transition, RFC 3339 (UTC).
+    pub since: Option<String>,
+    /// Seconds since that transition.
     pub since_secs: Option<i64>,
+    /// Deaths since the slot's supervisor started (s6's death tally).
+    pub restarts: Option<usize>,
     pub exit_code: Option<i32>,
     pub signal: Option<i32>,
+    /// Up and ready (s6's readiness; a gateway without notification is ready when up).
+    pub ready: bool,
     /// No `down` file: s6 starts it when its supervisor starts.
     pub normally_up: bool,
     pub want_up: bool,
+    /// What the gateway is doing, in one word: running, starting, stopping, restarting,
+    /// backing-off, quarantined, probing, parked, config-error, stopped, not-restored,
+    /// unsupervised, not-registered.
+    pub state: &'static str,
+    /// The same verdict in the words of earlier versions (`crashed` for restarting,
+    /// `operator-stopped` for stopped); kept for scripts that read it.
     pub reason: &'static str,
+    /// The verdict in a sentence a person can act on.
+    pub explanation: String,
+    /// When the crash policy will start the gateway again, RFC 3339 (UTC).
+    pub next_start: Option<String>,
+    /// The crash policy's record, when it has one.
+    pub policy: Option<PolicyView>,
+    /// The gateway's log directory.
+    pub log: String,
+}
+
+/// What `status` shows of a crash-policy record.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct PolicyView {
+    pub state: &'static str,
+    /// Crashes in a row since the last healthy run.
+    pub consecutive_crashes: u32,
+    /// Crashes inside the quarantine window.
+    pub recent_crashes: usize,
+    /// Failed probes in this quarantine.
+    pub failed_probes: u32,
 }
 
 #[derive(Debug, Clone, serde::Serialize)]
-pub struct Report {
+pub struct StatusReport {
     pub profiles: Vec<ProfileStatus>,
     pub capacity: Option<capacity::Usage>,
+    /// Whether an s6-svscan runs on the scandir (nothing is supervised otherwise); `null`
+    /// when that cannot be told (only root can look, and no slot is supervised to show it).
+    pub scanner_running: Option<bool>,
+    pub scandir: String,
+    /// How to raise the scanner's limit, when usage is near it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub capacity_hint: Option<String>,
 }
 
-pub fn status(fs: &dyn Fs, cfg: &Config, only: Option<&str>) -> Result<Report, Error> {
-    let scandir = open_scandir(fs, cfg)?;
-    let home = fs.open_root(&cfg.home).ok();
-    let snap = discovery::scan_home(fs, home.as_ref(), None, false);
-    let mut names: BTreeSet<String> = BTreeSet::new();
-    names.insert(DEFAULT_PROFILE.to_string());
+/// Every profile (on the volume or registered), or just `only`: then nothing but that profile
+/// and the scandir entry are read.
+pub fn status(ctx: &Ctx, only: Option<&str>) -> Result<StatusReport, Problem> {
+    let scandir = ctx.open_scandir()?;
+    if let Some(p) = only {
+        let on_volume = crate::volume::profile_exists(ctx, p).unwrap_or(false);
+        let ps = of(ctx, &scandir, p);
+        if !ps.registered && !on_volume {
+            return Err(Problem::NotRegistered { profile: p.to_string(), hint: None });
+        }
+        let scanner_running = scanner_running(ctx, &scandir, std::slice::from_ref(&ps));
+        return Ok(StatusReport { profiles: vec![ps], capacity: None, scanner_running, scandir: ctx.cfg.scandir.display().to_string(), capacity_hint: None });
+    }
+    let home = ctx.open_home().ok();
+    let snap = discovery::scan_home(ctx.fs, home.as_ref(), None, false);
+    let mut names: BTreeSet<String> = BTreeSet::from([DEFAULT_PROFILE.to_string()]);
     for c in &snap.named {
         if let Candidate::Profile { name, .. } = c {
             names.insert(name.clone());
         }
     }
-    names.extend(registered(fs, &scandir).map_err(|e| Error::io(&cfg.scandir, "list", e))?);
-    if let Some(p) = only {
-        names.retain(|n| n == p);
-        if names.is_empty() {
-            return Err(Error::NotRegistered { profile: p.to_string() });
-        }
-    }
-    let profiles = names.iter().map(|p| one(fs, cfg, &scandir, p)).collect();
-    let capacity = capacity::usage(fs, &scandir, cfg.max_services).ok();
-    Ok(Report { profiles, capacity })
+    names.extend(registered(ctx, &scandir)?);
+    let profiles: Vec<ProfileStatus> = names.iter().map(|p| of(ctx, &scandir, p)).collect();
+    let capacity = capacity::usage(ctx, &scandir).ok();
+    let capacity_hint = capacity.filter(|c| c.near_limit()).map(|_| capacity::how_to_raise(ctx));
+    Ok(StatusReport { scanner_running: scanner_running(ctx, &scandir, &profiles), profiles, capacity, scandir: ctx.cfg.scandir.display().to_string(), capacity_hint })
 }
 
-fn wanted(fs: &dyn Fs, cfg: &Config, profile: &str) -> Option<String> {
-    let dir = super::open_profile_dir(fs, cfg, profile).ok()??;
-    let map = read_json_object(fs, &dir, STATE_FILE).ok()??;
-    crate::state::effective_state(&map)
+/// Whether the scanner runs: asked directly where this process may look, else told by any
+/// supervised slot (a supervisor outlives its scanner only briefly).
+fn scanner_running(ctx: &Ctx, scandir: &Dir, profiles: &[ProfileStatus]) -> Option<bool> {
+    svscan::running(ctx.fs, scandir).or_else(|| profiles.iter().any(|p| p.supervised).then_some(true))
 }
 
-fn one(fs: &dyn Fs, cfg: &Config, scandir: &crate::safe_fs::Dir, profile: &str) -> ProfileStatus {
+fn wanted(ctx: &Ctx, profile: &str) -> Option<Wanted> {
+    let dir = open_profile_dir(ctx, profile).ok()??;
+    let map = read_json_object(ctx.fs, &dir, STATE_FILE).ok()??;
+    effective_state(&map)
+}
+
+/// One profile's status, its slot looked up in `scandir`.
+pub fn of(ctx: &Ctx, scandir: &Dir, profile: &str) -> ProfileStatus {
+    let fs = ctx.fs;
+    let rec = open_profile_dir(ctx, profile).ok().flatten().and_then(|d| record::read_in(fs, &d));
     let mut ps = ProfileStatus {
         profile: profile.to_string(),
-        wanted: wanted(fs, cfg, profile),
+        wanted: wanted(ctx, profile),
         registered: false,
         supervised: false,
         up: false,
         pid: None,
+        since: None,
         since_secs: None,
+        restarts: None,
         exit_code: None,
         signal: None,
+        ready: false,
         normally_up: false,
         want_up: false,
+        state: "not-registered",
         reason: "not-registered",
+        explanation: String::new(),
+        next_start: rec.as_ref().filter(|r| r.holds_down()).and_then(|r| r.next_start).map(|t| rfc3339(from_unix_secs(t))),
+        policy: rec.as_ref().map(|r| PolicyView {
+            state: r.state.as_str(),
+            consecutive_crashes: r.consecutive,
+            recent_crashes: r.crashes.len(),
+            failed_probes: r.probes,
+        }),
+        log: gateway_logs::log_dir(&ctx.cfg.home, profile).display().to_string(),
     };
-    let Ok(slot) = fs.open_dir(scandir, OsStr::new(&slot_name(profile))) else { return ps };
-    ps.registered = true;
-    ps.normally_up = fs.lstat(&slot, OsStr::new("down")).is_err();
-    ps.supervised = s6status::supervisor_alive(fs, &slot).unwrap_or(false);
-    let st = if ps.supervised { s6status::read(fs, &slot).ok().flatten() } else { None };
-    let Some(st) = st else {
-        ps.reason = "unsupervised";
-        return ps;
+    let slot = fs.open_dir(scandir, OsStr::new(&slot_name(profile))).ok();
+    let st = slot.as_ref().and_then(|slot| {
+        ps.registered = true;
+        ps.normally_up = fs.lstat(slot, OsStr::new("down")).is_err();
+        ps.supervised = svstat::supervisor_alive(fs, slot).unwrap_or(false);
+        ps.supervised.then(|| svstat::read(fs, slot).ok().flatten()).flatten()
+    });
+    let died = match (&slot, &st) {
+        (Some(slot), Some(st)) => {
+            let now = crate::clock::unix_secs(ctx.clock.now()) as i64;
+            ps.up = st.is_up();
+            ps.pid = st.is_up().then_some(st.pid);
+            ps.since = Some(rfc3339(from_unix_secs(st.since as f64)));
+            ps.since_secs = Some((now - st.since).max(0));
+            ps.want_up = st.want_up;
+            ps.ready = st.is_up() && st.ready;
+            let deaths = svstat::deaths(fs, slot);
+            ps.restarts = Some(deaths);
+            // Before the first death the wait status is just zeroes, not an exit code.
+            if deaths > 0 {
+                ps.exit_code = st.exit_code();
+                ps.signal = st.signal();
+            }
+            deaths > 0
+        }
+        _ => false,
     };
-    let now = chrono::Utc::now().timestamp();
-    ps.up = st.is_up();
-    ps.pid = st.is_up().then_some(st.pid);
-    ps.since_secs = Some((now - st.since).max(0));
-    ps.want_up = st.want_up;
-    let died = s6status::has_died(fs, &slot);
-    // Before the first death the wait status is just zeroes, not an exit code.
-    if died {
-        ps.exit_code = st.exit_code();
-        ps.signal = st.signal();
+    let mut verdict = verdict(ps.registered, st.as_ref(), died, ps.wanted.as_ref(), rec.as_ref());
+    // s6 restarts a dead gateway a second after its finish; down, wanted up and no finish
+    // running for longer than that means it could not start one (s6 tries again only after 60 s).
+    if verdict == Verdict::Restarting && st.as_ref().is_some_and(|s| !s.finishing) && ps.since_secs.is_some_and(|s| s >= SPAWN_STUCK_SECS) {
+        verdict = Verdict::SpawnFailed;
     }
-    ps.reason = reason(&st, died, ps.wanted.as_deref());
+    ps.state = verdict.state();
+    ps.reason = verdict.legacy();
+    ps.explanation = explain(verdict, &ps, rec.as_ref(), ctx.clock.now());
+    // A gateway that cannot fork its threads dies of it (an abort, a failed spawn): say so.
+    if matches!(verdict, Verdict::Restarting | Verdict::BackingOff | Verdict::Quarantined) {
+        if let Some(t) = tasks().filter(|t| t.refused > 0) {
+            ps.explanation.push_str(&format!(
+                "; the container's task limit has refused {} fork(s) ({} tasks, {}): a likely cause",
+                t.refused,
+                t.current,
+                t.max.map_or("no limit now".to_string(), |m| format!("pids.max {m}"))
+            ));
+        }
+    }
     ps
 }
 
-/// The one-word verdict. Order matters: the most specific explanation wins.
-pub fn reason(st: &s6status::Status, died: bool, wanted: Option<&str>) -> &'static str {
-    if st.is_up() {
-        return if st.want_up { "running" } else { "stopping" };
-    }
-    if st.want_up {
-        return "crashed"; // down but wanted up: between restarts, or finish still running
-    }
-    if died && st.exit_code() == Some(CONFIG_ERROR_EXIT) {
-        return "config-error";
-    }
-    if wanted == Some("stopped") {
-        return "operator-stopped";
-    }
-    if !died {
-        return "not-restored"; // registered down at boot and never started since
-    }
-    "parked" // finish exited 125 after a clean exit (or another intentional stop)
+/// How long down-and-wanted-up (no finish running) means s6 cannot start the gateway: it
+/// restarts a dead one a second after its finish.
+const SPAWN_STUCK_SECS: i64 = 3;
+
+/// The container's task accounting (cgroup v2, else v1's pids controller).
+struct Tasks {
+    current: u64,
+    /// `None`: no limit.
+    max: Option<u64>,
+    /// How many times a fork was refused for the limit (`pids.events`' `max`).
+    refused: u64,
 }
 
-/// The human table `status` prints, ending with the scanner's capacity.
-pub fn render_table(r: &Report) -> String {
+fn tasks() -> Option<Tasks> {
+    ["/sys/fs/cgroup", "/sys/fs/cgroup/pids"].iter().find_map(|d| {
+        let read = |f: &str| std::fs::read_to_string(format!("{d}/{f}")).ok();
+        let current = read("pids.current")?.trim().parse().ok()?;
+        let max = read("pids.max")?.trim().parse().ok();
+        let refused = read("pids.events")
+            .and_then(|e| e.lines().find_map(|l| l.strip_prefix("max ").and_then(|n| n.trim().parse().ok())))
+            .unwrap_or(0);
+        Some(Tasks { current, max, refused })
+    })
+}
+
+/// What a gateway is doing, as `status` names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    NotRegistered,
+    Unsupervised,
+    Running,
+    Probing,
+    Stopping,
+    Restarting,
+    /// Wanted up and down for longer than s6's restart delay: s6 cannot start it.
+    SpawnFailed,
+    BackingOff,
+    Quarantined,
+    ConfigError,
+    Stopped,
+    NotRestored,
+    Parked,
+}
+
+impl Verdict {
+    pub fn state(self) -> &'static str {
+        match self {
+            Verdict::NotRegistered => "not-registered",
+            Verdict::Unsupervised => "unsupervised",
+            Verdict::Running => "running",
+            Verdict::Probing => "probing",
+            Verdict::Stopping => "stopping",
+            Verdict::Restarting => "restarting",
+            Verdict::SpawnFailed => "spawn-failed",
+            Verdict::BackingOff => "backing-off",
+            Verdict::Quarantined => "quarantined",
+            Verdict::ConfigError => "config-error",
+            Verdict::Stopped => "stopped",
+            Verdict::NotRestored => "not-restored",
+            Verdict::Parked => "parked",
+        }
+    }
+
+    fn legacy(self) -> &'static str {
+        match self {
+            Verdict::Probing => "running",
+            Verdict::Restarting | Verdict::SpawnFailed => "crashed",
+            Verdict::Stopped => "operator-stopped",
+            other => other.state(),
+        }
+    }
+}
+
+/// The verdict. Order matters: the most specific explanation wins, and an operator's `stop`
+/// wins over the crash policy.
+pub fn verdict(registered: bool, st: Option<&Status>, died: bool, wanted: Option<&Wanted>, rec: Option<&Record>) -> Verdict {
+    if !registered {
+        return Verdict::NotRegistered;
+    }
+    let Some(st) = st else { return Verdict::Unsupervised };
+    let policy = rec.map(|r| r.state);
+    if st.is_up() {
+        return match (st.want_up, policy) {
+            (false, _) => Verdict::Stopping,
+            (true, Some(PolicyState::Probing)) => Verdict::Probing,
+            (true, _) => Verdict::Running,
+        };
+    }
+    if st.want_up {
+        return Verdict::Restarting; // down but wanted up: between restarts, or finish still running
+    }
+    if wanted == Some(&Wanted::Stopped) {
+        return Verdict::Stopped;
+    }
+    match policy {
+        Some(PolicyState::Quarantined) => return Verdict::Quarantined,
+        Some(PolicyState::BackingOff) => return Verdict::BackingOff,
+        _ => {}
+    }
+    if died && st.signal().is_none() && ExitClass::of(st.exit_code()) == ExitClass::ConfigError {
+        return Verdict::ConfigError;
+    }
+    if !died {
+        return Verdict::NotRestored; // registered down at boot and never started since
+    }
+    Verdict::Parked // finish exited 125 after a clean exit (or another intentional stop)
+}
+
+/// The one-word verdict of earlier versions, from s6's status and the wanted state alone.
+pub fn reason(st: &Status, died: bool, wanted: Option<&Wanted>) -> &'static str {
+    verdict(true, Some(st), died, wanted, None).legacy()
+}
+
+fn last_exit(code: Option<i32>, signal: Option<i32>) -> Option<String> {
+    match (code, signal) {
+        (_, Some(sig)) => Some(format!("killed by signal {sig} ({})", settle::signal_name(sig))),
+        (Some(c), None) => Some(format!("exit {c}")),
+        _ => None,
+    }
+}
+
+/// A duration as a person reads it: "45 s", "4 min", "2 h 5 min".
+pub fn human_duration(secs: f64) -> String {
+    let s = secs.max(0.0).round() as u64;
+    match s {
+        0..=99 => format!("{s} s"),
+        100..=5999 => format!("{} min", (s + 30) / 60),
+        _ => {
+            let m = (s + 30) / 60;
+            if m.is_multiple_of(60) { format!("{} h", m / 60) } else { format!("{} h {} min", m / 60, m % 60) }
+        }
+    }
+}
+
+fn explain(v: Verdict, ps: &ProfileStatus, rec: Option<&Record>, now: std::time::SystemTime) -> String {
+    let p = &ps.profile;
+    // s6's own record of the last death first: the policy's file is the user's to edit. It
+    // speaks only for deaths before this supervisor (a container restart ago).
+    let exit = last_exit(ps.exit_code, ps.signal).or_else(|| rec.and_then(|r| r.last_exit).and_then(|e| last_exit(e.code, e.signal)));
+    let exit_part = exit.as_deref().map(|e| format!(", last {e}")).unwrap_or_default();
+    let next = rec.and_then(|r| r.next_start).map(|t| {
+        let wait = t - crate::clock::unix_secs_f64(now);
+        if wait > 0.0 { format!("{} (in {})", rfc3339(from_unix_secs(t)), human_duration(wait)) } else { format!("{} (due now)", rfc3339(from_unix_secs(t))) }
+    });
+    let restarts = match ps.restarts {
+        Some(n) if n > 0 => format!("; died {n} time(s) since its supervisor started"),
+        _ => String::new(),
+    };
+    match v {
+        Verdict::NotRegistered => format!("no s6 slot: the registrar adds one for a profile on the volume, or run `hermes-reconcile register {p}` as root"),
+        Verdict::Unsupervised => "its slot exists but no s6-supervise runs it yet: s6-svscan has not rescanned (see `s6-svscanctl -a`)".into(),
+        Verdict::Running => match ps.since_secs {
+            Some(up) => format!("up for {}{restarts}", human_duration(up as f64)),
+            None => "up".into(),
+        },
+        Verdict::Probing => format!("started as a probe after a quarantine; clears it if it stays up{restarts}"),
+        Verdict::Stopping => "asked to stop; still running (s6 kills it once its grace ends)".into(),
+        Verdict::Restarting => format!("crashed{exit_part}; s6 restarts it within a second{restarts}"),
+        Verdict::SpawnFailed => {
+            let limit = |t: &Tasks| t.max.map_or("no limit now".to_string(), |m| format!("pids.max {m}"));
+            let why = match tasks() {
+                Some(t) if t.refused > 0 || t.max.is_some_and(|m| t.current * 10 >= m * 9) => format!(
+                    "the container's task limit: forks were refused {} time(s) ({} tasks, {}); raise docker's --pids-limit or the pod's pids limit (each gateway needs its own tasks plus 3: two s6-supervise and its s6-log)",
+                    t.refused,
+                    t.current,
+                    limit(&t)
+                ),
+                Some(t) => format!("a failed fork or exec ({} tasks, {}; memory?)", t.current, limit(&t)),
+                None => "a failed fork or exec (a task or memory limit?)".into(),
+            };
+            // s6-supervise waits 60 s after a failed fork (10 s after a failed exec of ./run)
+            // before it tries again; a `u` makes it try at once.
+            format!(
+                "s6 has not been able to start it for {} (it tries again within 60 s; `hermes -p {} gateway start` tries now): {why}",
+                human_duration(ps.since_secs.unwrap_or(0) as f64),
+                ps.profile
+            )
+        }
+        Verdict::BackingOff => {
+            let n = rec.map(|r| r.consecutive).unwrap_or(0);
+            format!("backing off after {n} crash(es) in a row{exit_part}; next start at {}", next.unwrap_or_else(|| "-".into()))
+        }
+        Verdict::Quarantined => {
+            let r = rec.expect("a quarantine has a record");
+            let span = match (r.crashes.first(), r.crashes.last()) {
+                (Some(a), Some(b)) if r.crashes.len() > 1 => format!(" in {}", human_duration(b - a)),
+                _ => String::new(),
+            };
+            let probes = if r.probes > 0 { format!(" and {} failed probe(s)", r.probes) } else { String::new() };
+            format!(
+                "quarantined after {} crashes{span}{probes}{exit_part}; next probe at {}; `hermes -p {p} gateway start` clears it now",
+                r.crashes.len(),
+                next.unwrap_or_else(|| "-".into())
+            )
+        }
+        Verdict::ConfigError => format!("exited 78 (configuration error): not restarted; fix its configuration, then `hermes -p {p} gateway start`"),
+        Verdict::Stopped => "stopped by the operator; stays down until started".into(),
+        Verdict::NotRestored => match ps.wanted.as_ref() {
+            Some(w) => format!("registered down at boot (its last wanted state was {})", w.as_str()),
+            None => "registered down at boot (no wanted state recorded)".into(),
+        },
+        Verdict::Parked => format!("exited on its own{exit_part}; not restarted until started"),
+    }
+}
+
+/// The human table `status` prints: one row per profile, then a sentence for each one that
+/// needs attention (every one when a single profile was asked for), then the scanner's room.
+pub fn render_table(r: &StatusReport) -> String {
     use std::fmt::Write;
     let mut out = String::new();
-    let _ = writeln!(out, "{:<20} {:<10} {:<5} {:<9} {:>8} {:<12} REASON", "PROFILE", "WANTED", "S6", "PID", "SINCE", "LAST EXIT");
+    // The name and wanted-state columns fit their longest value (names run to 64 bytes).
+    let wp = r.profiles.iter().map(|p| p.profile.len()).chain([7]).max().unwrap_or(7);
+    let ww = r.profiles.iter().map(|p| p.wanted.as_ref().map_or(1, |w| w.as_str().len())).chain([7]).max().unwrap_or(7);
+    let row = |out: &mut String, cols: [&str; 8]| {
+        let _ = writeln!(out, "{:<wp$} {:<ww$} {:<4} {:<8} {:<20} {:>8} {:<10} {}", cols[0], cols[1], cols[2], cols[3], cols[4], cols[5], cols[6], cols[7]);
+    };
+    row(&mut out, ["PROFILE", "WANTED", "S6", "PID", "SINCE", "RESTARTS", "LAST EXIT", "STATE"]);
     for p in &r.profiles {
         let last = match (p.exit_code, p.signal) {
-            (Some(c), _) if !p.up => format!("exit {c}"),
-            (_, Some(s)) if !p.up => format!("signal {s}"),
+            (_, Some(s)) => format!("signal {s}"),
+            (Some(c), _) => format!("exit {c}"),
             _ => "-".into(),
         };
         let s6 = if !p.registered || !p.supervised {
@@ -145,21 +435,41 @@ pub fn render_table(r: &Report) -> String {
         } else {
             "down"
         };
-        let _ = writeln!(
-            out,
-            "{:<20} {:<10} {:<5} {:<9} {:>8} {:<12} {}",
-            p.profile,
-            p.wanted.as_deref().unwrap_or("-"),
-            s6,
-            p.pid.map(|x| x.to_string()).unwrap_or_else(|| "-".into()),
-            p.since_secs.map(|s| format!("{s}s")).unwrap_or_else(|| "-".into()),
-            last,
-            p.reason
+        row(
+            &mut out,
+            [
+                &p.profile,
+                p.wanted.as_ref().map(Wanted::as_str).unwrap_or("-"),
+                s6,
+                &p.pid.map(|x| x.to_string()).unwrap_or_else(|| "-".into()),
+                p.since.as_deref().unwrap_or("-"),
+                &p.restarts.map(|x| x.to_string()).unwrap_or_else(|| "-".into()),
+                &last,
+                p.state,
+            ],
         );
     }
-    if let Some(c) = r.capacity {
-        let note = if c.near_limit() { "  (near the limit: raise s6-svscan -c)" } else { "" };
-        let _ = writeln!(out, "\nservices: {} of {} supervised{note}", c.used, c.max);
+    let single = r.profiles.len() == 1 && r.capacity.is_none();
+    let notes: Vec<&ProfileStatus> = r.profiles.iter().filter(|p| single || p.state != "running").collect();
+    if !notes.is_empty() {
+        out.push('\n');
+    }
+    for p in notes {
+        let _ = writeln!(out, "{}: {}", p.profile, p.explanation);
+        if single {
+            let _ = writeln!(out, "log: {}", p.log);
+        }
+    }
+    let registered = r.profiles.iter().any(|p| p.registered);
+    if r.scanner_running == Some(false) {
+        let _ = writeln!(out, "\ns6-svscan is not running on {}: nothing is supervised", r.scandir);
+    } else if r.scanner_running.is_none() && registered {
+        let _ = writeln!(out, "\nno slot is supervised: s6-svscan does not seem to run on {}", r.scandir);
+    } else if let Some(c) = r.capacity {
+        let _ = writeln!(out, "\nservices: {} of {} the scanner can supervise", c.used, c.max);
+        if let Some(h) = &r.capacity_hint {
+            let _ = writeln!(out, "near the limit: {h}");
+        }
     }
     out
 }

@@ -1,7 +1,7 @@
 //! `supervise/control`: what `s6-svc` writes. Errors carry the exit code and message s6-svc
 //! itself would give, so users see the s6 vocabulary they can look up.
 
-use crate::safe_fs::{Dir, Fs};
+use crate::fs::{Dir, Fs};
 use std::ffi::OsStr;
 use std::fmt;
 use std::io;
@@ -19,10 +19,13 @@ impl fmt::Display for SvcError {
     }
 }
 
+/// `s6-svc`'s exit code when no supervisor listens on the slot.
+pub const NOT_LISTENING: i32 = 102;
+
 /// Send control bytes (e.g. `b"u"`, `b"d"`, `b"t"`) to the supervisor of `slot`.
 pub fn send(fs: &dyn Fs, slot: &Dir, cmds: &[u8]) -> Result<(), SvcError> {
     let path = slot.path().display().to_string();
-    let not_listening = || SvcError { code: 102, message: format!("unable to control {path}: supervisor not listening") };
+    let not_listening = || SvcError { code: NOT_LISTENING, message: format!("unable to control {path}: supervisor not listening") };
     let sup = match fs.open_dir(slot, OsStr::new("supervise")) {
         Ok(d) => d,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(not_listening()),

@@ -1,6 +1,6 @@
 //! `<scandir>/.s6-svscan/control`: one byte per command, as `s6-svscanctl` writes them.
 
-use crate::safe_fs::{Dir, Fs};
+use crate::fs::{Dir, Fs};
 use std::ffi::OsStr;
 use std::io;
 
@@ -14,6 +14,17 @@ pub enum Rescan {
     Sent,
     /// No s6-svscan is listening on this scandir; it will see the slots when it starts.
     NoScanner,
+}
+
+/// Whether an s6-svscan holds this scandir's lock (`.s6-svscan/lock`, taken by every s6
+/// since 2.10): it is running and supervising what is here. `None` when that cannot be told:
+/// s6-svscan makes `.s6-svscan` root's alone (0700), so only root can look.
+pub fn running(fs: &dyn Fs, scandir: &Dir) -> Option<bool> {
+    match fs.open_dir(scandir, OsStr::new(CONTROL_DIR)).and_then(|ctl| fs.lock_held(&ctl, OsStr::new("lock"))) {
+        Ok(held) => Some(held),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Some(false),
+        Err(_) => None,
+    }
 }
 
 /// Ask the scanner to scan now (`a`), and with `prune` also to stop supervisors whose

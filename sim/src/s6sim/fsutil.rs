@@ -1,6 +1,6 @@
 //! Small file-system helpers shared by the simulated supervisor and scanner.
 
-use hermes_core::s6::status::Status;
+use super::wire::StatusRecord;
 use std::fs;
 use std::io;
 use std::os::unix::fs::PermissionsExt;
@@ -17,10 +17,8 @@ pub fn ofd_trylock(fd: i32) -> bool {
 }
 
 /// Write the 35-byte status file as s6-supervise does: `status.new`, then rename.
-pub fn write_status(dir: &Path, st: &Status, stamp_nanos: u32, ready_nanos: u32) -> io::Result<()> {
-    let mut b = st.encode();
-    b[8..12].copy_from_slice(&stamp_nanos.to_be_bytes());
-    b[20..24].copy_from_slice(&ready_nanos.to_be_bytes());
+pub fn write_status(dir: &Path, st: &StatusRecord) -> io::Result<()> {
+    let b = st.encode();
     let tmp = dir.join("supervise/status.new");
     fs::write(&tmp, b)?;
     let _ = fs::set_permissions(&tmp, fs::Permissions::from_mode(0o644));

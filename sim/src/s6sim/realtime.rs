@@ -1,8 +1,9 @@
-//! The real-time daemon: a drop-in for `s6-svscan [-c max] scandir` that runs the scanner and
-//! every supervisor in one process, executes the real `run`/`finish`/`log/run`, and speaks
-//! the on-disk protocol, so the real s6 client tools work against it unchanged.
+//! The real-time daemon: a drop-in for `s6-svscan` (2.11's or 2.15's, see [`super::options`])
+//! that runs the scanner and every supervisor in one process, executes the real
+//! `run`/`finish`/`log/run`, and speaks the on-disk protocol, so the real s6 client tools work
+//! against it unchanged.
 
-use super::scan::{Scanner, Terminate};
+use super::scan::{Scanner, Settings, Terminate};
 use super::supervise::{Host, SpawnSpec};
 use nix::sys::signal::{self, SigHandler, Signal};
 use std::io;
@@ -11,7 +12,7 @@ use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicI32, Ordering};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Instant, SystemTime};
 
 pub struct RealHost;
 
@@ -84,21 +85,20 @@ fn drain(fd: BorrowedFd<'_>) -> (Vec<u8>, bool) {
 }
 
 /// Run until terminated; returns the process exit code (or execs `.s6-svscan/finish`).
-pub fn run(scandir: &Path, max: usize, period: Option<Duration>) -> i32 {
+pub fn run(scandir: &Path, settings: Settings) -> i32 {
     if let Err(e) = std::env::set_current_dir(scandir) {
         eprintln!("s6-svscan: fatal: unable to chdir to {}: {e}", scandir.display());
         return 111;
     }
     let scandir = std::env::current_dir().unwrap_or_else(|_| scandir.to_path_buf());
     let mut host = RealHost;
-    let mut sc = match Scanner::start(&scandir, max, host.now()) {
+    let mut sc = match Scanner::start(&scandir, settings, host.now()) {
         Ok(s) => s,
         Err((code, msg)) => {
             eprintln!("s6-svscan: fatal: {msg}");
             return code;
         }
     };
-    sc.period = period;
     let (pr, pw) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC | nix::fcntl::OFlag::O_NONBLOCK).expect("self-pipe");
     SELF_PIPE.store(pw.as_raw_fd(), Ordering::Relaxed);
     std::mem::forget(pw);

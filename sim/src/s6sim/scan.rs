@@ -1,9 +1,11 @@
 //! The simulated `s6-svscan`: `.s6-svscan/` control surface, scanning rules (dot-names
-//! skipped, devino identity, `log/` pairing with a pipe the scanner keeps open, stat failure
-//! aborts the scan), the service limit, supervisor respawn, prune and terminate.
+//! skipped, devino identity, `log/` pairing with a pipe the scanner keeps open), what a stat
+//! failure or a full table does to a scan, the 2.15 initial cleanup, supervisor respawn,
+//! prune and terminate.
 
 use super::fsutil::ofd_trylock;
 use super::supervise::{Host, Supervisor};
+use super::version::S6Version;
 use nix::errno::Errno;
 use nix::sys::signal::Signal;
 use nix::sys::stat::Mode;
@@ -13,12 +15,28 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-/// Debian's s6 2.11: at most 500 services (`-c`), names up to 251 bytes.
-pub const DEFAULT_MAX: usize = 500;
+/// 2.15's default longest service name (`-L`); 2.11 has no limit of its own.
 pub const NAME_MAX: usize = 251;
-const RETRY_STAT: Duration = Duration::from_secs(4);
-const RETRY_FULL: Duration = Duration::from_secs(60);
 const SUPERVISOR_RESPAWN: Duration = Duration::from_secs(1);
+
+/// What s6-svscan is told on its command line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Settings {
+    pub version: S6Version,
+    /// The service limit (`-c` in 2.11, `-C` in 2.15).
+    pub max: usize,
+    /// The longest service name (2.15's `-L`).
+    pub name_max: usize,
+    /// Periodic rescan (`-t`), if any.
+    pub period: Option<Duration>,
+}
+
+impl Settings {
+    /// That version's defaults.
+    pub fn of(version: S6Version) -> Settings {
+        Settings { version, max: version.default_max(), name_max: NAME_MAX, period: None }
+    }
+}
 
 pub struct Entry {
     pub devino: (u64, u64),
@@ -44,7 +62,7 @@ pub enum Terminate {
 
 pub struct Scanner {
     pub scandir: PathBuf,
-    pub max: usize,
+    pub settings: Settings,
     pub entries: Vec<Entry>,
     /// Log pipes, by producer devino: (read end for the logger, write end for the producer).
     pipes: Vec<((u64, u64), OwnedFd, OwnedFd)>,
@@ -55,22 +73,36 @@ pub struct Scanner {
     prune_after_scan: bool,
     pub terminating: Option<Terminate>,
     pub warnings: Vec<String>,
-    /// Periodic rescan (`-t`), if any.
-    pub period: Option<Duration>,
+}
+
+/// A directory one pass of the scan found.
+struct Seen {
+    devino: (u64, u64),
+    name: String,
+    logger: bool,
+    parent: Option<(u64, u64)>,
+}
+
+/// Why a pass of the scan ended early.
+enum Abort {
+    /// Nothing of this pass is committed; the next pass comes after this long.
+    Retry(Duration),
 }
 
 impl Scanner {
-    /// Start-up: `.s6-svscan/` with its lock and control FIFO, then the initial cleanup of
-    /// dangling symlinks. Errors are (exit code, message) as s6-svscan reports them.
-    pub fn start(scandir: &Path, max: usize, now: Instant) -> Result<Scanner, (i32, String)> {
+    /// Start-up: `.s6-svscan/` with its lock and control FIFO, then (2.15) the initial
+    /// cleanup. Errors are (exit code, message) as s6-svscan reports them.
+    pub fn start(scandir: &Path, settings: Settings, now: Instant) -> Result<Scanner, (i32, String)> {
         let old = nix::sys::stat::umask(Mode::empty());
         let r = Self::control_init(scandir);
         nix::sys::stat::umask(old);
         let (lock, r, w) = r?;
-        // s6 2.15 unlinks dangling symlinks here ("initial cleanup"); 2.11 leaves them.
+        if settings.version == S6Version::V2_15 {
+            initial_cleanup(scandir)?;
+        }
         Ok(Scanner {
             scandir: scandir.to_path_buf(),
-            max,
+            settings,
             entries: Vec::new(),
             pipes: Vec::new(),
             _lock: lock,
@@ -80,7 +112,6 @@ impl Scanner {
             prune_after_scan: false,
             terminating: None,
             warnings: Vec::new(),
-            period: None,
         })
     }
 
@@ -211,7 +242,7 @@ impl Scanner {
         let e = &mut self.entries[idx];
         e.last_spawn = Some(now);
         e.respawn_at = None;
-        match Supervisor::start(&dir, &name, host, stdin, stdout) {
+        match Supervisor::start(&dir, &name, self.settings.version, host, stdin, stdout) {
             Ok(s) => e.sup = Some(s),
             Err(f) => {
                 self.warnings.push(format!("s6-supervise {name}: fatal: {}", f.message));
@@ -223,60 +254,127 @@ impl Scanner {
         }
     }
 
-    fn live_count(&self) -> usize {
-        self.entries.iter().filter(|e| e.sup.as_ref().is_some_and(|s| !s.exited) || e.respawn_at.is_some()).count()
+    /// How many table slots are taken. 2.11 keeps a service and its logger in one slot, so
+    /// its limit counts service directories; 2.15 gives each logger a slot of its own.
+    fn taken(&self) -> usize {
+        let counts = |e: &Entry| self.settings.version == S6Version::V2_15 || !e.logger;
+        self.entries.iter().filter(|e| counts(e) && (e.sup.as_ref().is_some_and(|s| !s.exited) || e.respawn_at.is_some())).count()
     }
 
-    /// One scan of the directory.
+    /// One scan of the directory: read it, admit new services within the limit, commit.
     fn scan(&mut self, host: &mut dyn Host) {
+        let now = host.now();
+        let period = self.settings.period.map(|p| now + p);
+        let (seen, retry) = match self.read_scandir().and_then(|(seen, retry)| Ok((self.admit(seen)?, retry))) {
+            Ok(r) => r,
+            Err(Abort::Retry(after)) => {
+                self.scan_at = Some(now + after);
+                return;
+            }
+        };
+        self.commit(seen, host);
+        self.scan_at = [retry.map(|r| now + r), period].into_iter().flatten().min();
+        if std::mem::take(&mut self.prune_after_scan) {
+            self.prune(false, host);
+        }
+    }
+
+    /// The service directories (and their `log/`) in the scandir. A name that cannot be
+    /// stat'ed (a dangling symlink, an entry removed under the scan) makes 2.11 warn, skip it
+    /// and scan again in 3 s; it makes 2.15 drop the whole pass and retry in 4 s.
+    fn read_scandir(&mut self) -> Result<(Vec<Seen>, Option<Duration>), Abort> {
+        let v = self.settings.version;
         let Ok(rd) = fs::read_dir(&self.scandir) else {
             self.warnings.push("unable to opendir .".into());
-            self.scan_at = Some(host.now() + Duration::from_secs(5));
-            return;
+            return Err(Abort::Retry(Duration::from_secs(if v == S6Version::V2_11 { 3 } else { 5 })));
         };
-        struct Seen {
-            devino: (u64, u64),
-            name: String,
-            logger: bool,
-            parent: Option<(u64, u64)>,
-        }
-        let mut seen: Vec<Seen> = Vec::new();
+        let stat_failed = |warnings: &mut Vec<String>, what: &str, err: std::io::Error| {
+            warnings.push(format!("unable to stat {what}: {}", Errno::from_raw(err.raw_os_error().unwrap_or(0)).desc()));
+            match v {
+                S6Version::V2_11 => Ok(Some(Duration::from_secs(3))),
+                S6Version::V2_15 => Err(Abort::Retry(Duration::from_secs(4))),
+            }
+        };
+        let mut seen = Vec::new();
+        let mut retry = None;
         for e in rd.flatten() {
             let name = e.file_name().to_string_lossy().into_owned();
             if name.starts_with('.') {
                 continue;
             }
-            if name.len() > NAME_MAX {
+            if v == S6Version::V2_15 && name.len() > self.settings.name_max {
                 self.warnings.push(format!("name too long - not spawning service: {name}"));
                 continue;
             }
             let m = match fs::metadata(e.path()) {
                 Ok(m) => m,
-                // 2.11: a dangling entry is skipped and the scan goes on (2.15 aborts the
-                // whole scan and retries in 4 s).
-                Err(err) if err.kind() == std::io::ErrorKind::NotFound => continue,
                 Err(err) => {
-                    // Nothing from this pass is committed; retry later.
-                    self.warnings.push(format!("unable to stat {name}: {err}"));
-                    self.scan_at = Some(host.now() + RETRY_STAT);
-                    return;
+                    retry = stat_failed(&mut self.warnings, &name, err)?;
+                    continue;
                 }
             };
             if !m.is_dir() {
                 continue;
             }
             let devino = (m.dev(), m.ino());
-            seen.push(Seen { devino, name: name.clone(), logger: false, parent: None });
-            if let Ok(lm) = fs::metadata(e.path().join("log")) {
-                if lm.is_dir() {
-                    seen.push(Seen { devino: (lm.dev(), lm.ino()), name: format!("{name}/log"), logger: true, parent: Some(devino) });
+            let log = match fs::metadata(e.path().join("log")) {
+                Ok(lm) => lm.is_dir().then(|| (lm.dev(), lm.ino())),
+                Err(err) if err.kind() == std::io::ErrorKind::NotFound => None,
+                Err(err) => {
+                    retry = stat_failed(&mut self.warnings, &format!("{name}/log"), err)?;
+                    continue;
                 }
+            };
+            seen.push(Seen { devino, name: name.clone(), logger: false, parent: None });
+            if let Some(ld) = log {
+                seen.push(Seen { devino: ld, name: format!("{name}/log"), logger: true, parent: Some(devino) });
             }
         }
+        Ok((seen, retry))
+    }
+
+    /// Keep the services the table takes. A full table makes 2.11 warn and skip the service
+    /// (its logger with it); it makes 2.15 drop the whole pass and retry in 60 s.
+    fn admit(&mut self, seen: Vec<Seen>) -> Result<Vec<Seen>, Abort> {
+        let mut taken = self.taken();
+        let mut kept = Vec::with_capacity(seen.len());
+        let mut refused: Option<(u64, u64)> = None;
+        for s in seen {
+            if self.entries.iter().any(|e| e.devino == s.devino) {
+                kept.push(s);
+                continue;
+            }
+            if s.logger && s.parent == refused {
+                continue;
+            }
+            // 2.11 looks for `log/` only when it first meets a service: a logger added to a
+            // service it already supervises is never started.
+            if s.logger && self.settings.version == S6Version::V2_11 && self.entries.iter().any(|e| Some(e.devino) == s.parent) {
+                continue;
+            }
+            let counts = self.settings.version == S6Version::V2_15 || !s.logger;
+            if counts && taken >= self.settings.max {
+                self.warnings.push(format!("unable to start supervisor for {}: too many services", s.name));
+                match self.settings.version {
+                    S6Version::V2_11 => {
+                        refused = Some(s.devino);
+                        continue;
+                    }
+                    S6Version::V2_15 => return Err(Abort::Retry(Duration::from_secs(60))),
+                }
+            }
+            taken += usize::from(counts);
+            kept.push(s);
+        }
+        Ok(kept)
+    }
+
+    /// The pass succeeded: what it saw is the active set, new services get a supervisor, and
+    /// inactive entries without a running supervisor are forgotten.
+    fn commit(&mut self, seen: Vec<Seen>, host: &mut dyn Host) {
         for e in &mut self.entries {
             e.active = false;
         }
-        let mut full = false;
         for Seen { devino, name, logger, parent } in seen {
             if let Some(i) = self.entries.iter().position(|e| e.devino == devino) {
                 let e = &mut self.entries[i];
@@ -288,21 +386,11 @@ impl Scanner {
                 }
                 continue;
             }
-            if self.live_count() >= self.max {
-                self.warnings.push(format!("unable to start supervisor for {name}: too many services"));
-                full = true;
-                continue;
-            }
             self.entries.push(Entry { devino, name, active: true, logger, parent, sup: None, last_spawn: None, respawn_at: None });
             let i = self.entries.len() - 1;
             self.spawn_supervisor(i, host);
         }
-        // Inactive entries without a supervisor are forgotten at once.
         self.entries.retain(|e| e.active || e.sup.as_ref().is_some_and(|s| !s.exited));
-        self.scan_at = if full { Some(host.now() + RETRY_FULL) } else { self.period.map(|p| host.now() + p) };
-        if std::mem::take(&mut self.prune_after_scan) {
-            self.prune(false, host);
-        }
     }
 
     /// Run timers: the pending scan, supervisor respawns, supervisors' own deadlines, and the
@@ -353,4 +441,19 @@ impl Scanner {
     pub fn owner_of(&mut self, pid: i32) -> Option<&mut Supervisor> {
         self.entries.iter_mut().filter_map(|e| e.sup.as_mut()).find(|s| !s.exited && s.child() == Some(pid))
     }
+}
+
+/// 2.15's start-up pass: every non-dot entry that `access(X_OK)` reports missing (a dangling
+/// symlink) is unlinked before the first scan.
+fn initial_cleanup(scandir: &Path) -> Result<(), (i32, String)> {
+    let rd = fs::read_dir(scandir).map_err(|e| (111, format!("unable to opendir .: {e}")))?;
+    for e in rd.flatten() {
+        if e.file_name().to_string_lossy().starts_with('.') {
+            continue;
+        }
+        if nix::unistd::access(&e.path(), nix::unistd::AccessFlags::X_OK) == Err(Errno::ENOENT) {
+            let _ = fs::remove_file(e.path());
+        }
+    }
+    Ok(())
 }

@@ -1,31 +1,27 @@
-//! One simulated `s6-supervise`: the on-disk control surface (skeleton, lock, control FIFO,
-//! status file, death tally, event fifodir) and the state machine of s6-semantics §3, as
-//! Debian's s6 2.11.3.2 behaves (see the crate README for where that differs from 2.15).
+//! One simulated `s6-supervise`: the state machine of s6-semantics §3 and the status file it
+//! announces, as Debian's s6 2.11.3.2 or s6 2.15.1.0 behaves ([`S6Version`]). The other files
+//! of the service directory (skeleton, lock, control FIFO, `event/`, `death_tally`) are
+//! handled in [`super::svdir`].
 //!
 //! The state machine is driven by a [`Host`]: the real-time daemon spawns real processes; the
 //! virtual-clock world plays scripted behaviours. Files are real in both.
 
-use super::fsutil::{ofd_trylock, write_status};
-use hermes_core::s6::status::Status;
-use nix::errno::Errno;
+use super::fsutil::write_status;
+use super::svdir;
+pub use super::svdir::Fatal;
+use super::version::S6Version;
+use super::wire::{self, StatusRecord};
 use nix::sys::signal::Signal;
-use nix::sys::stat::Mode;
-use std::ffi::CString;
 use std::fs;
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::PermissionsExt;
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
 
 /// Automatic respawn throttle.
 pub const RESPAWN_THROTTLE: Duration = Duration::from_secs(1);
-/// Retry after `./run` could not be spawned.
-pub const SPAWN_RETRY: Duration = Duration::from_secs(60);
 pub const FINISH_TIMEOUT_DEFAULT_MS: u64 = 5000;
 pub const REKILL: Duration = Duration::from_secs(5);
-pub const MAX_DEATH_TALLY_DEFAULT: usize = 100;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Phase {
@@ -49,7 +45,7 @@ pub trait Host {
 pub struct SpawnSpec {
     pub dir: PathBuf,
     pub name: String,
-    /// `["./run", name]` or `["./finish", code, sig, name]`.
+    /// `["./run", name]`, or `["./finish", code, sig, name]` plus the dead run's pgid in 2.15.
     pub argv: Vec<String>,
     pub stdin: Option<i32>,
     pub stdout: Option<i32>,
@@ -58,16 +54,10 @@ pub struct SpawnSpec {
     pub is_finish: bool,
 }
 
-/// Why a supervisor could not start (what real s6-supervise prints, and its exit code).
-#[derive(Debug, Clone)]
-pub struct Fatal {
-    pub code: i32,
-    pub message: String,
-}
-
 pub struct Supervisor {
     pub name: String,
     pub dir: PathBuf,
+    pub version: S6Version,
     pub phase: Phase,
     want_up: bool,
     ready: bool,
@@ -90,91 +80,31 @@ pub struct Supervisor {
     pub warnings: Vec<String>,
 }
 
-fn fatal(code: i32, message: String) -> Fatal {
-    Fatal { code, message }
-}
-
-/// `trymkdir`: created (true), existed (false), or fatal.
-fn trymkdir(dir: &Path, name: &str) -> Result<bool, Fatal> {
-    let p = dir.join(name);
-    match nix::unistd::mkdir(&p, Mode::from_bits_truncate(0o700)) {
-        Ok(()) => Ok(true),
-        Err(Errno::EEXIST) => {
-            let lm = fs::symlink_metadata(&p).map_err(|e| fatal(111, format!("unable to stat {name}: {e}")))?;
-            if lm.file_type().is_symlink() {
-                // A (dangling) link: create its target, one level.
-                let target = fs::read_link(&p).map_err(|e| fatal(111, format!("unable to readlink {name}: {e}")))?;
-                let target = if target.is_absolute() { target } else { dir.join(target) };
-                return match nix::unistd::mkdir(&target, Mode::from_bits_truncate(0o700)) {
-                    Ok(()) => Ok(true),
-                    Err(e) => Err(fatal(111, format!("unable to mkdir {}: {}", target.display(), e.desc()))),
-                };
-            }
-            match fs::metadata(&p) {
-                Ok(m) if m.is_dir() => Ok(false),
-                _ => Err(fatal(100, format!("{name} exists and is not a directory"))),
-            }
-        }
-        Err(e) => Err(fatal(111, format!("unable to mkdir {name}: {}", e.desc()))),
-    }
-}
-
-fn read_number(dir: &Path, file: &str) -> Option<u64> {
-    let s = fs::read(dir.join(file)).ok()?;
-    let s = &s[..s.len().min(10)];
-    let line = s.split(|&b| b == b'\n').next()?;
-    std::str::from_utf8(line).ok()?.parse().ok()
-}
-
-fn read_signal(dir: &Path, file: &str, default: Signal) -> Signal {
-    let Ok(s) = fs::read_to_string(dir.join(file)) else { return default };
-    let s = s.lines().next().unwrap_or("").trim();
-    let s = s.strip_prefix("SIG").unwrap_or(s);
-    if let Ok(n) = s.parse::<i32>() {
-        return Signal::try_from(n).unwrap_or(default);
-    }
-    format!("SIG{s}").parse::<Signal>().unwrap_or(default)
-}
-
 impl Supervisor {
     /// s6-supervise start-up (`control_init` and the first status write).
-    pub fn start(dir: &Path, name: &str, host: &mut dyn Host, stdin: Option<i32>, stdout: Option<i32>) -> Result<Supervisor, Fatal> {
-        let old = nix::sys::stat::umask(Mode::empty());
-        let r = Self::control_init(dir);
-        nix::sys::stat::umask(old);
-        let (lock, control, control_w) = r?;
-        // Stale listener FIFOs in event/ (their reader is gone) are cleaned.
-        if let Ok(rd) = fs::read_dir(dir.join("event")) {
-            for e in rd.flatten() {
-                let n = e.file_name();
-                if n.as_bytes().starts_with(b"ftrig1") {
-                    let c = CString::new(e.path().as_os_str().as_bytes()).unwrap();
-                    let fd = unsafe { nix::libc::open(c.as_ptr(), nix::libc::O_WRONLY | nix::libc::O_NONBLOCK) };
-                    if fd < 0 && Errno::last() == Errno::ENXIO {
-                        let _ = fs::remove_file(e.path());
-                    } else if fd >= 0 {
-                        unsafe { nix::libc::close(fd) };
-                    }
-                }
-            }
-        }
+    pub fn start(dir: &Path, name: &str, version: S6Version, host: &mut dyn Host, stdin: Option<i32>, stdout: Option<i32>) -> Result<Supervisor, Fatal> {
+        let (lock, control, control_w) = svdir::control_init(dir)?;
+        svdir::clean_listeners(dir);
         // death_tally is emptied (an existing file keeps its inode, owner and mode).
         let _ = fs::OpenOptions::new().write(true).create(true).truncate(true).open(dir.join("supervise/death_tally"));
         let want_up = match fs::symlink_metadata(dir.join("down")) {
             Ok(_) => false,
             Err(e) if e.kind() == io::ErrorKind::NotFound => true,
-            Err(e) => return Err(fatal(111, format!("unable to access ./down: {e}"))),
+            Err(e) => return Err(Fatal { code: 111, message: format!("unable to access ./down: {e}") }),
         };
         let now = host.wall();
         let mut sv = Supervisor {
             name: name.to_string(),
             dir: dir.to_path_buf(),
+            version,
             phase: Phase::Down,
             want_up,
-            // 2.11 marks a fresh supervisor "down and ready" (2.15 writes a "not started yet"
-            // paused marker instead).
+            // A fresh supervisor is "down and ready" in both versions.
             ready: true,
-            paused: false,
+            // 2.15 sets `paused` for the first write only: pid 0 + paused is how its
+            // s6-svstat recognises "not started yet" (flags 0x09 with a `down` file, where
+            // 2.11 writes 0x08 and its s6-svstat prints `down (exitcode 0)`).
+            paused: version == S6Version::V2_15,
             pid: 0,
             wstat: 0,
             stamp: now,
@@ -192,6 +122,7 @@ impl Supervisor {
             warnings: Vec::new(),
         };
         sv.announce();
+        sv.paused = false;
         sv.event(b"s");
         if sv.want_up {
             sv.trystart(host);
@@ -199,53 +130,18 @@ impl Supervisor {
         Ok(sv)
     }
 
-    fn control_init(dir: &Path) -> Result<(OwnedFd, OwnedFd, OwnedFd), Fatal> {
-        if trymkdir(dir, "event")? {
-            let p = dir.join("event");
-            let _ = nix::unistd::chown(&p, None, Some(nix::unistd::getegid()));
-            let _ = fs::set_permissions(&p, fs::Permissions::from_mode(0o3730));
-        }
-        trymkdir(dir, "supervise")?;
-        let lockp = dir.join("supervise/lock");
-        let fd = nix::fcntl::open(
-            &lockp,
-            nix::fcntl::OFlag::O_WRONLY | nix::fcntl::OFlag::O_NONBLOCK | nix::fcntl::OFlag::O_CREAT | nix::fcntl::OFlag::O_CLOEXEC,
-            Mode::from_bits_truncate(0o644),
-        )
-        .map_err(|e| fatal(111, format!("unable to open supervise/lock: {}", e.desc())))?;
-        let lock = unsafe { OwnedFd::from_raw_fd(fd) };
-        if !ofd_trylock(lock.as_raw_fd()) {
-            return Err(fatal(100, "another instance of s6-supervise is already running".into()));
-        }
-        let ctl = dir.join("supervise/control");
-        match nix::unistd::mkfifo(&ctl, Mode::from_bits_truncate(0o600)) {
-            Ok(()) | Err(Errno::EEXIST) => {}
-            Err(e) => return Err(fatal(111, format!("unable to mkfifo supervise/control: {}", e.desc()))),
-        }
-        let m = fs::metadata(&ctl).map_err(|e| fatal(111, format!("unable to stat supervise/control: {e}")))?;
-        if !std::os::unix::fs::FileTypeExt::is_fifo(&m.file_type()) {
-            return Err(fatal(100, "supervise/control is not a FIFO".into()));
-        }
-        let open = |flags| {
-            nix::fcntl::open(&ctl, flags | nix::fcntl::OFlag::O_NONBLOCK | nix::fcntl::OFlag::O_CLOEXEC, Mode::empty())
-                .map(|fd| unsafe { OwnedFd::from_raw_fd(fd) })
-        };
-        let r = open(nix::fcntl::OFlag::O_RDONLY).map_err(|e| fatal(111, format!("unable to open supervise/control for reading: {}", e.desc())))?;
-        let w = open(nix::fcntl::OFlag::O_WRONLY).map_err(|e| fatal(111, format!("unable to open supervise/control for writing: {}", e.desc())))?;
-        Ok((lock, r, w))
-    }
-
-    pub fn status(&self) -> Status {
-        let secs = |t: SystemTime| t.duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0);
-        Status {
-            since: secs(self.stamp),
-            ready_since: secs(self.readystamp),
+    pub fn status(&self) -> StatusRecord {
+        let finishing = matches!(self.phase, Phase::Finish | Phase::LastFinish);
+        let flag = |on: bool, f: u8| if on { f } else { 0 };
+        StatusRecord {
+            stamp: self.stamp,
+            readystamp: self.readystamp,
             pid: self.pid.max(0) as u64,
             wstat: self.wstat,
-            paused: self.paused,
-            finishing: matches!(self.phase, Phase::Finish | Phase::LastFinish),
-            want_up: self.want_up,
-            ready: self.ready,
+            flags: flag(self.paused, wire::FLAG_PAUSED)
+                | flag(finishing, wire::FLAG_FINISHING)
+                | flag(self.want_up, wire::FLAG_WANTUP)
+                | flag(self.ready, wire::FLAG_READY),
         }
     }
 
@@ -253,37 +149,13 @@ impl Supervisor {
         if self.exited {
             return;
         }
-        let st = self.status();
-        let nanos = |t: SystemTime| t.duration_since(SystemTime::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
-        if let Err(e) = write_status(&self.dir, &st, nanos(self.stamp), nanos(self.readystamp)) {
+        if let Err(e) = write_status(&self.dir, &self.status()) {
             self.warnings.push(format!("unable to write status file: {e}"));
         }
     }
 
-    /// Write the event letters to every listener FIFO in `event/`; listeners that are gone
-    /// are unlinked.
     fn event(&self, letters: &[u8]) {
-        let Ok(rd) = fs::read_dir(self.dir.join("event")) else { return };
-        for e in rd.flatten() {
-            let n = e.file_name();
-            let b = n.as_bytes();
-            if !(b.starts_with(b"ftrig1") && b.len() == 39) {
-                continue;
-            }
-            let c = CString::new(e.path().as_os_str().as_bytes()).unwrap();
-            let fd = unsafe { nix::libc::open(c.as_ptr(), nix::libc::O_WRONLY | nix::libc::O_NONBLOCK | nix::libc::O_CLOEXEC) };
-            if fd < 0 {
-                if matches!(Errno::last(), Errno::ENXIO) {
-                    let _ = fs::remove_file(e.path());
-                }
-                continue;
-            }
-            let r = unsafe { nix::libc::write(fd, letters.as_ptr().cast(), letters.len()) };
-            if r < 0 && Errno::last() == Errno::EPIPE {
-                let _ = fs::remove_file(e.path());
-            }
-            unsafe { nix::libc::close(fd) };
-        }
+        svdir::notify(&self.dir, letters);
     }
 
     pub fn deadline(&self) -> Option<Instant> {
@@ -301,7 +173,7 @@ impl Supervisor {
 
     fn trystart(&mut self, host: &mut dyn Host) {
         let mut notify = None;
-        let nfd = read_number(&self.dir, "notification-fd");
+        let nfd = svdir::read_number(&self.dir, "notification-fd");
         if let Some(n) = nfd {
             if let Ok((r, w)) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC) {
                 // The read end must never block the supervisor; the write end is placed at
@@ -328,8 +200,12 @@ impl Supervisor {
         match r {
             Err(e) => {
                 self.notify_r = None;
-                self.warnings.push(format!("unable to spawn ./run (waiting 60 seconds): {e}"));
-                self.deadline = Some(host.now() + SPAWN_RETRY);
+                let retry = self.version.spawn_retry();
+                self.warnings.push(match self.version {
+                    S6Version::V2_11 => format!("unable to exec run: {e}; unable to spawn ./run - waiting {} seconds", retry.as_secs()),
+                    S6Version::V2_15 => format!("unable to spawn ./run (waiting {} seconds): {e}", retry.as_secs()),
+                });
+                self.deadline = Some(host.now() + retry);
             }
             Ok(pid) => {
                 self.phase = Phase::Up;
@@ -371,36 +247,7 @@ impl Supervisor {
     }
 
     fn death_tally(&self, wstat: i32) {
-        let max = read_number(&self.dir, "max-death-tally").map(|n| (n as usize).min(4096)).unwrap_or(MAX_DEATH_TALLY_DEFAULT);
-        if max == 0 {
-            return;
-        }
-        let path = self.dir.join("supervise/death_tally");
-        let mut data = fs::read(&path).unwrap_or_default();
-        if !data.len().is_multiple_of(14) {
-            data.clear();
-        }
-        let (code, sig) = if nix::libc::WIFSIGNALED(wstat) {
-            let s = nix::libc::WTERMSIG(wstat);
-            (128 + s, s)
-        } else {
-            (nix::libc::WEXITSTATUS(wstat), 0)
-        };
-        let now = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default();
-        let mut rec = Vec::with_capacity(14);
-        rec.extend_from_slice(&((1u64 << 62) + 37 + now.as_secs()).to_be_bytes());
-        rec.extend_from_slice(&now.subsec_nanos().to_be_bytes());
-        rec.push(code as u8);
-        rec.push(sig as u8);
-        data.extend_from_slice(&rec);
-        let keep = max * 14;
-        if data.len() > keep {
-            data.drain(..data.len() - keep);
-        }
-        let tmp = self.dir.join("supervise/death_tally.new");
-        if fs::write(&tmp, &data).is_ok() {
-            let _ = fs::rename(&tmp, &path);
-        }
+        svdir::append_death(&self.dir, self.stamp, wstat);
     }
 
     /// A child of this supervisor was reaped with raw wait status `wstat`.
@@ -418,10 +265,15 @@ impl Supervisor {
                 self.wstat = wstat as u16;
                 self.death_tally(wstat);
                 let (code, sig) = if nix::libc::WIFSIGNALED(wstat) { (256, nix::libc::WTERMSIG(wstat)) } else { (nix::libc::WEXITSTATUS(wstat), 0) };
+                let mut argv = vec!["./finish".into(), code.to_string(), sig.to_string(), self.name.clone()];
+                if self.version == S6Version::V2_15 {
+                    // The run was a session leader, so its pid is the process group to clean up.
+                    argv.push(self.pid.to_string());
+                }
                 let spec = SpawnSpec {
                     dir: self.dir.clone(),
                     name: self.name.clone(),
-                    argv: vec!["./finish".into(), code.to_string(), sig.to_string(), self.name.clone()],
+                    argv,
                     stdin: self.stdin,
                     stdout: self.stdout,
                     notify: None,
@@ -433,7 +285,7 @@ impl Supervisor {
                     Ok(fpid) => {
                         self.pid = fpid;
                         self.phase = if last { Phase::LastFinish } else { Phase::Finish };
-                        let ms = read_number(&self.dir, "timeout-finish").unwrap_or(FINISH_TIMEOUT_DEFAULT_MS);
+                        let ms = svdir::read_number(&self.dir, "timeout-finish").unwrap_or(FINISH_TIMEOUT_DEFAULT_MS);
                         self.deadline = (ms > 0).then(|| host.now() + Duration::from_millis(ms));
                         self.announce();
                         self.event(b"d");
@@ -468,10 +320,16 @@ impl Supervisor {
             }
             Phase::Up | Phase::LastUp => {
                 if self.dying {
-                    let kill_pg = fs::symlink_metadata(self.dir.join("flag-timeout-killpg")).is_ok();
-                    let target = if kill_pg { -self.pid } else { self.pid };
-                    host.kill(target, Signal::SIGKILL);
-                    host.kill(target, Signal::SIGCONT);
+                    match self.version {
+                        // 2.11 knows neither `flag-timeout-killpg` nor the SIGCONT chaser.
+                        S6Version::V2_11 => host.kill(self.pid, Signal::SIGKILL),
+                        S6Version::V2_15 => {
+                            let kill_pg = fs::symlink_metadata(self.dir.join("flag-timeout-killpg")).is_ok();
+                            let target = if kill_pg { -self.pid } else { self.pid };
+                            host.kill(target, Signal::SIGKILL);
+                            host.kill(target, Signal::SIGCONT);
+                        }
+                    }
                     self.deadline = Some(now + REKILL);
                 }
             }
@@ -491,11 +349,11 @@ impl Supervisor {
     /// The `d` action: want down, down-signal + SIGCONT, arm timeout-kill.
     fn up_d(&mut self, host: &mut dyn Host) {
         self.want_up = false;
-        let sig = read_signal(&self.dir, "down-signal", Signal::SIGTERM);
+        let sig = svdir::read_signal(&self.dir, "down-signal", Signal::SIGTERM);
         host.kill(self.pid, sig);
         host.kill(self.pid, Signal::SIGCONT);
         self.paused = false;
-        if let Some(ms) = read_number(&self.dir, "timeout-kill").filter(|&m| m > 0) {
+        if let Some(ms) = svdir::read_number(&self.dir, "timeout-kill").filter(|&m| m > 0) {
             self.dying = true;
             self.deadline = Some(host.now() + Duration::from_millis(ms));
         }
@@ -527,66 +385,72 @@ impl Supervisor {
         }
     }
 
-    /// Process control bytes in order.
+    /// The control bytes this version's s6-supervise acts on. 2.15 added `l P C K` to the
+    /// table but left the dispatch bound at 24 entries, so `Q`, now the 25th, is dropped.
+    fn understands(&self, b: u8) -> bool {
+        let table: &[u8] = match self.version {
+            S6Version::V2_11 => b"abqhkti12pcyroduDUxOQ",
+            S6Version::V2_15 => b"abqhkti12pcyrlPCKoduDUxO",
+        };
+        table.contains(&b)
+    }
+
+    /// The signal a control byte sends to the service (when it is up), and to whom: the run's
+    /// pid, or its process group (negative) for `P C K`.
+    fn signal_for(&self, b: u8) -> Option<(i32, Signal)> {
+        let pid = self.pid;
+        Some(match b {
+            b'a' => (pid, Signal::SIGALRM),
+            b'b' => (pid, Signal::SIGABRT),
+            b'q' => (pid, Signal::SIGQUIT),
+            b'h' => (pid, Signal::SIGHUP),
+            b'k' => (pid, Signal::SIGKILL),
+            b't' => (pid, Signal::SIGTERM),
+            b'i' => (pid, Signal::SIGINT),
+            b'1' => (pid, Signal::SIGUSR1),
+            b'2' => (pid, Signal::SIGUSR2),
+            b'y' => (pid, Signal::SIGWINCH),
+            b'p' => (pid, Signal::SIGSTOP),
+            b'c' => (pid, Signal::SIGCONT),
+            b'r' => (pid, svdir::read_signal(&self.dir, "down-signal", Signal::SIGTERM)),
+            b'l' => (pid, svdir::read_signal(&self.dir, "reload-signal", Signal::SIGHUP)),
+            b'P' => (-pid, Signal::SIGSTOP),
+            b'C' => (-pid, Signal::SIGCONT),
+            b'K' => (-pid, Signal::SIGKILL),
+            _ => return None,
+        })
+    }
+
+    /// Process control bytes in order; unknown ones are ignored, as s6-supervise does.
     pub fn on_control(&mut self, bytes: &[u8], host: &mut dyn Host) {
         for &b in bytes {
             if self.exited {
                 return;
             }
-            let up = self.is_up();
-            let sig_of = |c: u8| match c {
-                b'a' => Some(Signal::SIGALRM),
-                b'b' => Some(Signal::SIGABRT),
-                b'q' => Some(Signal::SIGQUIT),
-                b'h' => Some(Signal::SIGHUP),
-                b'k' => Some(Signal::SIGKILL),
-                b't' => Some(Signal::SIGTERM),
-                b'i' => Some(Signal::SIGINT),
-                b'1' => Some(Signal::SIGUSR1),
-                b'2' => Some(Signal::SIGUSR2),
-                b'y' => Some(Signal::SIGWINCH),
-                _ => None,
-            };
+            if !self.understands(b) {
+                continue;
+            }
+            if let Some((target, sig)) = self.signal_for(b) {
+                if self.is_up() {
+                    host.kill(target, sig);
+                    if matches!(b, b'p' | b'c' | b'P' | b'C') {
+                        self.paused = matches!(b, b'p' | b'P');
+                        self.announce();
+                    }
+                }
+                continue;
+            }
             match b {
-                c if sig_of(c).is_some()
-                    && up => {
-                        host.kill(self.pid, sig_of(c).unwrap());
-                    }
-                b'p' | b'c' | b'P' | b'C' | b'K'
-                    if up => {
-                        let (target, sig) = match b {
-                            b'p' => (self.pid, Signal::SIGSTOP),
-                            b'c' => (self.pid, Signal::SIGCONT),
-                            b'P' => (-self.pid, Signal::SIGSTOP),
-                            b'C' => (-self.pid, Signal::SIGCONT),
-                            _ => (-self.pid, Signal::SIGKILL),
-                        };
-                        host.kill(target, sig);
-                        if b != b'K' {
-                            self.paused = matches!(b, b'p' | b'P');
-                            self.announce();
-                        }
-                    }
-                b'r'
-                    if up => {
-                        let sig = read_signal(&self.dir, "down-signal", Signal::SIGTERM);
-                        host.kill(self.pid, sig);
-                    }
-                b'l'
-                    if up => {
-                        let sig = read_signal(&self.dir, "reload-signal", Signal::SIGHUP);
-                        host.kill(self.pid, sig);
-                    }
                 b'o' => self.want_and_start(false, host),
                 b'u' => self.want_and_start(true, host),
                 b'U' => {
                     let _ = fs::remove_file(self.dir.join("down"));
                     self.want_and_start(true, host);
                 }
-                b'd' => self.take_down(up, host),
+                b'd' => self.take_down(self.is_up(), host),
                 b'D' => {
                     self.create_down();
-                    self.take_down(up, host);
+                    self.take_down(self.is_up(), host);
                 }
                 b'O' => {
                     self.want_up = false;

@@ -2,9 +2,13 @@
 //! number the test advances and services are scripted behaviours instead of processes, so a
 //! scenario of hours runs in milliseconds and deterministically. The file system is real: the
 //! core writes slots and talks to the control FIFOs exactly as it does with real s6.
+//!
+//! Nothing is executed: `run` follows a [`Script`], `finish` exits with what a [`FinishHook`]
+//! decides. Both belong to whoever uses the world (the product's exit policy is not s6's).
 
-use super::scan::{Scanner, Terminate};
+use super::scan::{Scanner, Settings, Terminate};
 use super::supervise::{Host, SpawnSpec};
+use super::version::S6Version;
 use nix::sys::signal::Signal;
 use std::collections::BTreeMap;
 use std::io;
@@ -28,6 +32,16 @@ pub enum Behaviour {
 /// Decides a behaviour from (service directory, service name).
 pub type Script = Box<dyn Fn(&Path, &str) -> Behaviour>;
 
+/// Decides `finish`'s exit code from (service directory, service name, run's exit code or
+/// 256 when a signal killed it, that signal or 0). s6 gives meaning to one answer only: 125
+/// leaves the service down; anything else lets it restart.
+pub type FinishHook = Box<dyn FnMut(&Path, &str, i32, i32) -> i32>;
+
+/// A finish that does nothing special: it exits 0 and the service is restarted.
+pub fn finish_restarts() -> FinishHook {
+    Box::new(|_, _, _, _| 0)
+}
+
 struct Proc {
     finish: bool,
     behaviour: Behaviour,
@@ -35,17 +49,47 @@ struct Proc {
     exit_at: Option<(Instant, i32)>,
 }
 
+/// The virtual clock, shared: whoever holds a handle (a finish hook, a test's registrar) reads
+/// the same time the world is at, and a container restart carries it on.
+#[derive(Debug, Clone)]
+pub struct VirtualTime {
+    pub base: Instant,
+    pub wall_base: SystemTime,
+    offset: std::rc::Rc<std::cell::Cell<Duration>>,
+}
+
+impl VirtualTime {
+    /// A clock at the real present, at offset zero.
+    pub fn start() -> VirtualTime {
+        VirtualTime { base: Instant::now(), wall_base: SystemTime::now(), offset: Default::default() }
+    }
+    /// Virtual time elapsed since the first boot.
+    pub fn offset(&self) -> Duration {
+        self.offset.get()
+    }
+    pub fn instant(&self) -> Instant {
+        self.base + self.offset.get()
+    }
+    pub fn wall(&self) -> SystemTime {
+        self.wall_base + self.offset.get()
+    }
+    fn set(&self, offset: Duration) {
+        self.offset.set(offset);
+    }
+}
+
 pub struct VirtualHost {
-    base: Instant,
-    wall_base: SystemTime,
-    offset: Duration,
+    time: VirtualTime,
     procs: BTreeMap<i32, Proc>,
     next_pid: i32,
     script: Script,
+    finish: FinishHook,
     /// Deaths to deliver: (pid, raw wait status).
     dead: Vec<(i32, i32)>,
     /// Every spawn, for assertions: (service name, is_finish).
     pub spawns: Vec<(String, bool)>,
+    /// When each run (not finish) was spawned: (service name, virtual time since first boot).
+    pub runs: Vec<(String, Duration)>,
 }
 
 /// Fake pids start above Linux's largest pid_max, so no /proc entry can ever match one.
@@ -53,10 +97,10 @@ pub const FIRST_PID: i32 = 5_000_000;
 
 impl Host for VirtualHost {
     fn now(&self) -> Instant {
-        self.base + self.offset
+        self.time.instant()
     }
     fn wall(&self) -> SystemTime {
-        self.wall_base + self.offset
+        self.time.wall()
     }
     fn spawn(&mut self, sv: &SpawnSpec) -> io::Result<i32> {
         let prog = sv.dir.join(if sv.is_finish { "finish" } else { "run" });
@@ -67,12 +111,14 @@ impl Host for VirtualHost {
         let pid = self.next_pid;
         self.next_pid += 1;
         self.spawns.push((sv.name.clone(), sv.is_finish));
+        if !sv.is_finish {
+            self.runs.push((sv.name.clone(), self.time.offset()));
+        }
         let now = self.now();
         let (behaviour, exit_at) = if sv.is_finish {
-            // The rendered finish contract: a clean exit (0) or EX_CONFIG (78) parks the slot.
-            let code: i32 = sv.argv.get(1).and_then(|c| c.parse().ok()).unwrap_or(0);
-            let fcode = if code == 0 || code == 78 { 125 } else { 0 };
-            (Behaviour::ExitAfter { code: fcode, after: Duration::ZERO }, Some((now, fcode << 8)))
+            let arg = |i: usize| sv.argv.get(i).and_then(|c| c.parse().ok()).unwrap_or(0);
+            let fcode = (self.finish)(&sv.dir, &sv.name, arg(1), arg(2));
+            (Behaviour::ExitAfter { code: fcode, after: Duration::ZERO }, Some((now, (fcode & 0xff) << 8)))
         } else {
             let b = (self.script)(&sv.dir, &sv.name);
             let exit_at = match &b {
@@ -122,8 +168,11 @@ fn gateway_state(dir: &Path, state: &str, pid: i32) {
     let _ = std::fs::write(&path, serde_json::Value::Object(map).to_string());
 }
 
+/// The gateway's planned-stop marker (upstream's `gateway/status.py` contract).
+pub const PLANNED_STOP_MARKER: &str = ".gateway-planned-stop.json";
+
 fn take_marker(dir: &Path, pid: i32) -> bool {
-    let path = dir.join(hermes_core::lifecycle::marker::MARKER_FILE);
+    let path = dir.join(PLANNED_STOP_MARKER);
     let ok = std::fs::read(&path)
         .ok()
         .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
@@ -137,30 +186,49 @@ fn take_marker(dir: &Path, pid: i32) -> bool {
 pub struct VirtualWorld {
     pub host: VirtualHost,
     pub scanner: Scanner,
+    /// Every warning the scanner and the supervisors printed, in order.
+    pub log: Vec<String>,
 }
 
 impl VirtualWorld {
-    /// Start a virtual s6-svscan on `scandir` (created if missing).
-    pub fn boot(scandir: &Path, max: usize, script: Script) -> VirtualWorld {
+    /// Start a virtual s6-svscan (Debian's 2.11) on `scandir` (created if missing) with a
+    /// service limit of `max`.
+    pub fn boot(scandir: &Path, max: usize, script: Script, finish: FinishHook) -> VirtualWorld {
+        let settings = Settings { max, ..Settings::of(S6Version::V2_11) };
+        VirtualWorld::boot_with(scandir, settings, script, finish)
+    }
+
+    /// Start a virtual s6-svscan of any version and settings.
+    pub fn boot_with(scandir: &Path, settings: Settings, script: Script, finish: FinishHook) -> VirtualWorld {
+        VirtualWorld::boot_at(VirtualTime::start(), scandir, settings, script, finish)
+    }
+
+    /// Boot on a clock the caller made first (so a finish hook can hold it).
+    pub fn boot_at(time: VirtualTime, scandir: &Path, settings: Settings, script: Script, finish: FinishHook) -> VirtualWorld {
         std::fs::create_dir_all(scandir).expect("scandir");
         let host = VirtualHost {
-            base: Instant::now(),
-            wall_base: SystemTime::now(),
-            offset: Duration::ZERO,
+            time,
             procs: BTreeMap::new(),
             next_pid: FIRST_PID,
             script,
+            finish,
             dead: Vec::new(),
             spawns: Vec::new(),
+            runs: Vec::new(),
         };
-        let scanner = Scanner::start(scandir, max, host.now()).unwrap_or_else(|(c, m)| panic!("virtual scanner: {m} ({c})"));
-        let mut w = VirtualWorld { host, scanner };
+        let scanner = Scanner::start(scandir, settings, host.now()).unwrap_or_else(|(c, m)| panic!("virtual scanner: {m} ({c})"));
+        let mut w = VirtualWorld { host, scanner, log: Vec::new() };
         w.settle();
         w
     }
 
     pub fn elapsed(&self) -> Duration {
-        self.host.offset
+        self.host.time.offset()
+    }
+
+    /// A handle on this world's clock (and its successors' across container restarts).
+    pub fn time(&self) -> VirtualTime {
+        self.host.time.clone()
     }
 
     /// Deliver what is pending now: control bytes written by clients, deaths, due timers.
@@ -198,7 +266,7 @@ impl VirtualWorld {
                 progressed = true;
             }
             self.scanner.reap_exited(&mut self.host);
-            self.scanner.warnings.clear();
+            self.log.append(&mut self.scanner.warnings);
             if !progressed {
                 return;
             }
@@ -208,16 +276,16 @@ impl VirtualWorld {
 
     /// Let `d` of virtual time pass, handling every event at its moment.
     pub fn advance(&mut self, d: Duration) {
-        let target = self.host.offset + d;
+        let target = self.host.time.offset() + d;
         loop {
             self.settle();
             let now = self.host.now();
             let next_exit = self.host.procs.values().filter_map(|p| p.exit_at.map(|(t, _)| t)).min();
             let next = [self.scanner.deadline(), next_exit].into_iter().flatten().filter(|t| *t > now).min();
             match next {
-                Some(t) if t <= self.host.base + target => self.host.offset = t - self.host.base,
+                Some(t) if t <= self.host.time.base + target => self.host.time.set(t - self.host.time.base),
                 _ => {
-                    self.host.offset = target;
+                    self.host.time.set(target);
                     self.settle();
                     return;
                 }
@@ -225,22 +293,39 @@ impl VirtualWorld {
         }
     }
 
+    /// Let time pass up to the next event and handle it, or by `max` when nothing happens
+    /// sooner: so a caller can react to each event (a death, a restart) at its moment.
+    pub fn step(&mut self, max: Duration) {
+        self.settle();
+        let now = self.host.now();
+        let next_exit = self.host.procs.values().filter_map(|p| p.exit_at.map(|(t, _)| t)).min();
+        let next = [self.scanner.deadline(), next_exit].into_iter().flatten().filter(|t| *t > now).min();
+        let to = next.filter(|t| *t <= now + max).unwrap_or(now + max);
+        self.host.time.set(to - self.host.time.base);
+        self.settle();
+    }
+
     /// The container stops: every supervisor is told to take its service down and exit.
-    pub fn shutdown(mut self) {
+    pub fn shutdown(self) {
+        self.stop();
+    }
+
+    /// [`Self::shutdown`], handing back the host (and with it the finish hook).
+    fn stop(mut self) -> VirtualHost {
         self.scanner.terminate(Terminate::Gentle, &mut self.host);
         for _ in 0..100 {
             if self.scanner.finished() {
-                return;
+                break;
             }
             self.advance(Duration::from_millis(100));
         }
+        self.host
     }
 
     /// Is the service in `dir` (relative to the scandir) up, per its status file?
     pub fn up(&self, rel: &str) -> Option<bool> {
-        let fs_ = hermes_core::safe_fs::RealFs;
-        let root = hermes_core::safe_fs::Fs::open_root(&fs_, &self.scanner.scandir.join(rel)).ok()?;
-        hermes_core::s6::status::read(&fs_, &root).ok().flatten().map(|s| s.is_up())
+        let b = std::fs::read(self.scanner.scandir.join(rel).join("supervise/status")).ok()?;
+        super::wire::StatusRecord::decode(&b).map(|s| s.is_up())
     }
 }
 
@@ -257,11 +342,15 @@ fn read_all(fd: i32) -> Vec<u8> {
 }
 
 /// A container restart as the image does it: the tree stops, the scandir is wiped (a fresh
-/// tmpfs), the volume stays, a new scanner starts. The caller then runs the boot pass.
+/// tmpfs), the volume stays, a new scanner starts with the same settings and the same finish
+/// policy (it is part of the image), and time goes on from where it was. The caller then runs
+/// the boot pass.
 pub fn container_restart(world: VirtualWorld, script: Script) -> VirtualWorld {
     let scandir = world.scanner.scandir.clone();
-    let max = world.scanner.max;
-    world.shutdown();
+    let settings = world.scanner.settings;
+    let host = world.stop();
     let _ = std::fs::remove_dir_all(&scandir);
-    VirtualWorld::boot(&scandir, max, script)
+    let mut w = VirtualWorld::boot_at(host.time, &scandir, settings, script, host.finish);
+    w.host.runs = host.runs;
+    w
 }

@@ -1,0 +1,75 @@
+//! `watch` (root): the registrar daemon.
+
+use crate::RenderArgs;
+use clap::Args;
+use hermes_core::boot::plan::Container;
+use hermes_core::ctx::Ctx;
+use hermes_core::problem::{exit, Problem};
+use hermes_core::registrar::{daemon, Converged, Registrar, Scope};
+use hermes_core::volume::{container as container_argv, multiplex};
+
+#[derive(Args, Debug)]
+pub struct WatchArgs {
+    /// Converge everything once (confirmed deletions included) and exit
+    #[arg(long)]
+    pub once: bool,
+    #[command(flatten)]
+    pub render: RenderArgs,
+}
+
+/// A dashboard container gets no slots; multiplexing keeps named gateways down (read once:
+/// the container's command and environment do not change while it runs).
+fn container(ctx: &Ctx) -> Container {
+    let argv = container_argv::read(ctx.fs, &ctx.cfg.proc_root);
+    let env = std::env::var("GATEWAY_MULTIPLEX_PROFILES").ok();
+    let flag = ctx.open_home().map(|h| multiplex::read_config_flag(ctx.fs, &h)).unwrap_or(Ok(None));
+    Container { dashboard: container_argv::is_dashboard(&argv), legacy_gateway_run: false, multiplex: multiplex::resolve(env.as_deref(), flag).0 }
+}
+
+fn print(c: &Converged, json: bool) {
+    if json {
+        println!("{}", serde_json::to_string(c).expect("serialises"));
+        return;
+    }
+    for (p, up) in &c.added {
+        println!("registrar: registered gateway-{p} ({})", if *up { "wanted up" } else { "down" });
+    }
+    for p in &c.pending {
+        println!("registrar: profiles/{p} is gone; removing gateway-{p} if it is still gone in {} s", hermes_core::registrar::DELETE_GRACE.as_secs());
+    }
+    for p in &c.removed {
+        println!("registrar: unregistered gateway-{p}");
+    }
+    for (p, what) in &c.policy {
+        println!("registrar: gateway-{p} {what}");
+    }
+    for e in &c.errors {
+        eprintln!("registrar: error: {e}");
+    }
+}
+
+pub fn run(ctx: &Ctx, a: &WatchArgs, json: bool) -> Result<u8, Problem> {
+    let mut reg = Registrar::new(*ctx, container(ctx))?;
+    if a.once {
+        // Until converged: deletions confirmed after their grace, teardowns finished.
+        let mut c = reg.converge(&Scope::Everything);
+        while !reg.idle() {
+            ctx.clock.sleep(reg.next_deadline().saturating_duration_since(ctx.clock.instant()));
+            let more = reg.tick();
+            c.added.extend(more.added);
+            c.removed.extend(more.removed);
+            c.errors.extend(more.errors);
+        }
+        print(&c, json);
+        return Ok(if c.errors.is_empty() { exit::OK } else { exit::FAILED });
+    }
+    daemon::run(&mut reg, |c| print(c, json), || {
+        if !json {
+            println!("registrar: watching {} (doorbell {})", ctx.cfg.home.display(), ctx.cfg.registrar_fifo.display());
+        }
+    })?;
+    if !json {
+        println!("registrar: stopping");
+    }
+    Ok(exit::OK)
+}

@@ -1,0 +1,47 @@
+//! How results and problems reach a person (text: results on stdout, problems on stderr) or a
+//! program (`--json`: one JSON document on stdout, errors included).
+
+use hermes_core::problem::{exit, Problem};
+use std::process::ExitCode;
+
+/// Print a problem and give the exit code it documents.
+pub fn fail(p: &Problem, json: bool) -> ExitCode {
+    if json {
+        println!("{}", serde_json::json!({"ok": false, "error": p.to_json()}));
+    } else {
+        eprintln!("\u{2717} {p}");
+    }
+    ExitCode::from(p.exit_code())
+}
+
+/// A command-line error: clap's own message (exit 2), or its JSON form under `--json`.
+/// `--help` and `--version` are not errors.
+pub fn clap_error(e: clap::Error, json: bool) -> ExitCode {
+    use clap::error::ErrorKind;
+    if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand) {
+        let _ = e.print();
+        return ExitCode::from(if e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand { exit::USAGE } else { exit::OK });
+    }
+    if json {
+        // clap's message up to its usage block, on one line.
+        let msg = e.render().to_string();
+        let first = msg
+            .lines()
+            .take_while(|l| !l.trim().is_empty() && !l.starts_with("Usage:"))
+            .map(|l| l.trim().trim_start_matches("error: "))
+            .collect::<Vec<_>>()
+            .join(" ");
+        println!(
+            "{}",
+            serde_json::json!({"ok": false, "error": {"kind": "usage", "message": first, "path": null, "exit_code": exit::USAGE}})
+        );
+        return ExitCode::from(exit::USAGE);
+    }
+    let _ = e.print();
+    ExitCode::from(exit::USAGE)
+}
+
+/// A JSON document on stdout.
+pub fn json(v: &serde_json::Value) {
+    println!("{}", serde_json::to_string_pretty(v).expect("a JSON value serialises"));
+}

@@ -1,0 +1,302 @@
+//! The boot pass: read the volume, decide, then act at the edge. Replaces upstream's
+//! `python -m hermes_cli.container_boot`.
+//!
+//! Order of effects: sweep staging leftovers; seed the legacy root state if planned; per
+//! profile (default first, then sorted names) sweep stale runtime files and publish the slot;
+//! write the boot log; ask s6-svscan to rescan. A problem with one profile never stops the
+//! others.
+
+pub mod plan;
+
+use crate::ctx::Ctx;
+use crate::fs::Dir;
+use crate::name::slot_name;
+use crate::problem::Problem;
+use crate::s6::svscan::{self, Rescan};
+use crate::lifecycle::capacity;
+use crate::registrar::doorbell;
+use crate::slot::teardown::{self, Progress};
+use crate::slot::{self, Live, Published};
+use crate::volume::state::STATE_FILE;
+use crate::volume::{boot_log, discovery, gateway_logs};
+use plan::{Action, Container, Decision, Plan};
+use std::ffi::OsStr;
+use std::io;
+use std::time::Duration;
+
+pub use crate::volume::discovery::STALE_RUNTIME_FILES;
+
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub dry_run: bool,
+    pub rotate_bytes: u64,
+    /// The pass's timestamp; `None` means now.
+    pub timestamp: Option<String>,
+    /// How long the pass waits, after its rescan, for the slots it published to be
+    /// supervised (so a command right after it finds a listening supervisor).
+    pub supervise_wait: Duration,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options { dry_run: false, rotate_bytes: boot_log::ROTATE_BYTES, timestamp: None, supervise_wait: Duration::from_secs(10) }
+    }
+}
+
+fn as_messages<S: serde::Serializer>(v: &[Problem], s: S) -> Result<S::Ok, S::Error> {
+    s.collect_seq(v.iter().map(|p| p.to_string()))
+}
+
+#[derive(Debug, serde::Serialize)]
+pub struct PassReport {
+    pub entries: Vec<Decision>,
+    pub dashboard_skip: bool,
+    pub dry_run: bool,
+    pub migrated_legacy_state: bool,
+    /// Staging leftovers removed from the scandir.
+    pub swept_staging: Vec<String>,
+    /// `None` on a dry run.
+    pub rescan: Option<Rescan>,
+    /// Things the operator should know that did not stop anything.
+    pub warnings: Vec<String>,
+    /// Things that went wrong; a non-empty list makes the exit code 1.
+    #[serde(serialize_with = "as_messages")]
+    pub errors: Vec<Problem>,
+    /// Published slots no supervisor held when the pass stopped waiting.
+    pub unsupervised: Vec<String>,
+}
+
+/// Read the home and the scandir's room, and decide. Touches nothing unless `sweep` (stale
+/// runtime files of the profiles that get a slot are removed while their directories are
+/// open).
+pub fn survey(ctx: &Ctx, container: &Container, sweep: bool) -> (Plan, Vec<String>) {
+    if container.dashboard {
+        return (plan::decide(&discovery::Snapshot::empty(), container, None), Vec::new());
+    }
+    let (home, home_error) = match ctx.open_home() {
+        Ok(d) => (Some(d), None),
+        Err(e) => (
+            None,
+            Some(format!(
+                "could not open HERMES_HOME {}: {e}; only the default slot is registered and no boot log is written (create the directory or pass --home)",
+                ctx.cfg.home.display()
+            )),
+        ),
+    };
+    let snap = discovery::scan_home(ctx.fs, home.as_ref(), home_error.clone(), sweep);
+    let mut warnings: Vec<String> = home_error.into_iter().collect();
+    warnings.extend(snap.warnings.iter().cloned());
+    for c in &snap.named {
+        if let discovery::Candidate::Skipped { detail, .. } = c {
+            warnings.push(format!("skipped: {detail}"));
+        }
+    }
+    let room = ctx.open_scandir().ok().and_then(|s| capacity::room_for_gateways(ctx, &s).ok());
+    let plan = plan::decide(&snap, container, room);
+    if plan.over_capacity > 0 {
+        warnings.push(format!(
+            "{} profile(s) not published (action=skipped reason=capacity): the scanner supervises at most {} services, {} are kept for other services, and each profile needs 2; {}",
+            plan.over_capacity,
+            ctx.cfg.max_services,
+            ctx.cfg.reserved_services,
+            capacity::how_to_raise(ctx)
+        ));
+    }
+    (plan, warnings)
+}
+
+pub fn run(ctx: &Ctx, container: &Container, opts: &Options) -> Result<PassReport, Problem> {
+    let fs = ctx.fs;
+    let (plan, warnings) = survey(ctx, container, !opts.dry_run);
+    let mut report = PassReport {
+        entries: plan.entries.clone(),
+        dashboard_skip: plan.dashboard_skip,
+        dry_run: opts.dry_run,
+        migrated_legacy_state: false,
+        swept_staging: Vec::new(),
+        rescan: None,
+        warnings,
+        errors: Vec::new(),
+        unsupervised: Vec::new(),
+    };
+    if plan.dashboard_skip || opts.dry_run {
+        return Ok(report);
+    }
+    let scandir = ctx.open_scandir()?;
+    crate::lifecycle::register::require_authority(
+        ctx,
+        &scandir,
+        "the boot pass",
+        "run it as root, as the image's cont-init does (`hermes-reconcile plan` shows what it would do, as any user)",
+    )?;
+    match slot::sweep_staging(fs, &scandir) {
+        Ok(swept) => {
+            report.swept_staging = swept.removed.iter().map(|n| n.to_string_lossy().into_owned()).collect();
+            for (n, e) in swept.failed {
+                report.errors.push(ctx.problem(scandir.child(&n), "remove the staging leftover", e));
+            }
+        }
+        Err(e) => report.errors.push(ctx.problem(&ctx.cfg.scandir, "list", e)),
+    }
+    let home = ctx.open_home().ok();
+    if plan.migrate_legacy {
+        if let Some(home) = &home {
+            match seed_legacy_state(ctx, home) {
+                Ok(()) => report.migrated_legacy_state = true,
+                Err(e) => report.warnings.push(format!(
+                    "could not seed {} for the legacy `gateway run` command: {e}",
+                    home.child(OsStr::new(STATE_FILE)).display()
+                )),
+            }
+        }
+    }
+    let mut replaced_any = false;
+    let mut published = Vec::new();
+    for entry in report.entries.iter_mut().filter(|e| e.wants_slot()) {
+        let start = entry.action == Action::Started;
+        let slot_path = scandir.child(OsStr::new(&slot_name(&entry.profile)));
+        if let Some(home) = &home {
+            if let Err(e) = gateway_logs::prepare(ctx, home, &entry.profile) {
+                report.warnings.push(e.to_string());
+            }
+        }
+        let live = slot::inspect(fs, ctx.cfg, &scandir, &entry.profile).unwrap_or(Live::Absent);
+        let outcome = match live {
+            // Left alone: only its `down` file is brought in line with the plan.
+            Live::Supervised { unchanged: true, .. } => {
+                entry.reason.get_or_insert_with(|| "unchanged".into());
+                slot::set_down(fs, &scandir, &entry.profile, start).map(|()| None)
+            }
+            Live::Supervised { unchanged: false, up: true } => {
+                entry.reason = Some("changed-live".into());
+                report.warnings.push(format!(
+                    "{} is live with files that differ from what would be rendered now; left as it is: to apply, stop the gateway (hermes -p {p} gateway stop), run the boot pass again, then start it",
+                    slot_path.display(),
+                    p = entry.profile
+                ));
+                Ok(None)
+            }
+            // Replaced only once its supervisors are gone: never two for one profile.
+            Live::Supervised { unchanged: false, up: false } => retire(ctx, &scandir, &entry.profile)
+                .map_err(|p| io::Error::other(p.to_string()))
+                .and_then(|()| slot::publish(fs, ctx.cfg, &scandir, &entry.profile, start).map(Some))
+                .inspect(|_| entry.reason = Some("replaced".into())),
+            Live::Absent | Live::NotDir | Live::Unsupervised => slot::publish(fs, ctx.cfg, &scandir, &entry.profile, start).map(Some),
+        };
+        if start && outcome.is_ok() {
+            // The run starts now, not when the last container ran it: a crash soon after
+            // this boot is not mistaken for the end of a long healthy run.
+            crate::policy::record::note_started(ctx, &entry.profile);
+        }
+        match outcome {
+            Ok(None) => {}
+            Ok(Some(p)) => {
+                replaced_any |= p != Published::New;
+                published.push(entry.profile.clone());
+            }
+            Err(e) => {
+                report.errors.push(ctx.problem(&slot_path, "publish slot", e));
+                entry.action = Action::Failed;
+                entry.reason = Some("publish-error".into());
+            }
+        }
+    }
+    if let Some(home) = &home {
+        let ts = opts.timestamp.clone().unwrap_or_else(|| boot_log::timestamp(ctx.clock.now()));
+        let text: String = report.entries.iter().map(|e| log_line(&ts, e)).collect();
+        if let Err(e) = boot_log::append(ctx, home, &text, opts.rotate_bytes) {
+            report.warnings.push(e.to_string());
+        }
+    }
+    // Pruning is only needed when a slot was swapped: an old supervisor must go.
+    match svscan::rescan(fs, &scandir, replaced_any) {
+        Ok(r) => {
+            report.rescan = Some(r);
+            if r == Rescan::Sent {
+                report.unsupervised = wait_supervised(ctx, &scandir, published, opts.supervise_wait);
+                if !report.unsupervised.is_empty() {
+                    report.warnings.push(format!(
+                        "{} published slot(s) not supervised after {} s: {} (see s6-svscan's output)",
+                        report.unsupervised.len(),
+                        opts.supervise_wait.as_secs(),
+                        report.unsupervised.join(", ")
+                    ));
+                }
+            }
+        }
+        Err(e) => report.errors.push(Problem::Io {
+            path: scandir.child(OsStr::new(svscan::CONTROL_DIR)),
+            action: format!("ask s6-svscan to rescan (run `s6-svscanctl -a {}`) through", ctx.cfg.scandir.display()),
+            error: e,
+        }),
+    }
+    Ok(report)
+}
+
+/// Take a supervised slot whose gateway is down out of the scanner's hands entirely (its
+/// supervisors exit, its directory goes), so a new one can be published in its place.
+fn retire(ctx: &Ctx, scandir: &Dir, profile: &str) -> Result<(), Problem> {
+    let Some(mut t) = teardown::begin(ctx, scandir, profile)? else { return Ok(()) };
+    loop {
+        match teardown::poll(ctx, scandir, &mut t) {
+            Progress::Done => return Ok(()),
+            Progress::Stuck(p) => return Err(p),
+            Progress::Waiting => ctx.clock.sleep(Duration::from_millis(10)),
+        }
+    }
+}
+
+/// Wait (up to `limit`) until s6-svscan has a supervisor on each of `profiles`' slots; the
+/// ones still without one.
+fn wait_supervised(ctx: &Ctx, scandir: &Dir, mut profiles: Vec<String>, limit: Duration) -> Vec<String> {
+    crate::clock::wait_until(ctx.clock, limit, Duration::from_millis(10), || {
+        profiles.retain(|p| !doorbell::supervised(ctx, scandir, p));
+        profiles.is_empty()
+    });
+    profiles
+}
+
+/// One boot-log line: `<ts> profile=<p> prior_state=<s> action=<a> prior_exit=<e>`, plus
+/// ` reason=<r>` for skipped and failed entries. Every value is already log-safe.
+pub fn log_line(ts: &str, e: &Decision) -> String {
+    let mut line = format!(
+        "{ts} profile={} prior_state={} action={} prior_exit={}",
+        e.profile,
+        e.prior_state.as_deref().unwrap_or("None"),
+        e.action.as_str(),
+        e.prior_exit.as_str()
+    );
+    if let Some(r) = &e.reason {
+        line.push_str(" reason=");
+        line.push_str(r);
+    }
+    line.push('\n');
+    line
+}
+
+/// The stdout line upstream prints per action (no `prior_exit`).
+pub fn stdout_line(e: &Decision) -> String {
+    let mut line = format!(
+        "reconcile: profile={} prior_state={} action={}",
+        e.profile,
+        e.prior_state.as_deref().unwrap_or("None"),
+        e.action.as_str()
+    );
+    if let Some(r) = &e.reason {
+        line.push_str(" reason=");
+        line.push_str(r);
+    }
+    line
+}
+
+/// The legacy `gateway run` container command meant "run the root gateway": record that as
+/// the root profile's wanted state once, so later boots follow the state file alone.
+fn seed_legacy_state(ctx: &Ctx, home: &Dir) -> io::Result<()> {
+    let now = crate::clock::unix_secs(ctx.clock.now());
+    let body = format!(
+        "{{\"gateway_state\": \"running\", \"desired_state\": \"running\", \"timestamp\": {now}, \"migrated_from\": \"legacy-container-cmd\"}}\n"
+    );
+    // Created exclusively, as the volume's owner: an existing state file (or anything planted
+    // there) always wins.
+    ctx.fs.create_file(home, OsStr::new(STATE_FILE), body.as_bytes(), 0o644)
+}

@@ -1,0 +1,146 @@
+//! The pure decision of a boot pass: `plan = f(snapshot, container facts)`. What `plan` and
+//! `--dry-run` print, and what the property tests check.
+
+use crate::volume::discovery::{Candidate, Facts, Snapshot};
+use crate::escape::log_value;
+use crate::lifecycle::capacity::PER_PROFILE;
+use crate::name::DEFAULT_PROFILE;
+use crate::volume::state::{PriorExit, Wanted};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Action {
+    /// Slot published without `down`: the gateway comes up.
+    Started,
+    /// Slot published with `down`: supervised, startable, not started.
+    Registered,
+    /// No slot (see `reason`).
+    Skipped,
+    /// A slot was wanted but could not be published (see the pass's errors).
+    Failed,
+}
+
+impl Action {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Started => "started",
+            Action::Registered => "registered",
+            Action::Skipped => "skipped",
+            Action::Failed => "failed",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Decision {
+    /// The profile name (for skipped entries, the directory name made log-safe).
+    pub profile: String,
+    /// The effective prior state, made log-safe; `None` when there was none.
+    pub prior_state: Option<String>,
+    pub action: Action,
+    pub prior_exit: PriorExit,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+impl Decision {
+    pub fn wants_slot(&self) -> bool {
+        matches!(self.action, Action::Started | Action::Registered)
+    }
+}
+
+/// Facts about the container that are not on the volume.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Container {
+    /// The container's command is `dashboard`: no gateways at all.
+    pub dashboard: bool,
+    /// The command is the legacy `gateway run` and opting out was not requested.
+    pub legacy_gateway_run: bool,
+    /// One root gateway serves every profile: named slots stay down.
+    pub multiplex: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Plan {
+    pub entries: Vec<Decision>,
+    /// Seed the root profile's state as `running` (legacy `gateway run` command, no state file).
+    pub migrate_legacy: bool,
+    /// Dashboard container: the pass does nothing at all.
+    pub dashboard_skip: bool,
+    /// Profiles not published because the scanner has no room for them.
+    pub over_capacity: usize,
+}
+
+fn safe(v: &Option<Wanted>) -> Option<String> {
+    v.as_ref().map(|s| log_value(s.as_str().as_bytes()))
+}
+
+/// Whether a profile's slot is published wanting its gateway up: only a `running` wanted
+/// state starts one, and multiplexing keeps the named ones down (the root gateway serves
+/// them). The boot pass and the registrar both decide with this.
+pub fn starts(is_default: bool, prior: Option<&Wanted>, c: &Container) -> bool {
+    prior.is_some_and(Wanted::autostarts) && (is_default || !c.multiplex)
+}
+
+/// The whole decision of a pass, from what the volume said, what the container is, and how
+/// many services the gateways may take (`room`; `None` when unknown: no limit applied). The
+/// default slot comes first, then names in order; a profile whose slot does not fit is
+/// skipped with `reason=capacity`.
+pub fn decide(snap: &Snapshot, c: &Container, room: Option<usize>) -> Plan {
+    let mut plan = decide_unbounded(snap, c);
+    if let Some(mut left) = room {
+        for e in plan.entries.iter_mut().filter(|e| e.wants_slot()) {
+            if left >= PER_PROFILE {
+                left -= PER_PROFILE;
+            } else {
+                e.action = Action::Skipped;
+                e.reason = Some("capacity".into());
+                plan.over_capacity += 1;
+            }
+        }
+    }
+    plan
+}
+
+/// A gateway the crash policy holds down (quarantined, backing off) is registered down even
+/// when wanted running: a container restart does not replay its crash loop. The registrar
+/// starts it when its time comes.
+fn start_or_hold(starts: bool, facts: &Facts) -> (Action, Option<String>) {
+    match facts.policy.flatten() {
+        Some(hold) if starts => (Action::Registered, Some(hold.state.as_str().to_string())),
+        _ if starts => (Action::Started, None),
+        _ => (Action::Registered, None),
+    }
+}
+
+fn decide_unbounded(snap: &Snapshot, c: &Container) -> Plan {
+    if c.dashboard {
+        return Plan { entries: Vec::new(), migrate_legacy: false, dashboard_skip: true, over_capacity: 0 };
+    }
+    let migrate_legacy = c.legacy_gateway_run && snap.home_error.is_none() && !snap.default.prior.file_present;
+    let default_prior = if migrate_legacy { Some(Wanted::Running) } else { snap.default.prior.value.clone() };
+    let (action, reason) = start_or_hold(starts(true, default_prior.as_ref(), c), &snap.default);
+    let mut entries = vec![Decision {
+        profile: DEFAULT_PROFILE.to_string(),
+        action,
+        prior_state: safe(&default_prior),
+        prior_exit: snap.default.prior_exit,
+        reason,
+    }];
+    for cand in &snap.named {
+        entries.push(match cand {
+            Candidate::Profile { name, facts } => {
+                let (action, reason) = start_or_hold(starts(false, facts.prior.value.as_ref(), c), facts);
+                Decision { profile: name.clone(), prior_state: safe(&facts.prior.value), action, prior_exit: facts.prior_exit, reason }
+            }
+            Candidate::Skipped { display, reason, .. } => Decision {
+                profile: display.clone(),
+                prior_state: None,
+                action: Action::Skipped,
+                prior_exit: PriorExit::Unknown,
+                reason: Some(reason.as_str().to_string()),
+            },
+        });
+    }
+    Plan { entries, migrate_legacy, dashboard_skip: false, over_capacity: 0 }
+}

@@ -1,0 +1,61 @@
+//! What a gateway's exit means, in one place: the rendered `finish` script, `status`, the
+//! crash policy and the simulator's tests all read exits through this.
+//!
+//! - exit 0: the gateway finished on purpose (an operator stop it saw the marker of, a clean
+//!   shutdown): not restarted;
+//! - exit 78 (`EX_CONFIG`): its configuration is wrong; a restart cannot fix it: parked;
+//! - anything else, or death by a signal: a crash, restarted.
+
+/// A deliberate, clean end.
+pub const FINISHED: i32 = 0;
+/// `EX_CONFIG` from sysexits.h: the gateway refused its configuration.
+pub const CONFIG_ERROR: i32 = 78;
+/// What a `finish` script exits with to tell s6-supervise "do not restart" (s6 calls it a
+/// permanent failure; the service is left down, wanted down).
+pub const S6_PERMANENT_FAILURE: i32 = 125;
+/// What s6 passes to `finish` as the exit code of a run killed by a signal.
+pub const S6_SIGNALLED: i32 = 256;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ExitClass {
+    Finished,
+    ConfigError,
+    Crash,
+}
+
+impl ExitClass {
+    /// From an exit code, or `None` when the run was killed by a signal.
+    pub fn of(code: Option<i32>) -> ExitClass {
+        match code {
+            Some(FINISHED) => ExitClass::Finished,
+            Some(CONFIG_ERROR) => ExitClass::ConfigError,
+            _ => ExitClass::Crash,
+        }
+    }
+
+    /// From the first argument s6 gives `finish` (`256` for a signal).
+    pub fn of_finish_arg(code: i32) -> ExitClass {
+        ExitClass::of((code != S6_SIGNALLED).then_some(code))
+    }
+
+    /// Whether s6 should start the gateway again by itself.
+    pub fn restarts(self) -> bool {
+        self == ExitClass::Crash
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_contract_with_the_finish_script() {
+        assert_eq!(ExitClass::of_finish_arg(0), ExitClass::Finished);
+        assert_eq!(ExitClass::of_finish_arg(78), ExitClass::ConfigError);
+        for code in [1, 2, 75, 137, 255, 256] {
+            assert_eq!(ExitClass::of_finish_arg(code), ExitClass::Crash, "{code}");
+        }
+        assert!(!ExitClass::Finished.restarts() && !ExitClass::ConfigError.restarts() && ExitClass::Crash.restarts());
+    }
+}

@@ -1,0 +1,81 @@
+//! What a slot's `finish` script runs (`hermes-reconcile finish P <code> <signal> …`, as root,
+//! under s6-supervise, once per death of the gateway): classify the death, apply the policy,
+//! record the verdict on the volume, and answer s6 with the exit code that says whether to
+//! restart. It never sleeps (s6 gives finish 5 s) and never blocks on anything the user can
+//! hold for long; whatever goes wrong, it falls back to the plain contract (0 and 78 park,
+//! anything else restarts).
+
+use super::record::{self, PolicyState};
+use super::{on_death, Death, Decision, Knobs};
+use crate::clock::unix_secs_f64;
+use crate::ctx::Ctx;
+use crate::exit_policy::{ExitClass, S6_PERMANENT_FAILURE, S6_SIGNALLED};
+use crate::lifecycle::lock;
+use crate::name::slot_name;
+use crate::registrar::doorbell;
+use crate::s6::svstat;
+use std::ffi::OsStr;
+use std::time::{Duration, UNIX_EPOCH};
+
+/// How long finish waits for a lifecycle command holding the profile's lock (commands hold it
+/// for milliseconds; the user can hold it forever, and s6 gives a finish `timeout-finish`).
+const LOCK_WAIT: Duration = Duration::from_secs(1);
+
+/// Randomness for the jitter, from the clock's nanoseconds and the pid.
+fn unit(ctx: &Ctx) -> f64 {
+    let nanos = ctx.clock.now().duration_since(UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0) as u64;
+    let mixed = (nanos ^ (std::process::id() as u64).wrapping_mul(2_654_435_761)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    (mixed >> 11) as f64 / (1u64 << 53) as f64
+}
+
+/// The plain contract: a clean exit or a configuration error parks; anything else restarts.
+fn contract(class: ExitClass) -> i32 {
+    if class.restarts() {
+        0
+    } else {
+        S6_PERMANENT_FAILURE
+    }
+}
+
+/// The exit code for s6: 0 (restart after s6's own throttle) or 125 (stay down).
+pub fn finish(ctx: &Ctx, profile: &str, code: i32, signal: i32, knobs: &Knobs) -> i32 {
+    let death = Death {
+        at: unix_secs_f64(ctx.clock.now()),
+        code: (code != S6_SIGNALLED).then_some(code),
+        signal: (code == S6_SIGNALLED).then_some(signal),
+    };
+    let class = ExitClass::of(death.code);
+    let Ok(scandir) = ctx.open_scandir() else { return contract(class) };
+    let Ok(slot) = ctx.fs.open_dir(&scandir, OsStr::new(&slot_name(profile))) else { return contract(class) };
+    let _held = lock::hold(ctx, &slot, LOCK_WAIT).ok().flatten();
+    let rec = record::read(ctx, profile);
+    let wanted_up = svstat::read(ctx.fs, &slot).ok().flatten().is_none_or(|st| st.want_up);
+    let (decision, mut next) = if class == ExitClass::Crash && !wanted_up {
+        // Asked for (a stop, a teardown, the container stopping): s6 will not restart it, and
+        // it is no crash.
+        let mut r = rec.clone();
+        r.last_exit = Some(record::LastExit { at: death.at, code: death.code, signal: death.signal });
+        (Decision::StayDown, r)
+    } else if class == ExitClass::Crash && rec.restart_asked_until.is_some_and(|t| death.at <= t) {
+        // The death an operator `restart` asked for.
+        let mut r = rec.clone();
+        r.restart_asked_until = None;
+        r.state = PolicyState::Restarting;
+        r.running_since = death.at + super::S6_THROTTLE.as_secs_f64();
+        r.last_exit = Some(record::LastExit { at: death.at, code: death.code, signal: death.signal });
+        (Decision::Restart, r)
+    } else {
+        on_death(&rec, &death, knobs, unit(ctx))
+    };
+    next.restart_asked_until = next.restart_asked_until.filter(|t| *t >= death.at);
+    let recorded = next == rec || record::write(ctx, profile, &next).is_ok();
+    if decision == Decision::StayDown && next.next_start.is_some() && recorded {
+        // The registrar is the policy's clock: it starts the gateway when the time comes.
+        let _ = doorbell::ring(ctx, Some(profile));
+    }
+    match decision {
+        Decision::Restart => 0,
+        Decision::StayDown if class == ExitClass::Crash && !recorded => 0,
+        Decision::StayDown => S6_PERMANENT_FAILURE,
+    }
+}

@@ -1,0 +1,417 @@
+//! The registrar: a root daemon (`hermes-reconcile watch`, an s6 service in the image) that
+//! keeps the scandir's slots converged with the profiles on the volume, whatever created or
+//! removed them (the CLI, the host, an import, a restore). The unprivileged user cannot write
+//! the scandir; it rings the [`doorbell`] and waits, so root renders every slot from a
+//! validated name and the user never authors anything root runs.
+//!
+//! What it does for a profile P, each time it looks ([`Registrar::converge`]):
+//! - P is on the volume (its directory holds `SOUL.md`) and has no slot: publish one, wanting
+//!   the gateway up exactly when the boot pass would (the wanted state on the volume), so a
+//!   profile that comes back after a teardown gets back what it had;
+//! - P has a slot but its directory is gone: a deletion, acted on only when confirmed: seen
+//!   gone again after [`DELETE_GRACE`], with `profiles/` itself present and readable. A
+//!   missing `SOUL.md` alone, a missing or unreadable `profiles/`, a restore in progress:
+//!   nothing is torn down;
+//! - the teardown ([`crate::slot::teardown`]) never blocks the loop and never orphans a
+//!   gateway.
+//!
+//! It looks when the volume changes (inotify, see [`daemon`]), when rung, and every
+//! [`RESYNC`] as a safety net; a look at one profile reads its directory entry and `SOUL.md`
+//! (and its state file only to register it), never the whole volume.
+
+pub mod daemon;
+pub mod doorbell;
+mod volume_watch;
+
+use crate::boot::plan::{starts, Container};
+use crate::ctx::Ctx;
+use crate::fs::{Dir, Kind};
+use crate::lifecycle::capacity::{self, Usage};
+use crate::lifecycle::register::{add_slot, require_authority};
+use crate::lifecycle::registered;
+use crate::name::{self, slot_name, DEFAULT_PROFILE};
+use crate::policy::{self, schedule};
+use crate::problem::Problem;
+use crate::s6::svscan;
+use crate::slot::teardown::{self, Progress, Teardown};
+use crate::volume::state::read_prior_state;
+use crate::volume::{MARKER, PROFILES_DIR};
+use std::collections::{BTreeMap, BTreeSet};
+use std::ffi::OsStr;
+use std::io;
+use std::time::{Duration, Instant};
+
+/// How long a profile directory must stay gone before its slot is torn down.
+pub const DELETE_GRACE: Duration = Duration::from_secs(2);
+/// The safety resync: whatever inotify could not say (a full queue, a missed watch) is
+/// caught within this.
+pub const RESYNC: Duration = Duration::from_secs(60);
+/// How long the CLI waits for the registrar after ringing (a deletion takes the grace plus
+/// the teardown, at most the slot's stop grace and a few polls).
+pub const CLIENT_WAIT: Duration = Duration::from_secs(15);
+
+/// The user's side: ring for `profile` and wait until its slot is supervised (`present`) or
+/// gone.
+pub fn request(ctx: &Ctx, profile: &str, present: bool) -> Result<(), Problem> {
+    doorbell::ring(ctx, Some(profile))?;
+    doorbell::wait_for_slot(ctx, profile, present, CLIENT_WAIT)
+}
+
+/// What one look changed.
+#[derive(Debug, Default, Clone, serde::Serialize)]
+pub struct Converged {
+    /// Slots published: (profile, gateway wanted up).
+    pub added: Vec<(String, bool)>,
+    /// Slots whose teardown finished.
+    pub removed: Vec<String>,
+    /// Deletions seen and waiting for confirmation.
+    pub pending: Vec<String>,
+    /// What the crash policy's schedule did, by profile (a delayed restart, a probe, a run
+    /// confirmed healthy).
+    pub policy: Vec<(String, String)>,
+    pub errors: Vec<String>,
+}
+
+impl Converged {
+    pub fn is_empty(&self) -> bool {
+        self.added.is_empty() && self.removed.is_empty() && self.pending.is_empty() && self.policy.is_empty() && self.errors.is_empty()
+    }
+    fn absorb(&mut self, other: Converged) {
+        self.added.extend(other.added);
+        self.removed.extend(other.removed);
+        self.pending.extend(other.pending);
+        self.policy.extend(other.policy);
+        self.errors.extend(other.errors);
+    }
+}
+
+/// Which profiles to look at.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Scope {
+    Profiles(BTreeSet<String>),
+    Everything,
+}
+
+/// What the volume says about one profile.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum OnVolume {
+    /// A directory with `SOUL.md` (or the root profile).
+    Profile,
+    /// A directory without `SOUL.md`: not a profile now, but not a deletion either.
+    DirOnly,
+    /// No directory: a deletion, if `profiles/` can be trusted.
+    Gone,
+    /// Nothing can be concluded (`profiles/` missing, unreadable, a link; an I/O error).
+    Unknown,
+}
+
+/// The registrar's memory between looks: deletions waiting for confirmation and teardowns
+/// in progress. Everything else is read from disk each time.
+pub struct Registrar<'a> {
+    ctx: Ctx<'a>,
+    container: Container,
+    pending: BTreeMap<String, Instant>,
+    teardowns: Vec<Teardown>,
+    next_resync: Instant,
+    /// The crash policy's schedule: when something is due for a profile (Unix time).
+    due: BTreeMap<String, f64>,
+}
+
+impl<'a> Registrar<'a> {
+    /// A registrar for this configuration; refuses to exist without the right to write the
+    /// scandir.
+    pub fn new(ctx: Ctx<'a>, container: Container) -> Result<Registrar<'a>, Problem> {
+        let scandir = ctx.open_scandir()?;
+        require_authority(&ctx, &scandir, "the registrar", "it runs as root (the image's `registrar` service); as the hermes user, ring it: `hermes-reconcile request <profile>`")?;
+        Ok(Registrar { ctx, container, pending: BTreeMap::new(), teardowns: Vec::new(), next_resync: ctx.clock.instant() + RESYNC, due: BTreeMap::new() })
+    }
+
+    pub fn ctx(&self) -> &Ctx<'a> {
+        &self.ctx
+    }
+
+    /// Nothing waiting: no deletion to confirm, no teardown in progress.
+    pub fn idle(&self) -> bool {
+        self.pending.is_empty() && self.teardowns.is_empty()
+    }
+
+    /// What the crash policy has scheduled, by profile (Unix times).
+    pub fn schedule(&self) -> &BTreeMap<String, f64> {
+        &self.due
+    }
+
+    fn unix_now(&self) -> f64 {
+        crate::clock::unix_secs_f64(self.ctx.clock.now())
+    }
+
+    /// Learn from `profile`'s policy record what is due for it, if anything.
+    fn refresh_due(&mut self, profile: &str) {
+        let due = if policy::record::exists(&self.ctx, profile) { schedule::due(&policy::record::read(&self.ctx, profile), &self.ctx.cfg.policy) } else { None };
+        match due {
+            Some(t) => self.due.insert(profile.to_string(), t),
+            None => self.due.remove(profile),
+        };
+    }
+
+    /// Do what the crash policy has due now.
+    fn run_schedule(&mut self, scandir: &Dir) -> Converged {
+        let mut out = Converged::default();
+        let now = self.unix_now();
+        let ready: Vec<String> = self.due.iter().filter(|(_, t)| **t <= now).map(|(p, _)| p.clone()).collect();
+        for p in ready {
+            match schedule::act(&self.ctx, scandir, &p, &self.container) {
+                Ok((acted, next)) => {
+                    match next {
+                        Some(t) => self.due.insert(p.clone(), t),
+                        None => self.due.remove(&p),
+                    };
+                    if let Some(a) = acted {
+                        out.policy.push((p.clone(), a.as_str().to_string()));
+                    }
+                }
+                Err(e) => {
+                    // Tried again at the next look (a ring, an event, the resync).
+                    self.due.remove(&p);
+                    out.errors.push(e.to_string());
+                }
+            }
+        }
+        out
+    }
+
+    fn on_volume(&self, profiles: &Result<Option<Dir>, ()>, profile: &str) -> OnVolume {
+        if profile == DEFAULT_PROFILE {
+            return OnVolume::Profile;
+        }
+        let fs = self.ctx.fs;
+        let dir = match profiles {
+            Ok(Some(d)) => d,
+            Ok(None) | Err(()) => return OnVolume::Unknown,
+        };
+        match fs.lstat(dir, OsStr::new(profile)) {
+            Ok(m) if m.kind == Kind::Dir => {}
+            // A link or a file where a profile was: not a profile, and root does not follow it.
+            Ok(_) => return OnVolume::Gone,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return OnVolume::Gone,
+            Err(_) => return OnVolume::Unknown,
+        }
+        let Ok(pd) = fs.open_dir(dir, OsStr::new(profile)) else { return OnVolume::Unknown };
+        match fs.lstat(&pd, OsStr::new(MARKER)) {
+            Ok(_) => OnVolume::Profile,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => OnVolume::DirOnly,
+            Err(_) => OnVolume::Unknown,
+        }
+    }
+
+    /// `profiles/` if it can be trusted: `Ok(None)` when it does not exist, `Err` when it is a
+    /// link, not a directory, or unreadable.
+    fn open_profiles(&self, home: &Dir) -> Result<Option<Dir>, ()> {
+        let fs = self.ctx.fs;
+        match fs.lstat(home, OsStr::new(PROFILES_DIR)) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Ok(m) if m.kind == Kind::Dir => fs.open_dir(home, OsStr::new(PROFILES_DIR)).map(Some).map_err(|_| ()),
+            _ => Err(()),
+        }
+    }
+
+    /// Every name worth a look: the valid directory names under `profiles/`, every registered
+    /// slot, and the root profile.
+    fn everything(&self, scandir: &Dir, profiles: &Result<Option<Dir>, ()>) -> Result<BTreeSet<String>, Problem> {
+        let mut names: BTreeSet<String> = registered(&self.ctx, scandir)?.into_iter().collect();
+        names.insert(DEFAULT_PROFILE.to_string());
+        if let Ok(Some(p)) = profiles {
+            for (n, k) in self.ctx.fs.list(p).unwrap_or_default() {
+                if let Some(n) = n.to_str().filter(|n| k == Kind::Dir && name::validate(n).is_ok() && *n != DEFAULT_PROFILE) {
+                    names.insert(n.to_string());
+                }
+            }
+        }
+        Ok(names)
+    }
+
+    /// Look at `scope` now and act: publish missing slots (one capacity count and one rescan
+    /// for the whole look), record or confirm deletions, start teardowns.
+    pub fn converge(&mut self, scope: &Scope) -> Converged {
+        let mut out = Converged::default();
+        if self.container.dashboard {
+            return out;
+        }
+        let ctx = self.ctx;
+        let scandir = match ctx.open_scandir() {
+            Ok(d) => d,
+            Err(e) => {
+                out.errors.push(e.to_string());
+                return out;
+            }
+        };
+        let home = match ctx.open_home() {
+            Ok(h) => h,
+            // No volume (not mounted yet?): never tear slots down over it.
+            Err(e) => {
+                out.errors.push(ctx.problem(&ctx.cfg.home, "open", e).to_string());
+                return out;
+            }
+        };
+        let profiles = self.open_profiles(&home);
+        let names = match scope {
+            Scope::Everything => match self.everything(&scandir, &profiles) {
+                Ok(n) => n,
+                Err(e) => {
+                    out.errors.push(e.to_string());
+                    return out;
+                }
+            },
+            Scope::Profiles(p) => p.iter().filter(|n| name::validate(n).is_ok()).cloned().collect(),
+        };
+        let now = ctx.clock.instant();
+        let mut usage: Option<Usage> = None;
+        let mut published = false;
+        let mut tore = false;
+        for p in &names {
+            let has_slot = ctx.fs.lstat(&scandir, OsStr::new(&slot_name(p))).is_ok();
+            match (self.on_volume(&profiles, p), has_slot) {
+                (OnVolume::Profile, false) => {
+                    self.pending.remove(p);
+                    if self.teardowns.iter().any(|t| t.profile == *p) {
+                        continue; // its old slot is still going; the next look adds it
+                    }
+                    let usage = usage.get_or_insert_with(|| capacity::usage(&ctx, &scandir).unwrap_or(Usage { used: 0, max: ctx.cfg.max_services }));
+                    match self.add(&scandir, &home, &profiles, p, usage) {
+                        Ok(start) => {
+                            out.added.push((p.clone(), start));
+                            published = true;
+                        }
+                        Err(e) => out.errors.push(e.to_string()),
+                    }
+                }
+                (OnVolume::Profile | OnVolume::DirOnly | OnVolume::Unknown, _) => {
+                    self.pending.remove(p);
+                }
+                (OnVolume::Gone, true) => match self.pending.get(p) {
+                    None => {
+                        self.pending.insert(p.clone(), now);
+                        out.pending.push(p.clone());
+                    }
+                    Some(&since) if now.saturating_duration_since(since) >= DELETE_GRACE => {
+                        self.pending.remove(p);
+                        match teardown::begin(&ctx, &scandir, p) {
+                            Ok(Some(t)) => {
+                                self.teardowns.push(t);
+                                tore = true;
+                            }
+                            Ok(None) => {}
+                            Err(e) => out.errors.push(e.to_string()),
+                        }
+                    }
+                    Some(_) => {}
+                },
+                (OnVolume::Gone, false) => {
+                    self.pending.remove(p);
+                }
+            }
+        }
+        if published && !tore {
+            if let Err(e) = svscan::rescan(ctx.fs, &scandir, false) {
+                out.errors.push(ctx.problem(&ctx.cfg.scandir, "ask s6-svscan to rescan", e).to_string());
+            }
+        }
+        if let Scope::Everything = scope {
+            self.next_resync = now + RESYNC;
+            self.pick_up_leftovers(&scandir);
+        }
+        for p in &names {
+            self.refresh_due(p);
+        }
+        out.absorb(self.run_schedule(&scandir));
+        out.absorb(self.progress(&scandir));
+        out
+    }
+
+    /// Publish `profile`'s slot, wanting its gateway up when the volume says so. Returns that.
+    fn add(&self, scandir: &Dir, home: &Dir, profiles: &Result<Option<Dir>, ()>, profile: &str, usage: &mut Usage) -> Result<bool, Problem> {
+        let ctx = &self.ctx;
+        let dir = if profile == DEFAULT_PROFILE {
+            ctx.fs.open_dir(home, OsStr::new(".")).ok()
+        } else if let Ok(Some(p)) = profiles {
+            ctx.fs.open_dir(p, OsStr::new(profile)).ok()
+        } else {
+            None
+        };
+        let prior = dir.as_ref().map(|d| read_prior_state(ctx.fs, d)).unwrap_or_default();
+        // Held down by the crash policy: published down; the schedule starts it in time.
+        let held = dir.as_ref().and_then(|d| policy::record::read_in(ctx.fs, d)).and_then(|r| r.hold()).is_some();
+        let start = starts(profile == DEFAULT_PROFILE, prior.value.as_ref(), &self.container) && !held;
+        add_slot(ctx, scandir, home, profile, start, usage)?;
+        Ok(start)
+    }
+
+    /// Teardowns a killed registrar (or CLI) left behind are finished, not forgotten.
+    fn pick_up_leftovers(&mut self, scandir: &Dir) {
+        for aside in teardown::leftovers(&self.ctx, scandir) {
+            if !self.teardowns.iter().any(|t| t.aside == aside) {
+                self.teardowns.push(teardown::resume(&self.ctx, &aside));
+            }
+        }
+    }
+
+    fn progress(&mut self, scandir: &Dir) -> Converged {
+        let mut out = Converged::default();
+        let ctx = self.ctx;
+        self.teardowns.retain_mut(|t| match teardown::poll(&ctx, scandir, t) {
+            Progress::Waiting => true,
+            Progress::Done => {
+                out.removed.push(t.profile.clone());
+                false
+            }
+            Progress::Stuck(p) => {
+                // Left for the next resync's sweep to try again.
+                out.errors.push(p.to_string());
+                false
+            }
+        });
+        out
+    }
+
+    /// What is due now: confirmations of deletions, teardown steps, the safety resync.
+    pub fn tick(&mut self) -> Converged {
+        let now = self.ctx.clock.instant();
+        if now >= self.next_resync {
+            return self.converge(&Scope::Everything);
+        }
+        let due: BTreeSet<String> = self.pending.iter().filter(|(_, &t)| now.saturating_duration_since(t) >= DELETE_GRACE).map(|(p, _)| p.clone()).collect();
+        let mut out = if due.is_empty() { Converged::default() } else { self.converge(&Scope::Profiles(due)) };
+        if !self.due.is_empty() {
+            if let Ok(scandir) = self.ctx.open_scandir() {
+                out.absorb(self.run_schedule(&scandir));
+            }
+        }
+        if !self.teardowns.is_empty() {
+            if let Ok(scandir) = self.ctx.open_scandir() {
+                let done = self.progress(&scandir);
+                // A profile that came back while its old slot was going gets its new one now.
+                let again: BTreeSet<String> = done.removed.iter().cloned().collect();
+                out.absorb(done);
+                if !again.is_empty() {
+                    out.absorb(self.converge(&Scope::Profiles(again)));
+                }
+            }
+        }
+        out
+    }
+
+    /// When [`Registrar::tick`] next has something to do.
+    pub fn next_deadline(&self) -> Instant {
+        let mut at = self.next_resync;
+        for t in self.pending.values() {
+            at = at.min(*t + DELETE_GRACE);
+        }
+        if !self.teardowns.is_empty() {
+            at = at.min(teardown::next_poll(&self.ctx));
+        }
+        if let Some(first) = self.due.values().copied().reduce(f64::min) {
+            let wait = (first - self.unix_now()).max(0.0);
+            at = at.min(self.ctx.clock.instant() + Duration::from_secs_f64(wait.min(RESYNC.as_secs_f64())));
+        }
+        at
+    }
+}

@@ -1,0 +1,336 @@
+//! Building and publishing one gateway slot in the scandir.
+//!
+//! A slot is built completely under a dot-name (which s6-svscan never scans), then published
+//! by a single rename. A scanner that looks at any moment sees either no slot, the old slot,
+//! or the complete new one.
+//!
+//! Nothing in a slot belongs to, or is writable by, the hermes user (s6-supervise, as root,
+//! creates and renames files in `supervise/` without `O_NOFOLLOW`: a user who could write
+//! there could make root overwrite any file). The user controls its gateways through exactly
+//! what s6's own `s6-svperms -G` grants: `supervise/` root-owned, searchable by the group, and
+//! the `control` FIFO writable by the group; `status` and `lock` are world-readable files
+//! s6-supervise writes itself. `event/` is not delegated (a group that may create entries
+//! there can plant a link too): s6-supervise creates it, root-only.
+
+use crate::config::Config;
+use crate::fs::{remove_tree, Dir, Fs, Kind, RenameMode};
+use crate::name::{slot_name, staging_name};
+use crate::slot::render::{self, Privilege};
+use std::ffi::{OsStr, OsString};
+use std::io;
+
+/// `s6-svperms -G`'s modes: the group may search `supervise/` and write `control`.
+pub const SUPERVISE_MODE: u32 = 0o710;
+pub const CONTROL_MODE: u32 = 0o620;
+/// The same for a slot nobody else controls (rendered by an unprivileged pass).
+pub const PRIVATE_SUPERVISE_MODE: u32 = 0o700;
+pub const PRIVATE_CONTROL_MODE: u32 = 0o600;
+pub const SCRIPT_MODE: u32 = 0o755;
+pub const DATA_MODE: u32 = 0o644;
+pub const SLOT_DIR_MODE: u32 = 0o755;
+pub const DATA_DIR: &str = "data";
+/// The per-profile lock every lifecycle operation on the profile holds (see
+/// [`crate::lifecycle::lock`]): root's, openable (hence lockable) by the hermes group.
+pub const LOCK_FILE: &str = "data/lock";
+/// How long a gateway has between SIGTERM and SIGKILL (of its whole process group) when it is
+/// stopped: s6-supervise's `timeout-kill`, so no gateway that ignores SIGTERM outlives a stop,
+/// a teardown or a container stop (Docker's own grace is 10 s).
+pub const STOP_GRACE_MS: u64 = 5000;
+
+fn os(s: &str) -> &OsStr {
+    OsStr::new(s)
+}
+
+/// Who may control a service: the owner (root, or the unprivileged renderer) and, when root
+/// renders, the hermes group.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Access {
+    pub group: Option<u32>,
+}
+
+impl Access {
+    pub fn for_renderer(euid: u32, cfg: &Config) -> Access {
+        Access { group: (euid == 0).then_some(cfg.gid) }
+    }
+    fn lock_mode(self) -> u32 {
+        if self.group.is_some() {
+            0o640
+        } else {
+            0o600
+        }
+    }
+    fn modes(self) -> (u32, u32) {
+        match self.group {
+            Some(_) => (SUPERVISE_MODE, CONTROL_MODE),
+            None => (PRIVATE_SUPERVISE_MODE, PRIVATE_CONTROL_MODE),
+        }
+    }
+}
+
+/// What publishing did to the name in the scandir.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Published {
+    /// No slot existed.
+    New,
+    /// A slot directory existed and was swapped out atomically (its supervisor, if any, keeps
+    /// the old inode until a prune).
+    Replaced,
+    /// A non-directory (e.g. a planted symlink) stood at the name; it was unlinked, not followed.
+    ReplacedNonDir,
+}
+
+/// Make `<base>supervise/` and `<base>supervise/control` (relative to `svc`) exist with the
+/// owner and modes of `access`, creating what is missing and correcting what is there (an
+/// already supervised static service). `base` is `""` or `"log/"`; `svc` and `log/` are
+/// root's, so those paths cannot lead through a link the user planted.
+fn grant(fs: &dyn Fs, svc: &Dir, base: &str, access: Access) -> io::Result<()> {
+    let (sup_mode, ctl_mode) = access.modes();
+    let sup = format!("{base}supervise");
+    let created = match fs.mkdir(svc, os(&sup), sup_mode) {
+        Ok(()) => true,
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => false,
+        Err(e) => return Err(e),
+    };
+    if !created && fs.lstat(svc, os(&sup))?.kind != Kind::Dir {
+        return Err(io::Error::new(io::ErrorKind::AlreadyExists, format!("{sup} exists and is not a directory")));
+    }
+    let ctl = format!("{sup}/control");
+    let ctl_created = match fs.mkfifo(svc, os(&ctl), ctl_mode) {
+        Ok(()) => true,
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => false,
+        Err(e) => return Err(e),
+    };
+    if !ctl_created && fs.lstat(svc, os(&ctl))?.kind != Kind::Fifo {
+        return Err(io::Error::new(io::ErrorKind::AlreadyExists, format!("{ctl} exists and is not a FIFO")));
+    }
+    if let Some(gid) = access.group {
+        fs.chown(svc, os(&ctl), 0, gid)?;
+        fs.chown(svc, os(&sup), 0, gid)?;
+    }
+    // A fresh entry already has its mode (the binaries run with umask 0); an existing one
+    // (made by s6-supervise, 0700/0600) is corrected.
+    if !ctl_created {
+        fs.chmod(svc, os(&ctl), ctl_mode)?;
+    }
+    if !created {
+        fs.chmod(svc, os(&sup), sup_mode)?;
+    }
+    Ok(())
+}
+
+/// Give the group control of `svc` (and of `svc/log` when it is a directory), as
+/// `s6-svperms -G` would: used for slots and for the static services.
+pub fn grant_control(fs: &dyn Fs, svc: &Dir, access: Access) -> io::Result<()> {
+    grant(fs, svc, "", access)?;
+    match fs.lstat(svc, os("log")) {
+        Ok(m) if m.kind == Kind::Dir => grant(fs, svc, "log/", access),
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+/// Write the slot's files into the empty staging directory `stage` (a root-owned dot-name in
+/// the root-owned scandir), by paths relative to the scandir.
+fn fill(fs: &dyn Fs, cfg: &Config, scandir: &Dir, stage: &str, profile: &str, start: bool) -> io::Result<()> {
+    let euid = fs.euid();
+    let p = |rel: &str| format!("{stage}/{rel}");
+    if !start {
+        fs.create_file(scandir, os(&p("down")), b"", DATA_MODE)?;
+    }
+    fs.mkdir(scandir, os(&p("log")), SLOT_DIR_MODE)?;
+    for f in render::files(cfg, profile, Privilege::for_renderer(euid, cfg)) {
+        fs.create_file(scandir, os(&p(f.path)), &f.data, f.mode)?;
+    }
+    let access = Access::for_renderer(euid, cfg);
+    // data/ is the one name s6 promises never to interpret: the per-profile lock lives there.
+    fs.mkdir(scandir, os(&p(DATA_DIR)), SLOT_DIR_MODE)?;
+    fs.create_file(scandir, os(&p(LOCK_FILE)), b"", access.lock_mode())?;
+    if let Some(gid) = access.group {
+        fs.chown(scandir, os(&p(LOCK_FILE)), 0, gid)?;
+    }
+    let stage_dir = fs.open_dir(scandir, os(stage))?;
+    grant_control(fs, &stage_dir, access)
+}
+
+/// What stands at a profile's slot name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Live {
+    Absent,
+    /// Something that is not a directory (a planted link): replaced, never followed.
+    NotDir,
+    /// A directory no supervisor holds (a leftover): safe to replace.
+    Unsupervised,
+    /// A supervised slot: whether its files are what would be rendered now, and whether its
+    /// gateway is up.
+    Supervised { unchanged: bool, up: bool },
+}
+
+/// Look at `gateway-<profile>` as it stands.
+pub fn inspect(fs: &dyn Fs, cfg: &Config, scandir: &Dir, profile: &str) -> io::Result<Live> {
+    let name = slot_name(profile);
+    match fs.lstat(scandir, os(&name)) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Live::Absent),
+        Err(e) => return Err(e),
+        Ok(m) if m.kind != Kind::Dir => return Ok(Live::NotDir),
+        Ok(_) => {}
+    }
+    let slot = fs.open_dir(scandir, os(&name))?;
+    if !crate::s6::svstat::supervisor_alive(fs, &slot).unwrap_or(false) {
+        return Ok(Live::Unsupervised);
+    }
+    let up = matches!(crate::s6::svstat::read(fs, &slot), Ok(Some(st)) if st.is_up());
+    Ok(Live::Supervised { unchanged: unchanged(fs, cfg, &slot, profile), up })
+}
+
+/// Whether a slot's files, owners and modes are exactly what would be rendered now.
+fn unchanged(fs: &dyn Fs, cfg: &Config, slot: &Dir, profile: &str) -> bool {
+    let euid = fs.euid();
+    let same_file = |f: &render::RenderedFile| {
+        fs.lstat(slot, os(f.path)).is_ok_and(|m| m.kind == Kind::File && m.mode == f.mode && m.uid == euid)
+            && matches!(fs.read_capped(slot, os(f.path), 64 * 1024), Ok(crate::fs::Capped::Data(d)) if d == f.data)
+    };
+    let access = Access::for_renderer(euid, cfg);
+    let (sup_mode, ctl_mode) = access.modes();
+    let gid = access.group;
+    let same_control = |base: &str| {
+        let sup = fs.lstat(slot, os(&format!("{base}supervise")));
+        let ctl = fs.lstat(slot, os(&format!("{base}supervise/control")));
+        sup.is_ok_and(|m| m.kind == Kind::Dir && m.mode == sup_mode && gid.is_none_or(|g| m.gid == g && m.uid == 0))
+            && ctl.is_ok_and(|m| m.kind == Kind::Fifo && m.mode == ctl_mode && gid.is_none_or(|g| m.gid == g && m.uid == 0))
+    };
+    let same_lock = fs.lstat(slot, os(LOCK_FILE)).is_ok_and(|m| m.kind == Kind::File && m.mode == access.lock_mode() && gid.is_none_or(|g| m.gid == g && m.uid == 0));
+    render::files(cfg, profile, Privilege::for_renderer(euid, cfg)).iter().all(same_file) && same_control("") && same_control("log/") && same_lock
+}
+
+/// Make a live slot's `down` file say what a fresh one would (it is read when its supervisor
+/// next starts); the running gateway is left as it is.
+pub fn set_down(fs: &dyn Fs, scandir: &Dir, profile: &str, start: bool) -> io::Result<()> {
+    let slot = fs.open_dir(scandir, os(&slot_name(profile)))?;
+    match (start, fs.lstat(&slot, os("down"))) {
+        (true, Ok(_)) => fs.unlink(&slot, os("down")),
+        (false, Err(e)) if e.kind() == io::ErrorKind::NotFound => fs.create_file(&slot, os("down"), b"", DATA_MODE),
+        _ => Ok(()),
+    }
+}
+
+/// Make an empty staging directory, clearing any leftover. A leftover that cannot be removed
+/// is moved aside under another dot-name (still invisible to the scanner).
+fn reset_staging(fs: &dyn Fs, scandir: &Dir, staging: &OsStr) -> io::Result<()> {
+    match fs.mkdir(scandir, staging, SLOT_DIR_MODE) {
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+        other => return other,
+    }
+    let _ = remove_tree(fs, scandir, staging);
+    match fs.mkdir(scandir, staging, SLOT_DIR_MODE) {
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+            let mut aside = staging.to_os_string();
+            aside.push(format!(".stale-{}", stamp_ns()));
+            fs.rename(scandir, staging, scandir, &aside, RenameMode::NoReplace)?;
+            fs.mkdir(scandir, staging, SLOT_DIR_MODE)
+        }
+        other => other,
+    }
+}
+
+/// A name no earlier leftover can have: pid and a per-process counter.
+fn stamp_ns() -> String {
+    static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    format!("{}-{}", std::process::id(), N.fetch_add(1, std::sync::atomic::Ordering::Relaxed))
+}
+
+/// Build `gateway-<profile>` (with `down` unless `start`) and publish it with one rename.
+/// On failure the staging directory is removed and the previous slot, if any, is untouched.
+pub fn publish(fs: &dyn Fs, cfg: &Config, scandir: &Dir, profile: &str, start: bool) -> io::Result<Published> {
+    let staging = OsString::from(staging_name(profile));
+    let target = OsString::from(slot_name(profile));
+    reset_staging(fs, scandir, &staging)?;
+    let built = (|| {
+        fill(fs, cfg, scandir, &staging_name(profile), profile, start)?;
+        swap_into_place(fs, scandir, &staging, &target)
+    })();
+    match built {
+        Ok(Published::New) => Ok(Published::New),
+        Ok(p) => {
+            // After an exchange the staging name holds the old slot: it goes now.
+            let _ = remove_tree(fs, scandir, &staging);
+            Ok(p)
+        }
+        Err(e) => {
+            let _ = remove_tree(fs, scandir, &staging);
+            Err(e)
+        }
+    }
+}
+
+fn swap_into_place(fs: &dyn Fs, scandir: &Dir, staging: &OsStr, target: &OsStr) -> io::Result<Published> {
+    match fs.rename(scandir, staging, scandir, target, RenameMode::NoReplace) {
+        Ok(()) => return Ok(Published::New),
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(e),
+    }
+    match fs.lstat(scandir, target) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            fs.rename(scandir, staging, scandir, target, RenameMode::NoReplace)?;
+            Ok(Published::New)
+        }
+        Err(e) => Err(e),
+        Ok(m) if m.kind == Kind::Dir => {
+            fs.rename(scandir, staging, scandir, target, RenameMode::Exchange)?;
+            Ok(Published::Replaced)
+        }
+        Ok(_) => {
+            // A symlink (perhaps to a directory outside the scandir), file or FIFO: remove the
+            // entry itself, never what it points to.
+            fs.unlink(scandir, target)?;
+            fs.rename(scandir, staging, scandir, target, RenameMode::NoReplace)?;
+            Ok(Published::ReplacedNonDir)
+        }
+    }
+}
+
+/// Whether a scandir entry is a staging leftover: `.gateway-*.tmp*` (current and `.stale-`
+/// copies) or the pre-dot-name `gateway-*.tmp` that older releases left behind.
+pub fn is_staging_leftover(name: &OsStr) -> bool {
+    let Some(name) = name.to_str() else { return false };
+    let dotted = name.strip_prefix(".gateway-").is_some_and(|rest| rest.contains(".tmp"));
+    let legacy = name.starts_with("gateway-") && name.ends_with(".tmp");
+    dotted || legacy
+}
+
+/// What a staging sweep did.
+#[derive(Debug, Default)]
+pub struct Swept {
+    pub removed: Vec<OsString>,
+    pub failed: Vec<(OsString, io::Error)>,
+}
+
+/// Remove every staging leftover, including root-owned ones from an interrupted pass.
+pub fn sweep_staging(fs: &dyn Fs, scandir: &Dir) -> io::Result<Swept> {
+    let mut removed = Vec::new();
+    let mut failed = Vec::new();
+    let mut names: Vec<OsString> = fs.list(scandir)?.into_iter().map(|(n, _)| n).filter(|n| is_staging_leftover(n)).collect();
+    names.sort();
+    for name in names {
+        match remove_tree(fs, scandir, &name) {
+            Ok(()) => removed.push(name),
+            Err(e) => failed.push((name, e)),
+        }
+    }
+    Ok(Swept { removed, failed })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn leftover_patterns() {
+        for yes in [".gateway-a.tmp", ".gateway-a.tmp.stale-123", "gateway-coder.tmp"] {
+            assert!(is_staging_leftover(OsStr::new(yes)), "{yes}");
+        }
+        for no in ["gateway-a", ".s6-svscan", "gateway-tmp", ".gateway-a", "other.tmp"] {
+            assert!(!is_staging_leftover(OsStr::new(no)), "{no}");
+        }
+    }
+}

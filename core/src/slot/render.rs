@@ -1,0 +1,240 @@
+//! The files of a slot, rendered from a validated profile name and root's configuration.
+//!
+//! They differ from upstream's on purpose (see the README, "Slot files"):
+//! - privilege is decided when the slot is rendered, not by the script at run time: a slot
+//!   rendered by root drops to the hermes uid/gid unconditionally (`s6-applyuidgid`, numeric,
+//!   no password-database lookup), so no failing program (upstream ran `id -u`) can fall
+//!   through to running the gateway or its logger as root; a slot rendered by an
+//!   unprivileged pass (a container started with `--user`) has no drop at all;
+//! - the gateway's stderr goes to its logger too, so its crash reasons are in its own log;
+//! - the logger is lean: its directory is made when the slot is published (as the hermes
+//!   user), so `log/run` is one exec, with no shell command substitution and no `mkdir`/`rm`
+//!   forks at every start; it needs no container environment, so it skips `with-contenv`.
+//!
+//! Names reaching this module have passed [`crate::name::validate`], so they need no shell
+//! quoting; paths from the configuration are quoted.
+
+use crate::config::Config;
+use crate::name::DEFAULT_PROFILE;
+use crate::volume::gateway_logs;
+
+pub const TYPE: &str = "longrun\n";
+/// How long s6 lets a slot's finish run before killing it.
+pub const FINISH_TIMEOUT_MS: u64 = 5000;
+/// The logger's interpreter: it needs nothing from the container environment.
+pub const LOG_INTERPRETER: &str = "/bin/sh";
+/// s6-log's script: copy lines to stdout (so they also reach `docker logs`), keep 10
+/// archives of at most 1 MB, stamp each line in the file with an ISO 8601 time.
+pub const LOG_SCRIPT: &str = "1 n10 s1000000 T";
+
+/// Who the scripts run their program as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Privilege {
+    /// Rendered by root: always exec through `s6-applyuidgid` (at the configuration's
+    /// absolute path, which only root can change) to these ids.
+    DropTo { uid: u32, gid: u32 },
+    /// Rendered by an unprivileged pass: the supervisor already runs as the user.
+    AsIs,
+}
+
+impl Privilege {
+    /// Root renders slots that drop; anyone else renders slots that run as they are.
+    pub fn for_renderer(euid: u32, cfg: &Config) -> Privilege {
+        if euid == 0 {
+            Privilege::DropTo { uid: cfg.uid, gid: cfg.gid }
+        } else {
+            Privilege::AsIs
+        }
+    }
+
+    /// The `exec` prefix that starts `cmd` with this privilege.
+    fn exec(self, cfg: &Config, cmd: &str) -> String {
+        match self {
+            Privilege::DropTo { uid, gid } => format!("exec {} -u {uid} -g {gid} -G {gid} {cmd}", sh_quote(&cfg.applyuidgid)),
+            Privilege::AsIs => format!("exec {cmd}"),
+        }
+    }
+}
+
+/// Single-quote a string for POSIX sh unless it is made only of safe characters.
+pub fn sh_quote(s: &str) -> String {
+    if !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"/._-+:@%,".contains(&b)) {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', r#"'"'"'"#))
+    }
+}
+
+/// `hermes gateway run --replace` for the root profile (never `-p default`, which would mean
+/// `profiles/default/`), `hermes -p <P> gateway run --replace` otherwise.
+pub fn gateway_command(cfg: &Config, profile: &str) -> String {
+    if profile == DEFAULT_PROFILE {
+        format!("{} gateway run --replace", cfg.gateway_program)
+    } else {
+        format!("{} -p {} gateway run --replace", cfg.gateway_program, profile)
+    }
+}
+
+pub fn run_script(cfg: &Config, profile: &str, privilege: Privilege) -> String {
+    let home = sh_quote(&cfg.home.to_string_lossy());
+    format!(
+        "#!{interp}\n\
+         # shellcheck shell=sh\n\
+         export HOME={home}\n\
+         cd {home} || exit 111\n\
+         export HERMES_S6_SUPERVISED_CHILD=1\n\
+         export HERMES_SUPERVISED_CHILD=1\n\
+         exec 2>&1\n\
+         {exec}\n",
+        interp = cfg.interpreter,
+        exec = privilege.exec(cfg, &gateway_command(cfg, profile)),
+    )
+}
+
+/// s6 runs `finish <exit code|256> <signal> <name> [pgid]` after every death of the gateway
+/// and restarts it unless finish exits 125. The crash policy decides (see
+/// [`crate::policy`]); if it cannot run at all, the plain contract holds: a clean exit (0) or a
+/// configuration error (78) stays down, anything else restarts.
+pub fn finish_script(cfg: &Config, profile: &str) -> String {
+    use crate::exit_policy::{CONFIG_ERROR, FINISHED, S6_PERMANENT_FAILURE};
+    let q = |p: &std::path::Path| sh_quote(&p.to_string_lossy());
+    format!(
+        "#!{interp}\n\
+         # shellcheck shell=sh\n\
+         # $1 = the run's exit code (256: killed by a signal), $2 = the signal.\n\
+         # The crash policy answers 0 (restart) or {S6_PERMANENT_FAILURE} (stay down) and records why.\n\
+         {prog} --home {home} --scandir {scandir} finish --registrar {fifo} --uid {uid} --gid {gid} {profile} \"$@\"\n\
+         code=$?\n\
+         if [ \"$code\" = 0 ] || [ \"$code\" = {S6_PERMANENT_FAILURE} ]; then exit \"$code\"; fi\n\
+         # The policy could not run: {CONFIG_ERROR} (EX_CONFIG) and {FINISHED} (a clean stop) stay down.\n\
+         if [ \"$1\" = \"{CONFIG_ERROR}\" ] || [ \"$1\" = \"{FINISHED}\" ]; then exit {S6_PERMANENT_FAILURE}; fi\n\
+         exit 0\n",
+        interp = cfg.interpreter,
+        prog = sh_quote(&cfg.reconcile_program),
+        home = q(&cfg.home),
+        scandir = q(&cfg.scandir),
+        fifo = q(&cfg.registrar_fifo),
+        uid = cfg.uid,
+        gid = cfg.gid,
+    )
+}
+
+/// The logger: one exec of s6-log into `$HERMES_HOME/logs/gateways/<P>` (made at publish).
+pub fn log_run_script(cfg: &Config, profile: &str, privilege: Privilege) -> String {
+    let dir = sh_quote(&gateway_logs::log_dir(&cfg.home, profile).to_string_lossy());
+    format!(
+        "#!{LOG_INTERPRETER}\n\
+         # shellcheck shell=sh\n\
+         {exec}\n",
+        exec = privilege.exec(cfg, &format!("s6-log {LOG_SCRIPT} {dir}")),
+    )
+}
+
+/// One file of a slot as rendered: its path in the slot, content and mode.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RenderedFile {
+    pub path: &'static str,
+    pub data: Vec<u8>,
+    pub mode: u32,
+}
+
+/// Every file of a slot but `down` (which is state, not code), in creation order (`log/run`
+/// needs `log/` first). What a slot is built from, and what a live slot is compared with.
+pub fn files(cfg: &Config, profile: &str, privilege: Privilege) -> Vec<RenderedFile> {
+    use super::publish::{DATA_MODE, SCRIPT_MODE, STOP_GRACE_MS};
+    let f = |path, data: String, mode| RenderedFile { path, data: data.into_bytes(), mode };
+    vec![
+        f("type", TYPE.to_string(), DATA_MODE),
+        f("run", run_script(cfg, profile, privilege), SCRIPT_MODE),
+        f("finish", finish_script(cfg, profile), SCRIPT_MODE),
+        f("max-death-tally", "4096\n".to_string(), DATA_MODE),
+        f("timeout-kill", format!("{STOP_GRACE_MS}\n"), DATA_MODE),
+        // s6's default, written down: the finish (the crash policy) needs milliseconds, waits
+        // at most 1 s for the profile's lock, and never sleeps.
+        f("timeout-finish", format!("{FINISH_TIMEOUT_MS}\n"), DATA_MODE),
+        f("flag-timeout-killpg", String::new(), DATA_MODE),
+        f("log/run", log_run_script(cfg, profile, privilege), SCRIPT_MODE),
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::PathBuf;
+
+    const DROP: Privilege = Privilege::DropTo { uid: 10000, gid: 10000 };
+
+    #[test]
+    fn a_root_rendered_run_script_always_drops_and_never_asks_id() {
+        let got = run_script(&Config::default(), "coder", DROP);
+        let want = "#!/command/with-contenv sh\n# shellcheck shell=sh\nexport HOME=/opt/data\ncd /opt/data || exit 111\nexport HERMES_S6_SUPERVISED_CHILD=1\nexport HERMES_SUPERVISED_CHILD=1\nexec 2>&1\nexec /usr/bin/s6-applyuidgid -u 10000 -g 10000 -G 10000 hermes -p coder gateway run --replace\n";
+        assert_eq!(got, want);
+        assert!(!got.contains("$(id"), "no program decides privilege at run time");
+    }
+
+    #[test]
+    fn an_unprivileged_render_has_no_drop() {
+        let got = run_script(&Config::default(), "coder", Privilege::AsIs);
+        assert!(got.ends_with("exec 2>&1\nexec hermes -p coder gateway run --replace\n"), "{got}");
+        assert!(log_run_script(&Config::default(), "coder", Privilege::AsIs).ends_with("\nexec s6-log 1 n10 s1000000 T /opt/data/logs/gateways/coder\n"));
+    }
+
+    #[test]
+    fn default_slot_run_has_no_profile_flag() {
+        let got = run_script(&Config::default(), "default", DROP);
+        assert!(got.contains(" hermes gateway run --replace\n"));
+        assert!(!got.contains("-p default") && !got.contains("-p 'default'"));
+    }
+
+    /// Run the rendered finish with s6's arguments; its exit code.
+    fn run_finish(script: &str, code: &str) -> i32 {
+        let tmp = tempfile::tempdir().unwrap();
+        let p = tmp.path().join("finish");
+        std::fs::write(&p, script).unwrap();
+        let o = std::process::Command::new("sh").arg(&p).args([code, "0", "gateway-coder"]).output().unwrap();
+        o.status.code().unwrap()
+    }
+
+    #[test]
+    fn finish_keeps_the_contract_when_the_policy_cannot_run() {
+        let cfg = Config { interpreter: "/bin/sh".into(), reconcile_program: "/nonexistent/hermes-reconcile".into(), ..Config::default() };
+        let script = finish_script(&cfg, "coder");
+        for (code, want) in [("0", 125), ("78", 125), ("1", 0), ("137", 0), ("256", 0)] {
+            assert_eq!(run_finish(&script, code), want, "finish {code}");
+        }
+        assert!(script.contains("/nonexistent/hermes-reconcile --home /opt/data --scandir /run/service finish --registrar /run/hermes-s6/registrar --uid 10000 --gid 10000 coder \"$@\"\n"), "{script}");
+    }
+
+    #[test]
+    fn the_logger_is_one_exec_as_the_user_into_its_profile_dir() {
+        let got = log_run_script(&Config::default(), "coder", DROP);
+        assert_eq!(got, "#!/bin/sh\n# shellcheck shell=sh\nexec /usr/bin/s6-applyuidgid -u 10000 -g 10000 -G 10000 s6-log 1 n10 s1000000 T /opt/data/logs/gateways/coder\n");
+        assert!(!got.contains("chown") && !got.contains("mkdir") && !got.contains("$(id"));
+    }
+
+    #[test]
+    fn configured_interpreter_program_ids_and_home_are_used_and_quoted() {
+        let cfg = Config {
+            home: PathBuf::from("/srv/my home"),
+            interpreter: "/bin/sh".into(),
+            gateway_program: "/usr/local/bin/fake-gateway".into(),
+            uid: 12000,
+            gid: 12001,
+            ..Config::default()
+        };
+        let p = Privilege::for_renderer(0, &cfg);
+        let run = run_script(&cfg, "coder", p);
+        assert!(run.starts_with("#!/bin/sh\n"));
+        assert!(run.contains("export HOME='/srv/my home'\ncd '/srv/my home' || exit 111\n"));
+        assert!(run.ends_with("exec /usr/bin/s6-applyuidgid -u 12000 -g 12001 -G 12001 /usr/local/bin/fake-gateway -p coder gateway run --replace\n"));
+        assert!(finish_script(&cfg, "coder").starts_with("#!/bin/sh\n"));
+        assert!(log_run_script(&cfg, "coder", p).contains("s6-log 1 n10 s1000000 T '/srv/my home/logs/gateways/coder'\n"));
+        assert_eq!(Privilege::for_renderer(10000, &cfg), Privilege::AsIs);
+    }
+
+    #[test]
+    fn sh_quote_escapes_single_quotes() {
+        assert_eq!(sh_quote("a'b"), r#"'a'"'"'b'"#);
+        assert_eq!(sh_quote("/opt/data"), "/opt/data");
+    }
+}

@@ -1,0 +1,180 @@
+//! What a profile's files on the volume say about its last wanted state and its last exit.
+//!
+//! Both files are written by the unprivileged user, so they are read through a directory
+//! descriptor, without following links, non-blocking (a FIFO cannot stall the boot) and with a
+//! size cap. Anything unreadable means "no prior state": the gateway is registered down,
+//! which is the safe direction.
+
+use crate::fs::{Capped, Dir, Fs};
+use serde_json::Value;
+use std::ffi::OsStr;
+use std::io;
+
+pub const STATE_FILE: &str = "gateway_state.json";
+pub const LIFECYCLE_FILE: &str = "gateway.lifecycle.json";
+pub const STATE_SUBDIR: &str = "state";
+/// Larger state files are refused unread: a real one is a few hundred bytes.
+pub const STATE_CAP: u64 = 1024 * 1024;
+/// What a profile's state file says the operator (or, failing that, the gateway) last wanted.
+/// Only [`Wanted::Running`] autostarts a gateway at boot.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Wanted {
+    Running,
+    Stopped,
+    /// Any other value, verbatim (a string) or in compact JSON form: not started.
+    Other(String),
+}
+
+impl Wanted {
+    pub fn parse(s: &str) -> Wanted {
+        match s {
+            "running" => Wanted::Running,
+            "stopped" => Wanted::Stopped,
+            other => Wanted::Other(other.to_string()),
+        }
+    }
+    pub fn as_str(&self) -> &str {
+        match self {
+            Wanted::Running => "running",
+            Wanted::Stopped => "stopped",
+            Wanted::Other(s) => s,
+        }
+    }
+    pub fn autostarts(&self) -> bool {
+        *self == Wanted::Running
+    }
+}
+
+impl serde::Serialize for Wanted {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+/// The outcome of reading one profile's prior wanted state.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct PriorState {
+    /// `None` when there is no usable state.
+    pub value: Option<Wanted>,
+    /// Why the file was not usable, for the operator (`None` when absent or fine).
+    pub warning: Option<String>,
+    /// Whether anything (even an unusable file) stands at the state file's name.
+    pub file_present: bool,
+}
+
+impl PriorState {
+    pub fn autostarts(&self) -> bool {
+        self.value.as_ref().is_some_and(Wanted::autostarts)
+    }
+}
+
+/// How the previous container's gateway ended, from the lifecycle sentinel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PriorExit {
+    Clean,
+    Unclean,
+    Unknown,
+}
+
+impl PriorExit {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PriorExit::Clean => "clean",
+            PriorExit::Unclean => "unclean",
+            PriorExit::Unknown => "unknown",
+        }
+    }
+}
+
+/// Read a small JSON object from an untrusted directory. `Ok(None)` when absent.
+pub fn read_json_object(fs: &dyn Fs, dir: &Dir, name: &str) -> Result<Option<serde_json::Map<String, Value>>, String> {
+    let data = match fs.read_capped(dir, OsStr::new(name), STATE_CAP) {
+        Ok(Capped::Data(d)) => d,
+        Ok(Capped::NotRegular(kind)) => return Err(format!("is a {}, not a regular file", kind.describe())),
+        Ok(Capped::TooLarge(n)) => return Err(format!("is {n} bytes, over the {STATE_CAP}-byte cap")),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e.to_string()),
+    };
+    let body = data.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&data);
+    match serde_json::from_slice::<Value>(body) {
+        Ok(Value::Object(map)) => Ok(Some(map)),
+        Ok(_) => Err("is not a JSON object".to_string()),
+        Err(e) => Err(format!("is not valid JSON ({e})")),
+    }
+}
+
+/// `desired_state` (the operator's intent) beats `gateway_state` (the runtime's last word);
+/// `draining` and `degraded` are a running gateway mid-flight and count as `running`.
+pub fn effective_state(map: &serde_json::Map<String, Value>) -> Option<Wanted> {
+    fn wanted(v: &Value) -> Wanted {
+        match v {
+            Value::String(s) => Wanted::parse(s),
+            other => Wanted::Other(other.to_string()),
+        }
+    }
+    match map.get("desired_state") {
+        Some(v) if !v.is_null() => return Some(wanted(v)),
+        _ => {}
+    }
+    match map.get("gateway_state") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) if s == "draining" || s == "degraded" => Some(Wanted::Running),
+        Some(v) => Some(wanted(v)),
+    }
+}
+
+pub fn read_prior_state(fs: &dyn Fs, dir: &Dir) -> PriorState {
+    match read_json_object(fs, dir, STATE_FILE) {
+        Ok(None) => PriorState::default(),
+        Ok(Some(map)) => PriorState { value: effective_state(&map), warning: None, file_present: true },
+        Err(why) => PriorState {
+            value: None,
+            file_present: true,
+            warning: Some(format!(
+                "could not read {}: {why}; treating as no prior state",
+                dir.child(OsStr::new(STATE_FILE)).display()
+            )),
+        },
+    }
+}
+
+/// `state/gateway.lifecycle.json` phase `exited` means the gateway ended cleanly; `running`
+/// means the old container died under it. Anything else, or any problem, is `unknown`.
+pub fn read_prior_exit(fs: &dyn Fs, dir: &Dir) -> PriorExit {
+    let Ok(sub) = fs.open_dir(dir, OsStr::new(STATE_SUBDIR)) else {
+        return PriorExit::Unknown;
+    };
+    match read_json_object(fs, &sub, LIFECYCLE_FILE) {
+        Ok(Some(map)) => match map.get("phase").and_then(Value::as_str) {
+            Some("exited") => PriorExit::Clean,
+            Some("running") => PriorExit::Unclean,
+            _ => PriorExit::Unknown,
+        },
+        _ => PriorExit::Unknown,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rstest::rstest;
+    use serde_json::json;
+
+    #[rstest]
+    #[case(json!({"gateway_state": "running"}), Some("running"))]
+    #[case(json!({"gateway_state": "draining"}), Some("running"))]
+    #[case(json!({"gateway_state": "degraded"}), Some("running"))]
+    #[case(json!({"gateway_state": "starting"}), Some("starting"))]
+    #[case(json!({"gateway_state": "startup_failed"}), Some("startup_failed"))]
+    #[case(json!({"gateway_state": "stopped"}), Some("stopped"))]
+    #[case(json!({"desired_state": "running", "gateway_state": "startup_failed"}), Some("running"))]
+    #[case(json!({"desired_state": "stopped", "gateway_state": "running"}), Some("stopped"))]
+    #[case(json!({"desired_state": null, "gateway_state": "degraded"}), Some("running"))]
+    #[case(json!({"desired_state": 5}), Some("5"))]
+    #[case(json!({}), None)]
+    fn precedence(#[case] doc: Value, #[case] want: Option<&str>) {
+        let map = doc.as_object().unwrap().clone();
+        assert_eq!(effective_state(&map).as_ref().map(Wanted::as_str), want);
+    }
+}

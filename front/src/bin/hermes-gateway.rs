@@ -1,0 +1,60 @@
+//! `hermes-gateway`: the reference gateway (see `hermes_sim::gateway`).
+//!
+//! Usage:
+//!   hermes-gateway [-p PROFILE] [gateway run] [--replace] [--port N]   run a gateway
+//!   hermes-gateway --dashboard [--port N]                              the dashboard stand-in
+//!   hermes-gateway --probe PORT | --probe-profile P                      GET /health, print it
+//! The home is $HERMES_HOME (default /opt/data); the root profile is `default`.
+
+use hermes_front::gateway::{self, Options};
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let argv: Vec<String> = std::env::args().collect();
+    let mut profile = "default".to_string();
+    let (mut replace, mut dashboard, mut port, mut probe) = (false, false, None, None);
+    let mut probe_profile: Option<String> = None;
+    let mut it = argv.iter().skip(1);
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "-p" | "--profile" => profile = it.next().cloned().unwrap_or_default(),
+            "--replace" => replace = true,
+            "--dashboard" => dashboard = true,
+            "--port" => port = it.next().and_then(|s| s.parse::<u16>().ok()),
+            "--probe" => probe = it.next().and_then(|s| s.parse::<u16>().ok()),
+            "--probe-profile" => probe_profile = it.next().cloned(),
+            "gateway" | "run" => {}
+            "-h" | "--help" => {
+                println!("usage: hermes-gateway [-p PROFILE] [gateway run] [--replace] [--port N] | --dashboard [--port N] | --probe PORT | --probe-profile PROFILE");
+                return ExitCode::SUCCESS;
+            }
+            other => {
+                eprintln!("hermes-gateway: unknown argument {other:?} (see --help)");
+                return ExitCode::from(2);
+            }
+        }
+    }
+    let root = hermes_core::config::root_home(std::path::Path::new(
+        &std::env::var("HERMES_HOME").unwrap_or_else(|_| hermes_core::config::DEFAULT_HOME.into()),
+    ));
+    if let Some(name) = probe_profile {
+        probe = Some(gateway::port_for(&gateway::profile_dir(&root, &name), &name));
+    }
+    if let Some(p) = probe {
+        return match gateway::probe(p) {
+            Ok(body) => {
+                println!("{body}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("hermes-gateway: health probe failed: {e}");
+                ExitCode::from(1)
+            }
+        };
+    }
+    if dashboard {
+        return ExitCode::from(gateway::run_dashboard(port.unwrap_or(gateway::DASHBOARD_PORT)) as u8);
+    }
+    let opts = Options { root, profile, replace, port, argv };
+    ExitCode::from(gateway::run(&opts) as u8)
+}

@@ -1,0 +1,94 @@
+//! `hermes`: the image's front for upstream's CLI surface around supervision (see
+//! `hermes --help`). Run as root (e.g. `docker exec <c> hermes …`) it drops to the hermes
+//! user first, unless HERMES_DOCKER_EXEC_AS_ROOT is set.
+
+use clap::{CommandFactory, Parser};
+use hermes_core::clock::SystemClock;
+use hermes_core::config::{self, is_set, Config, Overrides};
+use hermes_core::ctx::Ctx;
+use hermes_core::fs::LinuxFs;
+use hermes_core::problem::{exit, Problem};
+use hermes_front::cli::{Cli, Command};
+use hermes_front::commands::{gateway_binary, report_problem, Front};
+use std::os::unix::process::CommandExt;
+use std::process::ExitCode;
+
+/// `docker exec` runs as root; the user's commands must not, or root does the user's work.
+fn drop_root() -> Result<(), Problem> {
+    if !nix::unistd::geteuid().is_root() || is_set(std::env::var("HERMES_DOCKER_EXEC_AS_ROOT").ok().as_deref()) {
+        return Ok(());
+    }
+    // The gateways' ids, as the boot pass renders them: HERMES_UID/HERMES_GID, else the user.
+    let cfg = Config::resolve(&|k| std::env::var(k).ok(), Overrides::default(), &config::lookup_user)?;
+    let fail = |what: &str, e: nix::Error| Problem::usage(format!("cannot drop root to uid {} ({what}: {e}); set HERMES_DOCKER_EXEC_AS_ROOT=1 to stay root", cfg.uid));
+    let gid = nix::unistd::Gid::from_raw(cfg.gid);
+    nix::unistd::setgroups(&[gid]).map_err(|e| fail("setgroups", e))?;
+    nix::unistd::setgid(gid).map_err(|e| fail("setgid", e))?;
+    nix::unistd::setuid(nix::unistd::Uid::from_raw(cfg.uid)).map_err(|e| fail("setuid", e))?;
+    std::env::set_var("HOME", &cfg.home);
+    Ok(())
+}
+
+fn generate(what: &str, dir: &std::path::Path) -> Result<u8, Problem> {
+    use clap_complete::Shell;
+    let mut cmd = Cli::command();
+    let io = |e: std::io::Error| Problem::Io { path: dir.to_path_buf(), action: "write into".into(), error: e };
+    if what == "man" {
+        clap_mangen::generate_to(cmd, dir).map_err(io)?;
+    } else {
+        let shell: Shell = what.parse().map_err(|_| Problem::usage(format!("unknown shell {what:?}: bash, zsh, fish, elvish, powershell or man")))?;
+        clap_complete::generate_to(shell, &mut cmd, "hermes", dir).map_err(io)?;
+    }
+    Ok(exit::OK)
+}
+
+fn run(cli: Cli) -> Result<u8, Problem> {
+    // The image build writes completions and man pages as root into system directories: that
+    // reads nothing of the user's, so it is done before dropping to the user.
+    if let Command::Generate(g) = &cli.cmd {
+        return generate(&g.what, &g.dir);
+    }
+    drop_root()?;
+    let cfg = Config::resolve(&|k| std::env::var(k).ok(), Overrides::default(), &config::lookup_user)?;
+    let fs = LinuxFs::default();
+    let front = Front { ctx: Ctx::new(&fs, &SystemClock, &cfg), json: cli.json, profile: cli.profile.clone() };
+    match &cli.cmd {
+        Command::Gateway(g) => front.gateway(g),
+        Command::Profile(p) => front.profile(p),
+        Command::Status => front.status(),
+        Command::Dashboard(d) => {
+            let err = std::process::Command::new(gateway_binary()).args(["--dashboard", "--port", &d.port.to_string()]).exec();
+            Err(Problem::Io { path: gateway_binary(), action: "run the dashboard".into(), error: err })
+        }
+        Command::Generate(g) => generate(&g.what, &g.dir),
+    }
+}
+
+fn main() -> ExitCode {
+    let json = std::env::args().any(|a| a == "--json");
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            use clap::error::ErrorKind;
+            if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
+                let _ = e.print();
+                return ExitCode::SUCCESS;
+            }
+            if json {
+                let p = Problem::usage(e.render().to_string().lines().next().unwrap_or("").trim_start_matches("error: ").to_string());
+                report_problem(&p, true);
+            } else {
+                let _ = e.print();
+            }
+            return ExitCode::from(exit::USAGE);
+        }
+    };
+    let json = cli.json;
+    match run(cli) {
+        Ok(code) => ExitCode::from(code),
+        Err(p) => {
+            report_problem(&p, json);
+            ExitCode::from(p.exit_code())
+        }
+    }
+}

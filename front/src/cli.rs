@@ -1,0 +1,189 @@
+//! The `hermes` command line, as clap definitions (also what completions and the man page are
+//! generated from). Upstream's surface around supervision:
+//!
+//!   hermes [-p P] gateway start|stop|restart|status|logs|run
+//!   hermes profile create|delete|list
+//!   hermes status | dashboard
+
+use clap::{Args, Parser, Subcommand};
+
+pub const AFTER_HELP: &str = "\
+Exit codes (every command):
+  0  done
+  1  failed (the problem is printed on stderr, naming the path concerned)
+  2  usage error: nothing was done
+  3  the s6 scan directory could not be used: nothing was done
+`gateway status` with a profile answers like an init script: 0 running, 3 not running,
+4 unknown (no such profile, or the scan directory cannot be used).
+
+With --json, results and errors are JSON on stdout.
+
+Environment: HERMES_HOME (default /opt/data), S6_PROFILE_GATEWAY_SCANDIR (/run/service),
+HERMES_DOCKER_EXEC_AS_ROOT=1 keeps root for `docker exec` (files in the volume are still
+written as the hermes user).";
+
+/// Manage hermes-agent's per-profile gateways under s6.
+#[derive(Parser, Debug)]
+#[command(name = "hermes", version, after_help = AFTER_HELP, propagate_version = true)]
+pub struct Cli {
+    /// The profile to act on (`default`, the root profile at $HERMES_HOME, when not given)
+    #[arg(short = 'p', long = "profile", global = true, value_name = "PROFILE")]
+    pub profile: Option<String>,
+    /// Print results and errors as JSON on stdout
+    #[arg(long, global = true)]
+    pub json: bool,
+    #[command(subcommand)]
+    pub cmd: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Control a profile's gateway under s6
+    #[command(subcommand)]
+    Gateway(Gateway),
+    /// Create, delete and list profiles
+    #[command(subcommand)]
+    Profile(Profile),
+    /// The service manager and every profile's gateway
+    Status,
+    /// Run the dashboard (the image's dashboard service does this)
+    Dashboard(DashboardArgs),
+    /// Write shell completions or the man page (the image build does this)
+    #[command(hide = true)]
+    Generate(GenerateArgs),
+}
+
+/// A profile given after the verb; the same as `-p`.
+#[derive(Args, Debug)]
+pub struct Target {
+    /// The profile (same as -p; `default` is the root profile)
+    #[arg(id = "target", value_name = "PROFILE")]
+    pub profile: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct OneOrAll {
+    #[command(flatten)]
+    pub target: Target,
+    /// Every registered gateway; goes on past failures, reports each, exits 1 if any failed
+    #[arg(long, conflicts_with = "target")]
+    pub all: bool,
+}
+
+/// How long `start`/`restart` watch the gateway they started.
+#[derive(Args, Debug, Clone, Default)]
+pub struct Settle {
+    /// Succeed only once the gateway is up and has stayed up this long (default 1; 0: just up)
+    #[arg(long, value_name = "SECONDS", conflicts_with = "no_wait")]
+    pub wait: Option<f64>,
+    /// Return once s6 is told and the wanted state recorded, without watching the gateway
+    #[arg(long)]
+    pub no_wait: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct StartArgs {
+    #[command(flatten)]
+    pub which: OneOrAll,
+    #[command(flatten)]
+    pub settle: Settle,
+}
+
+#[derive(Args, Debug)]
+pub struct RestartArgs {
+    #[command(flatten)]
+    pub which: OneOrAll,
+    #[command(flatten)]
+    pub settle: Settle,
+}
+
+#[derive(Args, Debug)]
+pub struct StopArgs {
+    #[command(flatten)]
+    pub which: OneOrAll,
+    /// Return once s6 is told and the wanted state recorded, without waiting for the gateway to be down
+    #[arg(long)]
+    pub no_wait: bool,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Gateway {
+    /// Start the gateway (registering its slot if the profile has none), record that it is wanted running, clear any crash-policy hold, and wait until it has stayed up
+    Start(StartArgs),
+    /// Stop the gateway, record that it is wanted stopped, and wait until it is down (killed if it ignores SIGTERM)
+    Stop(StopArgs),
+    /// Restart the gateway (starts it if down), record that it is wanted running, and wait until the new one has stayed up
+    Restart(RestartArgs),
+    /// One gateway: wanted state, s6 state, restarts, last exit, the crash policy's verdict and why, its log
+    Status(Target),
+    /// Show the gateway's log (its output and errors, as its s6-log logger keeps them)
+    Logs(LogsArgs),
+    /// Run the gateway (under s6: ask s6 to run it, then stay as a heartbeat)
+    Run(RunArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct LogsArgs {
+    #[command(flatten)]
+    pub target: Target,
+    /// How many of the last lines to show
+    #[arg(short = 'n', long = "lines", default_value_t = 50, value_name = "N")]
+    pub lines: usize,
+    /// Keep printing lines as they are written (until interrupted)
+    #[arg(short = 'f', long)]
+    pub follow: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct RunArgs {
+    /// Run in the foreground, without s6 (also HERMES_GATEWAY_NO_SUPERVISE=1)
+    #[arg(long)]
+    pub no_supervise: bool,
+    /// Take over from a gateway already running for this profile
+    #[arg(long)]
+    pub replace: bool,
+    /// Extra arguments passed to the gateway program
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true, hide = true)]
+    pub rest: Vec<String>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Profile {
+    /// Create a profile (a directory holding SOUL.md) and have its gateway slot registered, down
+    Create {
+        /// The new profile's name: [a-z0-9][a-z0-9_-]{0,63}
+        name: String,
+    },
+    /// Stop a profile's gateway, delete the profile and its slot (and its gateway log)
+    Delete {
+        /// The profile to delete
+        name: String,
+        /// Confirm: the profile's directory and everything in it is deleted
+        #[arg(short, long)]
+        yes: bool,
+        /// Keep the gateway's log directory (logs/gateways/<name>)
+        #[arg(long)]
+        keep_logs: bool,
+    },
+    /// The profiles on the volume, each with its gateway's state
+    List,
+}
+
+#[derive(Args, Debug)]
+pub struct DashboardArgs {
+    #[arg(long, default_value = "127.0.0.1")]
+    pub host: String,
+    #[arg(long, default_value_t = 9119)]
+    pub port: u16,
+    /// Accepted for compatibility; the dashboard never opens a browser
+    #[arg(long)]
+    pub no_open: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct GenerateArgs {
+    /// `bash`, `zsh`, `fish`, `elvish`, `powershell`, or `man`
+    pub what: String,
+    /// The directory to write into
+    pub dir: std::path::PathBuf,
+}

@@ -1,0 +1,303 @@
+//! The reference gateway: what `hermes [-p P] gateway run --replace` runs in the image and in
+//! the tests. It keeps upstream's state-file contract (spec §2.14):
+//!
+//! - `gateway.pid`: created exclusively; `--replace` takes over from a live holder (SIGTERM,
+//!   then wait) and clears a stale one;
+//! - `gateway_state.json`: `starting`, then `running`, written atomically, read-modify-write so
+//!   other keys (`desired_state`…) survive;
+//! - on SIGTERM: with a matching planned-stop marker (pid and start time, younger than 60 s)
+//!   it persists `stopped` and exits 0 (operator stop: the finish script parks the slot);
+//!   without one it persists `running` and exits 1 (container stop or `restart`: revive me);
+//! - `state/gateway.lifecycle.json`: `running` while alive, `exited` on an orderly exit, so
+//!   the next boot can tell a clean exit from a container that died under it;
+//! - it listens on its profile's port and answers `GET /health`.
+//!
+//! Knobs, as files in the profile directory (so a test can set them per profile):
+//! `fake-exit-code` (exit at once with that code: 78 is a configuration error),
+//! `fake-crash-after-ms` (exit 1 after that long), `fake-start-delay-ms` (slow start).
+
+use hermes_core::volume::marker::{process_start_time, MARKER_FILE, MARKER_TTL_SECS};
+use hermes_core::fs::{write_atomic, Fs, RealFs};
+use hermes_core::volume::state::{read_json_object, LIFECYCLE_FILE, STATE_FILE, STATE_SUBDIR};
+use serde_json::{json, Value};
+use std::ffi::OsStr;
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+pub const PID_FILE: &str = "gateway.pid";
+pub const PORT_FILE: &str = "gateway.port";
+pub const DEFAULT_PORT: u16 = 8642;
+pub const DASHBOARD_PORT: u16 = 9119;
+
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// The root home (`$HERMES_HOME` of the container).
+    pub root: PathBuf,
+    pub profile: String,
+    pub replace: bool,
+    pub port: Option<u16>,
+    pub argv: Vec<String>,
+}
+
+pub fn profile_dir(root: &Path, profile: &str) -> PathBuf {
+    if profile == "default" {
+        root.to_path_buf()
+    } else {
+        root.join("profiles").join(profile)
+    }
+}
+
+/// The profile's port: `gateway.port` in its directory, else `API_SERVER_PORT`, else 8642 for
+/// the root profile and a stable per-name port in 20000-29999 for the others (so several
+/// gateways share one container without configuration).
+pub fn port_for(dir: &Path, profile: &str) -> u16 {
+    if let Some(p) = std::fs::read_to_string(dir.join(PORT_FILE)).ok().and_then(|s| s.trim().parse().ok()) {
+        return p;
+    }
+    if let Some(p) = std::env::var("API_SERVER_PORT").ok().and_then(|s| s.parse().ok()) {
+        return p;
+    }
+    if profile == "default" {
+        return DEFAULT_PORT;
+    }
+    let h = profile.bytes().fold(0xcbf29ce484222325u64, |h, b| (h ^ b as u64).wrapping_mul(0x100000001b3));
+    20000 + (h % 10000) as u16
+}
+
+static TERM: AtomicBool = AtomicBool::new(false);
+extern "C" fn on_term(_: nix::libc::c_int) {
+    TERM.store(true, Ordering::SeqCst);
+}
+
+fn knob(dir: &Path, name: &str) -> Option<u64> {
+    std::fs::read_to_string(dir.join(name)).ok()?.trim().parse().ok()
+}
+
+fn now_iso() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+struct Gateway {
+    dir: PathBuf,
+    pid: u32,
+    start_time: Option<u64>,
+    argv: Vec<String>,
+}
+
+impl Gateway {
+    fn open(&self) -> Option<hermes_core::fs::Dir> {
+        RealFs.open_root(&self.dir).ok()
+    }
+
+    /// Merge `fields` into gateway_state.json, re-stamping identity and time.
+    fn write_state(&self, fields: Value) {
+        let Some(d) = self.open() else { return };
+        let mut map = read_json_object(&RealFs, &d, STATE_FILE).ok().flatten().unwrap_or_default();
+        map.insert("kind".into(), json!("hermes-gateway"));
+        map.insert("pid".into(), json!(self.pid));
+        map.insert("argv".into(), json!(self.argv));
+        map.insert("start_time".into(), json!(self.start_time));
+        map.insert("updated_at".into(), json!(now_iso()));
+        if let Value::Object(f) = fields {
+            map.extend(f);
+        }
+        let body = format!("{}\n", Value::Object(map));
+        let _ = write_atomic(&RealFs, &d, OsStr::new(STATE_FILE), body.as_bytes(), 0o644);
+    }
+
+    fn write_lifecycle(&self, doc: Value) {
+        let _ = std::fs::create_dir_all(self.dir.join(STATE_SUBDIR));
+        let Ok(d) = RealFs.open_root(&self.dir.join(STATE_SUBDIR)) else { return };
+        let _ = write_atomic(&RealFs, &d, OsStr::new(LIFECYCLE_FILE), format!("{doc}\n").as_bytes(), 0o644);
+    }
+
+    /// Take the pid file: exclusive create; with `replace`, stop a live holder first.
+    fn claim_pid_file(&self, replace: bool) -> Result<(), String> {
+        let path = self.dir.join(PID_FILE);
+        let record = json!({"pid": self.pid, "kind": "hermes-gateway", "argv": self.argv,
+            "start_time": self.start_time, "hermes_home": self.dir.display().to_string()});
+        for _ in 0..2 {
+            match std::fs::OpenOptions::new().write(true).create_new(true).open(&path) {
+                Ok(mut f) => return f.write_all(format!("{record}\n").as_bytes()).map_err(|e| e.to_string()),
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                    let holder = std::fs::read_to_string(&path).ok().and_then(|s| {
+                        serde_json::from_str::<Value>(&s).ok().and_then(|v| v["pid"].as_u64()).or_else(|| s.trim().parse().ok())
+                    });
+                    let alive = holder.is_some_and(|p| p as u32 != self.pid && Path::new(&format!("/proc/{p}")).exists());
+                    if alive && !replace {
+                        return Err(format!("Another gateway instance is already running (pid {})", holder.unwrap()));
+                    }
+                    if let (true, Some(p)) = (alive, holder) {
+                        let pid = nix::unistd::Pid::from_raw(p as i32);
+                        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
+                        let end = Instant::now() + Duration::from_secs(5);
+                        while Path::new(&format!("/proc/{p}")).exists() && Instant::now() < end {
+                            std::thread::sleep(Duration::from_millis(50));
+                        }
+                    }
+                    let _ = std::fs::remove_file(&path);
+                }
+                Err(e) => return Err(format!("{}: {e}", path.display())),
+            }
+        }
+        Err(format!("could not claim {}", path.display()))
+    }
+
+    /// An operator stop is a marker naming this very process, recently written.
+    fn planned_stop(&self) -> bool {
+        let Some(d) = self.open() else { return false };
+        let Ok(Some(m)) = read_json_object(&RealFs, &d, MARKER_FILE) else { return false };
+        let pid_ok = m.get("target_pid").and_then(Value::as_u64) == Some(self.pid as u64);
+        let st_ok = match m.get("target_start_time").and_then(Value::as_u64) {
+            Some(t) => Some(t) == self.start_time,
+            None => true,
+        };
+        let fresh = m
+            .get("written_at")
+            .and_then(Value::as_str)
+            .and_then(|s| chrono::DateTime::parse_from_rfc3339(s).ok())
+            .is_some_and(|t| (chrono::Utc::now() - t.with_timezone(&chrono::Utc)).num_seconds() <= MARKER_TTL_SECS as i64);
+        if pid_ok && st_ok && fresh {
+            let _ = std::fs::remove_file(self.dir.join(MARKER_FILE));
+            true
+        } else {
+            false
+        }
+    }
+
+    fn exit(&self, code: i32, state: &str, reason: &str) -> i32 {
+        self.write_state(json!({"gateway_state": state, "exit_reason": reason}));
+        self.write_lifecycle(json!({"phase": "exited", "pid": self.pid, "exit_code": code, "exit_reason": reason, "exited_at": now_iso()}));
+        let _ = std::fs::remove_file(self.dir.join(PID_FILE));
+        code
+    }
+}
+
+/// A line on stdout, or nothing when it cannot be written: a gateway outlives its logger
+/// (a closed pipe is EPIPE, not a reason to panic).
+fn say(line: &str) {
+    let _ = writeln!(std::io::stdout().lock(), "{line}");
+}
+
+/// A line on stderr, likewise.
+fn warn(line: &str) {
+    let _ = writeln!(std::io::stderr().lock(), "{line}");
+}
+
+/// Serve `GET /health` on 127.0.0.1:`port` from a background thread.
+pub fn serve_health(port: u16, body: String) -> std::io::Result<()> {
+    let listener = TcpListener::bind(("127.0.0.1", port))?;
+    std::thread::spawn(move || {
+        for conn in listener.incoming().flatten() {
+            let body = body.clone();
+            std::thread::spawn(move || answer(conn, &body));
+        }
+    });
+    Ok(())
+}
+
+fn answer(mut conn: TcpStream, body: &str) {
+    let _ = conn.set_read_timeout(Some(Duration::from_secs(2)));
+    let mut buf = [0u8; 1024];
+    let n = conn.read(&mut buf).unwrap_or(0);
+    let req = String::from_utf8_lossy(&buf[..n]);
+    let (status, text) = if req.starts_with("GET /health") { ("200 OK", body) } else { ("404 Not Found", "{}") };
+    let _ = write!(conn, "HTTP/1.0 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{text}", text.len());
+}
+
+/// `GET /health` against 127.0.0.1:`port`; the body on a 200.
+pub fn probe(port: u16) -> Result<String, String> {
+    let mut c = TcpStream::connect_timeout(&([127, 0, 0, 1], port).into(), Duration::from_secs(2)).map_err(|e| format!("127.0.0.1:{port}: {e}"))?;
+    let _ = c.set_read_timeout(Some(Duration::from_secs(2)));
+    c.write_all(b"GET /health HTTP/1.0\r\n\r\n").map_err(|e| e.to_string())?;
+    let mut resp = String::new();
+    c.read_to_string(&mut resp).map_err(|e| e.to_string())?;
+    match resp.split_once("\r\n\r\n") {
+        Some((head, body)) if head.starts_with("HTTP/1.0 200") => Ok(body.to_string()),
+        _ => Err(format!("unexpected answer: {resp:?}")),
+    }
+}
+
+fn trap_term() {
+    use nix::sys::signal::{signal, SigHandler, Signal};
+    unsafe {
+        let _ = signal(Signal::SIGTERM, SigHandler::Handler(on_term));
+        let _ = signal(Signal::SIGINT, SigHandler::Handler(on_term));
+    }
+}
+
+/// Run the gateway; returns the process exit code.
+pub fn run(opts: &Options) -> i32 {
+    let dir = profile_dir(&opts.root, &opts.profile);
+    if !dir.is_dir() {
+        warn(&format!("gateway: no profile directory {}", dir.display()));
+        return 78;
+    }
+    let pid = std::process::id();
+    let gw = Gateway { dir: dir.clone(), pid, start_time: process_start_time(&RealFs, std::path::Path::new("/proc"), pid as u64), argv: opts.argv.clone() };
+    trap_term();
+    if let Some(code) = knob(&dir, "fake-exit-code") {
+        let exit = gw.exit(code as i32, if code == 78 { "startup_failed" } else { "stopped" }, "fake-exit-code");
+        warn(&format!("gateway[{}]: refusing to start (fake-exit-code {code})", opts.profile));
+        return exit;
+    }
+    if let Err(e) = gw.claim_pid_file(opts.replace) {
+        warn(&format!("gateway[{}]: {e}", opts.profile));
+        return 1;
+    }
+    gw.write_state(json!({"gateway_state": "starting", "exit_reason": null, "restart_requested": false,
+        "active_agents": 0, "platforms": {}, "session_store": {"status": "unknown"}}));
+    gw.write_lifecycle(json!({"phase": "running", "pid": pid}));
+    if let Some(ms) = knob(&dir, "fake-start-delay-ms") {
+        std::thread::sleep(Duration::from_millis(ms));
+    }
+    let port = opts.port.unwrap_or_else(|| port_for(&dir, &opts.profile));
+    let body = json!({"status": "ok", "profile": opts.profile, "pid": pid, "port": port}).to_string();
+    if let Err(e) = serve_health(port, body) {
+        warn(&format!("gateway[{}]: cannot listen on 127.0.0.1:{port}: {e}", opts.profile));
+        let _ = std::fs::remove_file(dir.join(PID_FILE));
+        return 1;
+    }
+    gw.write_state(json!({"gateway_state": "running"}));
+    say(&format!("gateway[{}]: running (pid {pid}, port {port})", opts.profile));
+    let crash_at = knob(&dir, "fake-crash-after-ms").map(|ms| Instant::now() + Duration::from_millis(ms));
+    loop {
+        if TERM.load(Ordering::SeqCst) {
+            return if gw.planned_stop() {
+                // The exit record first: the logger may already be gone (a container stop
+                // TERMs everything at once), and what the next boot reads must not depend on it.
+                let code = gw.exit(0, "stopped", "operator-stop");
+                say(&format!("gateway[{}]: planned stop \u{2014} exiting cleanly", opts.profile));
+                code
+            } else {
+                let code = gw.exit(1, "running", "signal");
+                say(&format!("gateway[{}]: SIGTERM without a planned-stop marker \u{2014} exiting for a restart", opts.profile));
+                code
+            };
+        }
+        if crash_at.is_some_and(|t| Instant::now() >= t) {
+            warn(&format!("gateway[{}]: simulated crash", opts.profile));
+            let _ = std::fs::remove_file(dir.join(PID_FILE));
+            return 1; // no orderly exit record: the sentinel still says running
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// The dashboard stand-in: answers health on its port until SIGTERM; exits 0 then.
+pub fn run_dashboard(port: u16) -> i32 {
+    trap_term();
+    let body = json!({"status": "ok", "service": "dashboard", "pid": std::process::id()}).to_string();
+    if let Err(e) = serve_health(port, body) {
+        warn(&format!("dashboard: cannot listen on 127.0.0.1:{port}: {e}"));
+        return 1;
+    }
+    say(&format!("dashboard: listening on 127.0.0.1:{port}"));
+    while !TERM.load(Ordering::SeqCst) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    0
+}

@@ -1,0 +1,73 @@
+//! Profiles on the volume, as the unprivileged user creates and deletes them. The slot side is
+//! the registrar's (root); this module only touches the user's own tree, through the library's
+//! file-system seam.
+
+use hermes_core::clock::wait_until;
+use hermes_core::ctx::Ctx;
+use hermes_core::fs::remove_tree;
+use hermes_core::lifecycle::open_slot;
+use hermes_core::name::{self, DEFAULT_PROFILE};
+use hermes_core::problem::Problem;
+use hermes_core::s6::{svc, svstat};
+use hermes_core::volume::{MARKER, PROFILES_DIR};
+use std::ffi::OsStr;
+use std::io;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Names `hermes profile create` refuses: they collide with the root profile or read like
+/// system accounts.
+pub const RESERVED: [&str; 6] = ["hermes", "default", "test", "tmp", "root", "sudo"];
+
+pub const DEFAULT_SOUL: &str = "You are Hermes Agent, an intelligent AI assistant created by Nous Research.\n";
+
+/// Create `$HERMES_HOME/profiles/<name>/` with a `SOUL.md`. Does not register the slot.
+pub fn create(ctx: &Ctx, profile: &str) -> Result<PathBuf, Problem> {
+    name::validate(profile)?;
+    if RESERVED.contains(&profile) {
+        return Err(Problem::usage(format!("profile name '{profile}' is reserved; choose another")));
+    }
+    let fs = ctx.fs;
+    let home = ctx.open_home().map_err(|e| ctx.problem(&ctx.cfg.home, "open", e))?;
+    let profiles_path = home.child(OsStr::new(PROFILES_DIR));
+    match fs.mkdir(&home, OsStr::new(PROFILES_DIR), 0o755) {
+        Err(e) if e.kind() != io::ErrorKind::AlreadyExists => return Err(ctx.problem(&profiles_path, "create", e)),
+        _ => {}
+    }
+    let profiles = fs.open_dir(&home, OsStr::new(PROFILES_DIR)).map_err(|e| ctx.problem(&profiles_path, "open", e))?;
+    let path = profiles.child(OsStr::new(profile));
+    match fs.mkdir(&profiles, OsStr::new(profile), 0o755) {
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+            return Err(Problem::Io { path, action: "create".into(), error: io::Error::new(e.kind(), "the profile already exists") })
+        }
+        other => other.map_err(|e| ctx.problem(&path, "create", e))?,
+    }
+    let dir = fs.open_dir(&profiles, OsStr::new(profile)).map_err(|e| ctx.problem(&path, "open", e))?;
+    fs.create_file(&dir, OsStr::new(MARKER), DEFAULT_SOUL.as_bytes(), 0o644).map_err(|e| ctx.problem(path.join(MARKER), "write", e))?;
+    Ok(path)
+}
+
+/// Stop the profile's gateway (bounded wait), then delete its directory. The slot is left to
+/// the registrar.
+pub fn delete(ctx: &Ctx, profile: &str) -> Result<(), Problem> {
+    name::validate(profile)?;
+    if profile == DEFAULT_PROFILE {
+        return Err(Problem::usage("the root profile cannot be deleted"));
+    }
+    let fs = ctx.fs;
+    if let Ok(scandir) = ctx.open_scandir() {
+        if let Ok(slot) = open_slot(ctx, &scandir, profile) {
+            if svc::send(fs, &slot, b"d").is_ok() {
+                wait_until(ctx.clock, Duration::from_secs(10), Duration::from_millis(20), || {
+                    matches!(svstat::read(fs, &slot), Ok(Some(st)) if !st.is_up() && !st.finishing)
+                });
+            }
+        }
+    }
+    let home = ctx.open_home().map_err(|e| ctx.problem(&ctx.cfg.home, "open", e))?;
+    let profiles = fs.open_dir(&home, OsStr::new(PROFILES_DIR)).map_err(|e| ctx.problem(home.child(OsStr::new(PROFILES_DIR)), "open", e))?;
+    let path = profiles.child(OsStr::new(profile));
+    fs.lstat(&profiles, OsStr::new(profile))
+        .map_err(|_| Problem::Io { path: path.clone(), action: "delete".into(), error: io::Error::new(io::ErrorKind::NotFound, "no such profile") })?;
+    remove_tree(fs, &profiles, OsStr::new(profile)).map_err(|e| ctx.problem(&path, "remove", e))
+}

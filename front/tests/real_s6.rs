@@ -1,0 +1,116 @@
+//! The `hermes` front against Debian's real s6, run as the hermes user as inside the image:
+//! the profile named is the one acted on, `--all` reports failures on stderr, `profile list`
+//! lists the volume, `gateway logs` shows the gateway's own output, `profile delete` takes its
+//! log with it, and `gateway status` answers like an init script.
+
+use hermes_testkit as common;
+
+use common::svscan::{is_up, wait_for};
+use common::world::{prerequisites, World};
+use std::fs;
+use std::path::Path;
+use std::process::Output;
+use std::time::Duration;
+
+fn world() -> World {
+    let mut w = World::new(|f| {
+        f.state("default", Some("stopped"), None);
+        f.profile("coder", None, None);
+        f.profile("writer", Some("running"), None);
+    });
+    w.set_bin(common::world::workspace_binary("hermes-reconcile").to_str().unwrap());
+    w.boot();
+    w
+}
+
+fn hermes(w: &World, args: &[&str]) -> Output {
+    w.run(Path::new(env!("CARGO_BIN_EXE_hermes")), true, args)
+}
+
+fn text(o: &Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+}
+
+#[test]
+#[ignore = "needs root, s6 and the hermes user"]
+fn a_positional_profile_is_the_one_started_never_default() {
+    prerequisites();
+    let w = world();
+    let o = hermes(&w, &["gateway", "start", "coder"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("Started gateway-coder") && text(&o).contains("still up after 1 s"), "{}", text(&o));
+    assert_eq!(is_up(&w.f.slot("coder")), Some(true));
+    assert_eq!(is_up(&w.f.slot("default")), Some(false), "default was not touched");
+    assert_eq!(w.state_json("coder")["desired_state"], "running");
+
+    // `gateway status P` answers like an init script: 0 running, 3 not running.
+    assert_eq!(hermes(&w, &["gateway", "status", "coder"]).status.code(), Some(0));
+    let o = hermes(&w, &["-p", "coder", "gateway", "stop"]);
+    assert!(o.status.success() && text(&o).contains("Stopped gateway-coder"), "{}", text(&o));
+    let o = hermes(&w, &["gateway", "status", "coder"]);
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+    assert!(text(&o).contains("coder: stopped by the operator") && text(&o).contains("logs/gateways/coder"), "{}", text(&o));
+    let o = hermes(&w, &["--json", "gateway", "status", "nosuch"]);
+    assert_eq!(o.status.code(), Some(4), "{}", text(&o));
+}
+
+#[test]
+#[ignore = "needs root, s6 and the hermes user"]
+fn all_reports_each_failure_on_stderr_and_exits_1() {
+    prerequisites();
+    let w = world();
+    // A slot no supervisor runs: its control FIFO has no reader.
+    let broken = w.f.slot("broken");
+    fs::create_dir_all(broken.join("supervise")).unwrap();
+    let o = hermes(&w, &["gateway", "stop", "--all", "--no-wait"]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let (out, err) = (String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+    assert!(out.contains("Stopped 3 profile gateway(s)"), "the summary on stdout: {out}");
+    assert!(err.contains("Could not stop gateway-broken") && !out.contains("Could not"), "failures on stderr only: {err}");
+}
+
+#[test]
+#[ignore = "needs root, s6 and the hermes user"]
+fn profile_list_shows_the_volume_and_logs_show_the_gateways_output() {
+    prerequisites();
+    let w = world();
+    w.f.profile("unslotted", None, None);
+    common::world::chown_tree(&w.f.profile_dir("unslotted"));
+    let o = hermes(&w, &["--json", "profile", "list"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let names: Vec<&str> = v.as_array().unwrap().iter().map(|p| p["profile"].as_str().unwrap()).collect();
+    assert_eq!(names, ["coder", "default", "unslotted", "writer"], "every profile on the volume, registered or not");
+    let unslotted = v.as_array().unwrap().iter().find(|p| p["profile"] == "unslotted").unwrap();
+    assert_eq!(unslotted["registered"], false);
+
+    // The stand-in gateway says hello on stdout when it is up; s6-log keeps it.
+    assert!(w.wait_gateway_ready("writer"));
+    assert!(
+        wait_for(Duration::from_secs(5), || text(&hermes(&w, &["gateway", "logs", "writer", "-n", "5"])).contains("fake gateway")),
+        "{}",
+        text(&hermes(&w, &["gateway", "logs", "writer"]))
+    );
+    let o = hermes(&w, &["-p", "coder", "gateway", "logs"]);
+    assert!(o.status.success(), "a gateway that never ran has no log yet, and that is not an error: {}", text(&o));
+}
+
+#[test]
+#[ignore = "needs root, s6 and the hermes user"]
+fn profile_delete_takes_the_log_unless_asked_to_keep_it() {
+    prerequisites();
+    let w = world();
+    let _reg = w.spawn_registrar();
+    assert!(w.wait_gateway_ready("writer"));
+    let logs = w.f.home.join("logs/gateways/writer");
+    assert!(wait_for(Duration::from_secs(5), || logs.join("current").exists()));
+    let o = hermes(&w, &["profile", "delete", "writer"]);
+    assert_eq!(o.status.code(), Some(2), "no --yes: nothing is deleted: {}", text(&o));
+    assert!(w.f.profile_dir("writer").exists());
+    let o = hermes(&w, &["profile", "delete", "writer", "--yes"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(!w.f.profile_dir("writer").exists() && !logs.exists(), "the profile and its log are gone");
+    assert!(wait_for(Duration::from_secs(10), || !w.f.slot("writer").exists()), "the registrar removed the slot");
+    let o = hermes(&w, &["profile", "delete", "coder", "--yes", "--keep-logs"]);
+    assert!(o.status.success(), "{}", text(&o));
+}

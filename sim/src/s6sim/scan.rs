@@ -93,10 +93,9 @@ impl Scanner {
     /// Start-up: `.s6-svscan/` with its lock and control FIFO, then (2.15) the initial
     /// cleanup. Errors are (exit code, message) as s6-svscan reports them.
     pub fn start(scandir: &Path, settings: Settings, now: Instant) -> Result<Scanner, (i32, String)> {
-        let old = nix::sys::stat::umask(Mode::empty());
-        let r = Self::control_init(scandir);
-        nix::sys::stat::umask(old);
-        let (lock, r, w) = r?;
+        // Modes 0700/0600, which no umask narrows: unlike s6-svscan, no process-wide umask 0
+        // (the simulator shares its process with tests).
+        let (lock, r, w) = Self::control_init(scandir)?;
         if settings.version == S6Version::V2_15 {
             initial_cleanup(scandir)?;
         }

@@ -53,13 +53,12 @@ fn trymkdir(dir: &Path, name: &str) -> Result<bool, Fatal> {
     }
 }
 
-/// `control_init`, under umask 0 so the modes are exact: `event/`, `supervise/`, the lock
-/// and the control FIFO, returning (lock, control read end, control write end).
+/// `control_init`: `event/`, `supervise/`, the lock and the control FIFO, returning (lock,
+/// control read end, control write end). s6-supervise runs under umask 0 so its modes are
+/// exact; the simulator shares a process (and its umask) with tests, so it sets the one mode a
+/// umask could change (the lock's 0644) explicitly instead.
 pub fn control_init(dir: &Path) -> Result<(OwnedFd, OwnedFd, OwnedFd), Fatal> {
-    let old = nix::sys::stat::umask(Mode::empty());
-    let r = control_init_in(dir);
-    nix::sys::stat::umask(old);
-    r
+    control_init_in(dir)
 }
 
 fn control_init_in(dir: &Path) -> Result<(OwnedFd, OwnedFd, OwnedFd), Fatal> {
@@ -70,11 +69,17 @@ fn control_init_in(dir: &Path) -> Result<(OwnedFd, OwnedFd, OwnedFd), Fatal> {
     }
     trymkdir(dir, "supervise")?;
     let lockp = dir.join("supervise/lock");
-    let fd = nix::fcntl::open(
-        &lockp,
-        nix::fcntl::OFlag::O_WRONLY | nix::fcntl::OFlag::O_NONBLOCK | nix::fcntl::OFlag::O_CREAT | nix::fcntl::OFlag::O_CLOEXEC,
-        Mode::from_bits_truncate(0o644),
-    )
+    use nix::fcntl::OFlag;
+    let base = OFlag::O_WRONLY | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC;
+    // Created here: exactly 0644 whatever the umask; an existing lock keeps its mode, as in s6.
+    let fd = match nix::fcntl::open(&lockp, base | OFlag::O_CREAT | OFlag::O_EXCL, Mode::from_bits_truncate(0o644)) {
+        Ok(fd) => {
+            let _ = nix::sys::stat::fchmod(fd, Mode::from_bits_truncate(0o644));
+            Ok(fd)
+        }
+        Err(Errno::EEXIST) => nix::fcntl::open(&lockp, base, Mode::empty()),
+        Err(e) => Err(e),
+    }
     .map_err(|e| fatal(111, format!("unable to open supervise/lock: {}", e.desc())))?;
     let lock = unsafe { OwnedFd::from_raw_fd(fd) };
     if !ofd_trylock(lock.as_raw_fd()) {

@@ -20,6 +20,7 @@ use crate::slot::{self, Live, Published};
 use crate::volume::state::STATE_FILE;
 use crate::volume::{boot_log, discovery, gateway_logs};
 use plan::{Action, Container, Decision, Plan};
+use std::collections::HashSet;
 use std::ffi::OsStr;
 use std::io;
 use std::time::Duration;
@@ -70,8 +71,15 @@ pub struct PassReport {
 /// runtime files of the profiles that get a slot are removed while their directories are
 /// open).
 pub fn survey(ctx: &Ctx, container: &Container, sweep: bool) -> (Plan, Vec<String>) {
+    let (plan, warnings, _) = survey_with_records(ctx, container, sweep);
+    (plan, warnings)
+}
+
+/// [`survey`], plus the profiles that had a crash-policy record when the home was read (the
+/// only ones whose record a start has to touch).
+fn survey_with_records(ctx: &Ctx, container: &Container, sweep: bool) -> (Plan, Vec<String>, HashSet<String>) {
     if container.dashboard {
-        return (plan::decide(&discovery::Snapshot::empty(), container, None), Vec::new());
+        return (plan::decide(&discovery::Snapshot::empty(), container, None), Vec::new(), HashSet::new());
     }
     let (home, home_error) = match ctx.open_home() {
         Ok(d) => (Some(d), None),
@@ -93,6 +101,17 @@ pub fn survey(ctx: &Ctx, container: &Container, sweep: bool) -> (Plan, Vec<Strin
     }
     let room = ctx.open_scandir().ok().and_then(|s| capacity::room_for_gateways(ctx, &s).ok());
     let plan = plan::decide(&snap, container, room);
+    let mut with_record: HashSet<String> = snap
+        .named
+        .iter()
+        .filter_map(|c| match c {
+            discovery::Candidate::Profile { name, facts } if facts.policy.is_some() => Some(name.clone()),
+            _ => None,
+        })
+        .collect();
+    if snap.default.policy.is_some() {
+        with_record.insert(crate::name::DEFAULT_PROFILE.to_string());
+    }
     if plan.over_capacity > 0 {
         warnings.push(format!(
             "{} profile(s) not published (action=skipped reason=capacity): the scanner supervises at most {} services, {} are kept for other services, and each profile needs 2; {}",
@@ -102,12 +121,12 @@ pub fn survey(ctx: &Ctx, container: &Container, sweep: bool) -> (Plan, Vec<Strin
             capacity::how_to_raise(ctx)
         ));
     }
-    (plan, warnings)
+    (plan, warnings, with_record)
 }
 
 pub fn run(ctx: &Ctx, container: &Container, opts: &Options) -> Result<PassReport, Problem> {
     let fs = ctx.fs;
-    let (plan, warnings) = survey(ctx, container, !opts.dry_run);
+    let (plan, warnings, with_record) = survey_with_records(ctx, container, !opts.dry_run);
     let mut report = PassReport {
         entries: plan.entries.clone(),
         dashboard_skip: plan.dashboard_skip,
@@ -150,15 +169,22 @@ pub fn run(ctx: &Ctx, container: &Container, opts: &Options) -> Result<PassRepor
             }
         }
     }
+    // Opened once: walking down to it again for every profile was a third of the pass's
+    // identity switches.
+    let log_parent = home.as_ref().map(|h| gateway_logs::LogParent::open(ctx, h).map_err(|e| e.to_string()));
     let mut replaced_any = false;
     let mut published = Vec::new();
     for entry in report.entries.iter_mut().filter(|e| e.wants_slot()) {
         let start = entry.action == Action::Started;
         let slot_path = scandir.child(OsStr::new(&slot_name(&entry.profile)));
-        if let Some(home) = &home {
-            if let Err(e) = gateway_logs::prepare(ctx, home, &entry.profile) {
-                report.warnings.push(e.to_string());
+        match &log_parent {
+            Some(Ok(parent)) => {
+                if let Err(e) = parent.prepare(ctx, &entry.profile) {
+                    report.warnings.push(e.to_string());
+                }
             }
+            Some(Err(e)) => report.warnings.push(e.clone()),
+            None => {}
         }
         let live = slot::inspect(fs, ctx.cfg, &scandir, &entry.profile).unwrap_or(Live::Absent);
         let outcome = match live {
@@ -183,7 +209,7 @@ pub fn run(ctx: &Ctx, container: &Container, opts: &Options) -> Result<PassRepor
                 .inspect(|_| entry.reason = Some("replaced".into())),
             Live::Absent | Live::NotDir | Live::Unsupervised => slot::publish(fs, ctx.cfg, &scandir, &entry.profile, start).map(Some),
         };
-        if start && outcome.is_ok() {
+        if start && outcome.is_ok() && with_record.contains(&entry.profile) {
             // The run starts now, not when the last container ran it: a crash soon after
             // this boot is not mistaken for the end of a long healthy run.
             crate::policy::record::note_started(ctx, &entry.profile);

@@ -135,6 +135,9 @@ impl Fs for FaultyFs<'_> {
     fn euid(&self) -> u32 {
         self.inner.euid()
     }
+    fn hold_identity(&self, dir: &Dir) -> io::Result<super::IdentityHold> {
+        self.inner.hold_identity(dir)
+    }
     fn create_file(&self, dir: &Dir, name: &OsStr, data: &[u8], mode: u32) -> io::Result<()> {
         self.step("create", dir.child(name))?;
         self.inner.create_file(dir, name, data, mode)

@@ -39,38 +39,85 @@ fn drop_supplementary_groups() -> io::Result<()> {
     result
 }
 
-/// While alive, this thread's file-system identity is the user's; dropping it restores the
-/// previous one. A no-op when the process is not root (the kernel already checks its own
-/// identity) or when `ident` is `None`.
+use std::cell::Cell;
+
+thread_local! {
+    /// Whether this thread has already seen a switch take (see [`switch_to`]).
+    static VERIFIED: Cell<bool> = const { Cell::new(false) };
+    /// The identity this thread's file-system ids are switched to (`None`: the process's own).
+    static ACTIVE: Cell<Option<Ident>> = const { Cell::new(None) };
+    /// The process's own file-system ids, saved when the thread first left them.
+    static OWN: Cell<(u32, u32)> = const { Cell::new((0, 0)) };
+}
+
+/// Make `ident` (`None`: the process's own ids) this thread's file-system identity.
+fn switch_to(ident: Option<Ident>) -> io::Result<()> {
+    let leaving_own = ACTIVE.with(Cell::get).is_none();
+    if leaving_own {
+        drop_supplementary_groups()?;
+    }
+    let (uid, gid) = match ident {
+        Some(id) => (id.uid, id.gid),
+        None => OWN.with(Cell::get),
+    };
+    // Each call returns the id it replaced: the first switch away learns the process's own.
+    let before_gid = setfsgid(gid);
+    let before_uid = setfsuid(uid);
+    if leaving_own {
+        OWN.with(|o| o.set((before_uid, before_gid)));
+    }
+    ACTIVE.with(|a| a.set(ident));
+    // Fail closed: an identity that did not take would mean acting as root. A switch fails
+    // only when the process lacks CAP_SETUID/CAP_SETGID (a root user in a container whose
+    // capabilities were dropped), which cannot change while it runs as root: one check per
+    // thread proves it, and a pass switches identity for every profile.
+    if ident.is_some() && !VERIFIED.with(Cell::get) {
+        if current() != (uid, gid) {
+            let _ = switch_to(None);
+            return Err(io::Error::new(io::ErrorKind::PermissionDenied, format!("could not take file-system identity {uid}:{gid}")));
+        }
+        VERIFIED.with(|v| v.set(true));
+    }
+    Ok(())
+}
+
+/// While alive, this thread's file-system identity is the one asked for (`None`: the
+/// process's own); dropping it restores the previous one. Asking for the identity already in
+/// effect costs nothing, so a caller can hold one guard across a run of operations in the
+/// same directory and each operation's own guard is then free. Taking the user's identity is
+/// a no-op when the process is not root (the kernel already checks its own identity).
 pub struct AsUser {
-    restore: Option<(u32, u32)>,
+    restore: Option<Option<Ident>>,
 }
 
 impl AsUser {
+    /// For an operation that opens content or changes the tree below a directory of identity
+    /// `ident`.
     pub fn enter(ident: Option<Ident>) -> io::Result<AsUser> {
-        let Some(id) = ident else { return Ok(AsUser { restore: None }) };
-        if !nix::unistd::geteuid().is_root() {
+        let active = ACTIVE.with(Cell::get);
+        if active == ident || (ident.is_some() && !nix::unistd::geteuid().is_root()) {
             return Ok(AsUser { restore: None });
         }
-        drop_supplementary_groups()?;
-        let before = current();
-        // gid first: once the fsuid is not 0, setfsgid would no longer be permitted.
-        setfsgid(id.gid);
-        setfsuid(id.uid);
-        let guard = AsUser { restore: Some(before) };
-        // Fail closed: an identity that did not take would mean acting as root.
-        if current() != (id.uid, id.gid) {
-            return Err(io::Error::new(io::ErrorKind::PermissionDenied, format!("could not take file-system identity {}:{}", id.uid, id.gid)));
+        switch_to(ident)?;
+        Ok(AsUser { restore: Some(active) })
+    }
+
+    /// For a metadata-only operation (entering a directory, listing names, `lstat`), which runs
+    /// as the process unless a held guard switched this thread: then it runs with the
+    /// directory's identity like any other operation.
+    pub fn enter_lookup(ident: Option<Ident>) -> io::Result<AsUser> {
+        if ACTIVE.with(Cell::get).is_none() {
+            return Ok(AsUser { restore: None });
         }
-        Ok(guard)
+        AsUser::enter(ident)
     }
 }
 
 impl Drop for AsUser {
     fn drop(&mut self) {
-        if let Some((uid, gid)) = self.restore {
-            setfsuid(uid);
-            setfsgid(gid);
+        if let Some(previous) = self.restore {
+            // Giving back can only fail towards less privilege, never more.
+            let _ = switch_to(previous);
         }
     }
 }
@@ -87,6 +134,36 @@ mod tests {
         {
             let _g = AsUser::enter(Some(Ident { uid: 10000, gid: 10000 })).unwrap();
             assert_eq!(current(), (10000, 10000));
+        }
+        assert_eq!(current(), before);
+    }
+
+    #[test]
+    #[ignore = "needs root"]
+    fn a_held_identity_makes_its_own_operations_free_and_still_gives_root_operations_root() {
+        assert!(nix::unistd::geteuid().is_root(), "run as root");
+        let user = Some(Ident { uid: 10000, gid: 10000 });
+        let before = current();
+        assert!(AsUser::enter_lookup(user).unwrap().restore.is_none(), "no guard held: lookups run as the process");
+        {
+            let held = AsUser::enter(user).unwrap();
+            assert!(held.restore.is_some());
+            {
+                let inner = AsUser::enter(user).unwrap();
+                assert!(inner.restore.is_none(), "the identity in effect costs nothing");
+                assert_eq!(current(), (10000, 10000));
+            }
+            assert_eq!(current(), (10000, 10000), "an inner guard leaves the held identity");
+            {
+                let _root = AsUser::enter(None).unwrap();
+                assert_eq!(current(), before, "a root operation under a held user guard runs as root");
+            }
+            {
+                let _lookup = AsUser::enter_lookup(None).unwrap();
+                assert_eq!(current(), before, "so does a root lookup");
+            }
+            assert_eq!(current(), (10000, 10000));
+            drop(held);
         }
         assert_eq!(current(), before);
     }

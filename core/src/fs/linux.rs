@@ -108,28 +108,32 @@ const LISTING: OFlag = OFlag::O_RDONLY.union(OFlag::O_DIRECTORY).union(OFlag::O_
 
 impl Fs for LinuxFs {
     fn open_root(&self, path: &Path) -> io::Result<Dir> {
+        let _id = AsUser::enter_lookup(None)?;
         let fd = nix::fcntl::open(path, OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC, Mode::empty()).map_err(io_err)?;
         Ok(Dir { fd: owned(fd), path: path.to_path_buf(), ident: None })
     }
 
     // Metadata-only operations (entering a directory by O_PATH, listing names, lstat) run as
-    // this process: they reveal no content and change nothing. Everything that opens a file's
+    // this process: they reveal no content and change nothing (unless a held identity is in
+    // effect: then they too run with their directory's). Everything that opens a file's
     // content or changes the tree runs with the directory's identity.
     fn open_volume(&self, path: &Path, owner: Ident) -> io::Result<Dir> {
+        // Resolved as the owner: a path only root could traverse is not the user's volume.
         let _id = AsUser::enter(Some(owner))?;
-        let mut d = self.open_root(path)?;
-        d.ident = Some(owner);
-        Ok(d)
+        let fd = nix::fcntl::open(path, OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC, Mode::empty()).map_err(io_err)?;
+        Ok(Dir { fd: owned(fd), path: path.to_path_buf(), ident: Some(owner) })
     }
 
     fn open_dir(&self, parent: &Dir, name: &OsStr) -> io::Result<Dir> {
         // O_NOFOLLOW on a link yields ELOOP, O_DIRECTORY on a non-dir ENOTDIR; both are "this
         // is not a directory we will enter".
+        let _id = AsUser::enter_lookup(parent.ident)?;
         let fd = openat(Some(parent.fd.as_raw_fd()), name, NOFOLLOW_DIR, Mode::empty()).map_err(io_err)?;
         Ok(Dir { fd: owned(fd), path: parent.child(name), ident: parent.ident })
     }
 
     fn list(&self, dir: &Dir) -> io::Result<Vec<(OsString, Kind)>> {
+        let _id = AsUser::enter_lookup(dir.ident)?;
         // fdopendir takes ownership of its descriptor, so give it a fresh one of the same dir.
         let fd = openat(Some(dir.fd.as_raw_fd()), ".", LISTING, Mode::empty()).map_err(io_err)?;
         let mut nd = NixDir::from_fd(fd).map_err(io_err)?;
@@ -160,6 +164,7 @@ impl Fs for LinuxFs {
     }
 
     fn lstat(&self, dir: &Dir, name: &OsStr) -> io::Result<Meta> {
+        let _id = AsUser::enter_lookup(dir.ident)?;
         let st = fstatat(Some(dir.fd.as_raw_fd()), name, nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW)
             .map_err(io_err)?;
         Ok(meta_of(&st))
@@ -335,6 +340,7 @@ impl Fs for LinuxFs {
     }
 
     fn stat(&self, dir: &Dir, name: &OsStr) -> io::Result<Meta> {
+        let _id = AsUser::enter_lookup(dir.ident)?;
         let st = fstatat(Some(dir.fd.as_raw_fd()), name, nix::fcntl::AtFlags::empty()).map_err(io_err)?;
         Ok(meta_of(&st))
     }
@@ -386,5 +392,9 @@ impl Fs for LinuxFs {
 
     fn euid(&self) -> u32 {
         nix::unistd::geteuid().as_raw()
+    }
+
+    fn hold_identity(&self, dir: &Dir) -> io::Result<super::IdentityHold> {
+        AsUser::enter(dir.ident).map(|g| super::IdentityHold(Some(g)))
     }
 }

@@ -222,7 +222,18 @@ pub trait Fs {
     fn lock_held(&self, dir: &Dir, name: &OsStr) -> io::Result<bool>;
     /// The effective uid of this process.
     fn euid(&self) -> u32;
+    /// Keep this thread in `dir`'s identity while the returned hold lives, so a run of
+    /// operations below it switches identity once instead of once each (operations below
+    /// other directories still get their own identity). Only an optimization: without it
+    /// every operation is still done with the right identity.
+    fn hold_identity(&self, dir: &Dir) -> io::Result<IdentityHold> {
+        let _ = dir;
+        Ok(IdentityHold(None))
+    }
 }
+
+/// See [`Fs::hold_identity`].
+pub struct IdentityHold(#[allow(dead_code)] Option<identity::AsUser>);
 
 /// Remove `name` and everything below it, never following a link: a symlink is unlinked,
 /// a directory is emptied through its own descriptor. Missing is success.

@@ -101,9 +101,12 @@ pub fn scan_home(fs: &dyn Fs, home: Option<&Dir>, home_error: Option<String>, sw
         warnings: Vec::new(),
     };
     let Some(home) = home else { return snap };
-    snap.default = facts(fs, home);
-    if sweep {
-        sweep_runtime_files(fs, home, &mut snap.warnings);
+    {
+        let _held = fs.hold_identity(home).ok();
+        snap.default = facts(fs, home);
+        if sweep {
+            sweep_runtime_files(fs, home, &mut snap.warnings);
+        }
     }
     if let Some(w) = &snap.default.prior.warning {
         snap.warnings.push(w.clone());
@@ -195,6 +198,8 @@ fn candidate(fs: &dyn Fs, profiles: &Dir, name: &OsStr, kind: Kind, sweep: bool,
         ));
         return None;
     }
+    // One identity switch for the profile's reads and sweeps, not one each.
+    let _held = fs.hold_identity(&dir).ok();
     let facts = facts(fs, &dir);
     if sweep {
         sweep_runtime_files(fs, &dir, warnings);

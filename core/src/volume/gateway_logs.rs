@@ -26,10 +26,25 @@ pub fn log_dir(home: &Path, profile: &str) -> PathBuf {
 /// on some network file systems keeps the new logger from starting). Called when the slot is
 /// published, so the logger itself needs no `mkdir` at every start.
 pub fn prepare(ctx: &Ctx, home: &Dir, profile: &str) -> Result<(), Problem> {
-    let logs = ensure_dir(ctx, home, LOGS)?;
-    let gateways = ensure_dir(ctx, &logs, GATEWAYS)?;
-    let dir = ensure_dir(ctx, &gateways, profile)?;
-    crate::fs::ignore_missing(ctx.fs.unlink(&dir, OsStr::new("lock"))).map_err(|e| ctx.problem(dir.child(OsStr::new("lock")), "remove", e))
+    LogParent::open(ctx, home)?.prepare(ctx, profile)
+}
+
+/// `logs/gateways/` under the home, made and opened once for a pass that prepares many
+/// profiles' log directories.
+pub struct LogParent(Dir);
+
+impl LogParent {
+    pub fn open(ctx: &Ctx, home: &Dir) -> Result<LogParent, Problem> {
+        let logs = ensure_dir(ctx, home, LOGS)?;
+        Ok(LogParent(ensure_dir(ctx, &logs, GATEWAYS)?))
+    }
+
+    /// [`prepare`] for one profile below this parent.
+    pub fn prepare(&self, ctx: &Ctx, profile: &str) -> Result<(), Problem> {
+        let _held = ctx.fs.hold_identity(&self.0).ok();
+        let dir = ensure_dir(ctx, &self.0, profile)?;
+        crate::fs::ignore_missing(ctx.fs.unlink(&dir, OsStr::new("lock"))).map_err(|e| ctx.problem(dir.child(OsStr::new("lock")), "remove", e))
+    }
 }
 
 /// `parent/name` as a directory, made if missing; never entered through a link.

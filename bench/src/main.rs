@@ -181,7 +181,9 @@ fn earlier(text: &str) -> (Vec<(String, String)>, Vec<String>) {
         sections.push((name, body.trim_end().to_string()));
         rest = &after[end..];
     }
-    let rows = text.lines().filter(|l| l.starts_with("| ") && ALL.iter().any(|n| l.starts_with(&format!("| {n} |")))).map(str::to_string).collect();
+    // Only the summary's own rows: each section repeats its benchmark's rows below.
+    let summary = &text[..text.find(SECTION_MARK).unwrap_or(text.len())];
+    let rows = summary.lines().filter(|l| l.starts_with("| ") && ALL.iter().any(|n| l.starts_with(&format!("| {n} |")))).map(str::to_string).collect();
     (sections, rows)
 }
 

@@ -6,12 +6,17 @@ use std::process::ExitCode;
 
 /// Print a problem and give the exit code it documents.
 pub fn fail(p: &Problem, json: bool) -> ExitCode {
+    fail_exiting(p, json, p.exit_code())
+}
+
+/// [`fail`] for a command whose exit code for this problem is its own (LSB `status`).
+pub fn fail_exiting(p: &Problem, json: bool, code: u8) -> ExitCode {
     if json {
-        println!("{}", serde_json::json!({"ok": false, "error": p.to_json()}));
+        println!("{}", serde_json::json!({"ok": false, "error": p.to_json_exiting(code)}));
     } else {
         eprintln!("\u{2717} {p}");
     }
-    ExitCode::from(p.exit_code())
+    ExitCode::from(code)
 }
 
 /// A command-line error: clap's own message (exit 2), or its JSON form under `--json`.
@@ -23,18 +28,8 @@ pub fn clap_error(e: clap::Error, json: bool) -> ExitCode {
         return ExitCode::from(if e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand { exit::USAGE } else { exit::OK });
     }
     if json {
-        // clap's message up to its usage block, on one line.
-        let msg = e.render().to_string();
-        let first = msg
-            .lines()
-            .take_while(|l| !l.trim().is_empty() && !l.starts_with("Usage:"))
-            .map(|l| l.trim().trim_start_matches("error: "))
-            .collect::<Vec<_>>()
-            .join(" ");
-        println!(
-            "{}",
-            serde_json::json!({"ok": false, "error": {"kind": "usage", "message": first, "path": null, "exit_code": exit::USAGE}})
-        );
+        let p = Problem::from_clap_rendering(&e.render().to_string());
+        println!("{}", serde_json::json!({"ok": false, "error": p.to_json()}));
         return ExitCode::from(exit::USAGE);
     }
     let _ = e.print();

@@ -99,6 +99,26 @@ fn start_stop_restart_as_the_user_record_intent_in_the_target_profile() {
 
 #[test]
 #[ignore = "needs root, s6 and the hermes user"]
+fn a_stop_survives_the_gateway_rewriting_its_state_file_as_it_exits() {
+    prerequisites();
+    let mut w = world();
+    // The gateway's own exit record, from a read made before the stop recorded `stopped`,
+    // lands after it (upstream's lost update): it would start the gateway at the next boot.
+    let d = w.f.profile_dir("coder");
+    fs::write(d.join("rewrite-state-on-exit"), r#"{"desired_state":"running","gateway_state":"stopped"}"#).unwrap();
+    common::world::chown_tree(&d);
+    let o = w.cli(true, &["stop", "coder"]);
+    assert!(o.status.success(), "{}", out(&o));
+    assert_eq!(w.state_json("coder")["desired_state"], "stopped", "the stop's record was lost: {}", w.state_json("coder"));
+    assert_eq!(w.state_json("coder")["gateway_state"], "stopped", "the gateway's own keys are kept");
+    let s = status_json(&w, "coder");
+    assert_eq!(s["state"], "stopped", "{s}");
+    w.container_restart();
+    assert_eq!(is_up(&w.f.slot("coder")), Some(false), "a stopped gateway stays stopped across a restart");
+}
+
+#[test]
+#[ignore = "needs root, s6 and the hermes user"]
 fn desired_state_lands_in_the_target_profile_from_any_callers_home() {
     prerequisites();
     let w = world();

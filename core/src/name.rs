@@ -27,7 +27,7 @@ impl fmt::Display for NameError {
             NameError::BadChars(n) => write!(
                 f,
                 "profile name must match [a-z0-9][a-z0-9_-]{{0,63}}, got '{}'",
-                crate::escape::log_value(n.as_bytes())
+                n.escape_debug()
             ),
         }
     }
@@ -86,13 +86,13 @@ mod tests {
     #[rstest]
     #[case("", "profile name must not be empty")]
     #[case("Coder", "got 'Coder'")]
-    #[case("foo/bar", "got 'foo%2Fbar'")]
-    #[case("../escape", "got '..%2Fescape'")]
+    #[case("foo/bar", "got 'foo/bar'")]
+    #[case("../escape", "got '../escape'")]
     #[case("-leading-dash", "got '-leading-dash'")]
     #[case("_leading_underscore", "got '_leading_underscore'")]
-    #[case("name with spaces", "got 'name%20with%20spaces'")]
+    #[case("name with spaces", "got 'name with spaces'")]
     #[case("name.with.dots", "got 'name.with.dots'")]
-    #[case("evil\nname", "got 'evil%0Aname'")]
+    #[case("evil\nname", "got 'evil\\nname'")]
     fn rejects_with_message(#[case] name: &str, #[case] fragment: &str) {
         let err = validate(name).unwrap_err().to_string();
         assert!(err.contains(fragment), "{err:?} should contain {fragment:?}");

@@ -116,6 +116,26 @@ impl Problem {
         }
     }
 
+    /// The JSON form with the exit code the command actually exits with (LSB `status` answers
+    /// 4 for an unknown profile).
+    pub fn to_json_exiting(&self, code: u8) -> serde_json::Value {
+        let mut v = self.to_json();
+        v["exit_code"] = serde_json::json!(code);
+        v
+    }
+
+    /// A usage problem from clap's rendered error: its message up to the usage block, on one
+    /// line (the missing argument's name is on the line after "not provided:").
+    pub fn from_clap_rendering(rendered: &str) -> Problem {
+        let msg = rendered
+            .lines()
+            .take_while(|l| !l.trim().is_empty() && !l.starts_with("Usage:"))
+            .map(|l| l.trim().trim_start_matches("error: "))
+            .collect::<Vec<_>>()
+            .join(" ");
+        Problem::usage(msg)
+    }
+
     pub fn to_json(&self) -> serde_json::Value {
         serde_json::json!({
             "kind": self.kind(),

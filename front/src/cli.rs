@@ -14,7 +14,8 @@ Exit codes (every command):
   2  usage error: nothing was done
   3  the s6 scan directory could not be used: nothing was done
 `gateway status` with a profile answers like an init script: 0 running, 3 not running,
-4 unknown (no such profile, or the scan directory cannot be used).
+4 unknown (no such profile, or the scan directory cannot be used); `status` exits 0 when
+every gateway is as wanted, 3 when one wanted running is not.
 
 With --json, results and errors are JSON on stdout.
 
@@ -24,7 +25,7 @@ written as the hermes user).";
 
 /// Manage hermes-agent's per-profile gateways under s6.
 #[derive(Parser, Debug)]
-#[command(name = "hermes", version, after_help = AFTER_HELP, propagate_version = true)]
+#[command(name = "hermes", version, after_help = AFTER_HELP)]
 pub struct Cli {
     /// The profile to act on (`default`, the root profile at $HERMES_HOME, when not given)
     #[arg(short = 'p', long = "profile", global = true, value_name = "PROFILE")]

@@ -6,7 +6,7 @@ use crate::profile;
 use hermes_core::config::is_set;
 use hermes_core::ctx::Ctx;
 use hermes_core::lifecycle::status::{self, render_table, ProfileStatus};
-use hermes_core::lifecycle::{self, all, confirm_down, confirm_up, outcome_json, profile_arg, register, restart, start, stop, Asked, Done, Wait};
+use hermes_core::lifecycle::{self, all, confirm_up, outcome_json, profile_arg, register, restart, start, stop, Asked, Done, Wait};
 use hermes_core::name::DEFAULT_PROFILE;
 use hermes_core::problem::{exit, Problem};
 use hermes_core::registrar;
@@ -89,7 +89,7 @@ impl Front<'_> {
             Gateway::Start(a) => self.one_or_all(&a.which, settle(&a.settle)?, ("start", "Started"), start::ask, confirm_up),
             Gateway::Stop(a) => {
                 let wait = if a.no_wait { Wait::No } else { Wait::Settle(lifecycle::SETTLE) };
-                self.one_or_all(&a.which, wait, ("stop", "Stopped"), stop::ask, confirm_down)
+                self.one_or_all(&a.which, wait, ("stop", "Stopped"), stop::ask, stop::confirm)
             }
             Gateway::Restart(a) => self.one_or_all(&a.which, settle(&a.settle)?, ("restart", "Restarted"), restart::ask, confirm_up),
             Gateway::Status(t) => self.gateway_status(t),
@@ -126,6 +126,9 @@ impl Front<'_> {
             let r = ask(&self.ctx, &p).and_then(|asked| confirm(&self.ctx, asked, wait));
             return self.print_outcome(verb, past, &p, wait, r);
         }
+        if let Some(p) = &self.profile {
+            return Err(Problem::usage(format!("--all acts on every gateway; -p {p} names one: give one or the other")));
+        }
         let r = all::for_all(&self.ctx, ask, |ctx, asked| confirm(ctx, asked, wait))?;
         if self.json {
             print_json(&serde_json::Value::Array(r.results.iter().map(|(p, res)| outcome_json(verb, p, res)).collect()));
@@ -145,7 +148,11 @@ impl Front<'_> {
         let r = match status::status(&self.ctx, Some(&p)) {
             Ok(r) => r,
             Err(e) => {
-                report_problem(&e, self.json);
+                if self.json {
+                    print_json(&serde_json::json!({"ok": false, "error": e.to_json_exiting(lsb::UNKNOWN)}));
+                } else {
+                    report_problem(&e, false);
+                }
                 return Ok(lsb::UNKNOWN);
             }
         };
@@ -162,12 +169,21 @@ impl Front<'_> {
 
     fn logs(&self, a: &LogsArgs) -> Result<u8, Problem> {
         let p = self.target(&a.target)?;
+        // A name that is neither on the volume nor registered is a typo, not an empty log.
+        status::status(&self.ctx, Some(&p))?;
         let dir = gateway_logs::log_dir(&self.ctx.cfg.home, &p);
-        if gateway_logs::open_log_dir(&self.ctx, &p)?.is_none() && !a.follow {
-            eprintln!("no log yet for gateway-{p} ({} does not exist: the gateway has not run since its slot was registered)", dir.display());
+        let exists = gateway_logs::open_log_dir(&self.ctx, &p)?.is_some();
+        let lines = if exists { gateway_logs::tail(&self.ctx, &p, a.lines)? } else { Vec::new() };
+        if self.json && !a.follow {
+            print_json(&serde_json::json!({"profile": p, "log_dir": dir.display().to_string(), "lines": lines}));
             return Ok(exit::OK);
         }
-        for line in gateway_logs::tail(&self.ctx, &p, a.lines)? {
+        if lines.is_empty() && !a.follow {
+            let why = if exists { "it is empty" } else { "the gateway has not run since its slot was registered" };
+            eprintln!("no log lines yet for gateway-{p} in {} ({why})", dir.display());
+            return Ok(exit::OK);
+        }
+        for line in lines {
             println!("{line}");
         }
         if !a.follow {
@@ -279,7 +295,7 @@ impl Front<'_> {
             println!("{:<24} {:<14} {:<10} STATE", "PROFILE", "SLOT", "WANTED");
             for p in on_volume {
                 let slot = if p.registered { "registered" } else { "not registered" };
-                println!("{:<24} {:<14} {:<10} {}", p.profile, slot, p.wanted.as_ref().map(|w| w.as_str()).unwrap_or("-"), p.reason);
+                println!("{:<24} {:<14} {:<10} {}", p.profile, slot, p.wanted.as_ref().map(|w| w.as_str()).unwrap_or("-"), p.state);
             }
         }
         Ok(exit::OK)
@@ -299,7 +315,7 @@ impl Front<'_> {
             println!();
             print!("{}", render_table(&r));
         }
-        Ok(exit::OK)
+        Ok(if r.profiles.iter().all(ProfileStatus::as_wanted) { exit::OK } else { lsb::NOT_RUNNING })
     }
 }
 

@@ -17,7 +17,8 @@
 //! `fake-crash-after-ms` (exit 1 after that long), `fake-start-delay-ms` (slow start).
 
 use hermes_core::volume::marker::{process_start_time, MARKER_FILE, MARKER_TTL_SECS};
-use hermes_core::fs::{write_atomic, Fs, RealFs};
+use hermes_core::fs::{write_atomic, FileLock, Fs, RealFs};
+use hermes_core::slot::LOCK_FILE;
 use hermes_core::volume::state::{read_json_object, LIFECYCLE_FILE, STATE_FILE, STATE_SUBDIR};
 use serde_json::{json, Value};
 use std::ffi::OsStr;
@@ -82,6 +83,8 @@ fn now_iso() -> String {
 
 struct Gateway {
     dir: PathBuf,
+    /// The profile's s6 slot: its `data/lock` serialises writers of the state file.
+    slot: PathBuf,
     pid: u32,
     start_time: Option<u64>,
     argv: Vec<String>,
@@ -92,9 +95,27 @@ impl Gateway {
         RealFs.open_root(&self.dir).ok()
     }
 
+    /// The profile's lifecycle lock, which `start`/`stop`/`restart` hold while they record
+    /// `desired_state` in the same file: taken around the read-modify-write so neither side's
+    /// update is lost (a stop's `stopped` overwritten by the gateway's exit record would start
+    /// it again at the next boot). Waited for at most 2 s, well inside s6's stop grace; past
+    /// that (or without a slot) the write goes ahead unlocked.
+    fn lock_profile(&self) -> Option<FileLock> {
+        let slot = RealFs.open_root(&self.slot).ok()?;
+        let deadline = Instant::now() + Duration::from_secs(2);
+        loop {
+            match RealFs.try_lock(&slot, OsStr::new(LOCK_FILE)) {
+                Ok(Some(held)) => return Some(held),
+                Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(5)),
+                _ => return None,
+            }
+        }
+    }
+
     /// Merge `fields` into gateway_state.json, re-stamping identity and time.
     fn write_state(&self, fields: Value) {
         let Some(d) = self.open() else { return };
+        let _held = self.lock_profile();
         let mut map = read_json_object(&RealFs, &d, STATE_FILE).ok().flatten().unwrap_or_default();
         map.insert("kind".into(), json!("hermes-gateway"));
         map.insert("pid".into(), json!(self.pid));
@@ -237,7 +258,9 @@ pub fn run(opts: &Options) -> i32 {
         return 78;
     }
     let pid = std::process::id();
-    let gw = Gateway { dir: dir.clone(), pid, start_time: process_start_time(&RealFs, std::path::Path::new("/proc"), pid as u64), argv: opts.argv.clone() };
+    let scandir = std::env::var_os("S6_PROFILE_GATEWAY_SCANDIR").filter(|v| !v.is_empty()).map_or_else(|| PathBuf::from(hermes_core::config::DEFAULT_SCANDIR), PathBuf::from);
+    let slot = scandir.join(hermes_core::name::slot_name(&opts.profile));
+    let gw = Gateway { dir: dir.clone(), slot, pid, start_time: process_start_time(&RealFs, std::path::Path::new("/proc"), pid as u64), argv: opts.argv.clone() };
     trap_term();
     if let Some(code) = knob(&dir, "fake-exit-code") {
         let exit = gw.exit(code as i32, if code == 78 { "startup_failed" } else { "stopped" }, "fake-exit-code");

@@ -69,6 +69,10 @@ fn unknown_or_incomplete_arguments_are_usage_errors_never_ignored() {
         &["gateway", "start", "--wait", "2", "--no-wait"],
         &["gateway", "frobnicate"],
         &["profile", "create"],
+        // --version is the top level's only: a subcommand's would print another program's name.
+        &["gateway", "--version"],
+        // -p names one gateway, --all every one: a typo must not act on all of them.
+        &["-p", "coder", "gateway", "stop", "--all"],
     ] {
         let o = h.hermes(args);
         assert_eq!(o.status.code(), Some(2), "{args:?} must be a usage error: {}", text(&o));
@@ -76,6 +80,8 @@ fn unknown_or_incomplete_arguments_are_usage_errors_never_ignored() {
     }
     let o = h.hermes(&["gateway", "start", "coder", "-p", "writer"]);
     assert!(text(&o).contains("two different profiles"), "{}", text(&o));
+    let o = h.hermes(&["gateway", "start", "Bad/Name"]);
+    assert!(text(&o).contains("got 'Bad/Name'"), "the name as typed, not encoded: {}", text(&o));
 }
 
 #[test]
@@ -89,6 +95,7 @@ fn the_profile_may_be_given_either_way_and_is_the_one_acted_on() {
         let v = json(&o);
         assert_eq!(v["ok"], false, "{v}");
         assert_eq!(v["error"]["kind"], "scandir-unusable", "{v}");
+        assert_eq!(v["error"]["exit_code"], 4, "the JSON names the exit code the command exits with: {v}");
     }
 }
 
@@ -101,6 +108,10 @@ fn errors_follow_the_exit_codes_and_are_json_under_json() {
     let o = h.hermes(&["--json", "gateway", "status", "--frobnicate"]);
     assert_eq!(o.status.code(), Some(2));
     assert_eq!(json(&o)["error"]["kind"], "usage", "clap's own errors are JSON too");
+    let o = h.hermes(&["--json", "profile", "create"]);
+    assert_eq!(o.status.code(), Some(2));
+    let msg = json(&o)["error"]["message"].as_str().unwrap_or_default().to_string();
+    assert!(msg.contains("<NAME>"), "the missing argument is named: {msg}");
     // A missing scan directory: 3, for every command that needs it.
     for args in [&["gateway", "start", "coder"][..], &["gateway", "stop", "coder"], &["gateway", "restart", "--all"], &["status"], &["profile", "list"]] {
         let o = h.hermes(args);

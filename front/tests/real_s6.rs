@@ -114,3 +114,33 @@ fn profile_delete_takes_the_log_unless_asked_to_keep_it() {
     let o = hermes(&w, &["profile", "delete", "coder", "--yes", "--keep-logs"]);
     assert!(o.status.success(), "{}", text(&o));
 }
+
+#[test]
+#[ignore = "needs root, s6 and the hermes user"]
+fn status_exits_3_when_a_wanted_gateway_is_down_and_logs_refuse_an_unknown_profile() {
+    prerequisites();
+    let w = world();
+    assert!(wait_for(Duration::from_secs(10), || is_up(&w.f.slot("writer")) == Some(true)));
+    let o = hermes(&w, &["status"]);
+    assert_eq!(o.status.code(), Some(0), "every gateway as wanted: {}", text(&o));
+    // Down behind the operator's back: wanted running, not running.
+    assert!(std::process::Command::new("s6-svc").arg("-d").arg(w.f.slot("writer")).status().unwrap().success());
+    assert!(wait_for(Duration::from_secs(10), || is_up(&w.f.slot("writer")) == Some(false)));
+    let o = hermes(&w, &["status"]);
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+    assert_eq!(hermes(&w, &["--json", "status"]).status.code(), Some(3));
+
+    let o = hermes(&w, &["gateway", "logs", "nosuch"]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains("nosuch"), "{}", text(&o));
+    let o = hermes(&w, &["--json", "gateway", "logs", "nosuch"]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(&o)));
+    assert_eq!((o.status.code(), v["ok"].as_bool()), (Some(1), Some(false)), "{v}");
+    // A known profile whose gateway never ran: said so, not silence.
+    let o = hermes(&w, &["gateway", "logs", "coder"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(text(&o).contains("no log lines yet for gateway-coder"), "{}", text(&o));
+    let o = hermes(&w, &["--json", "gateway", "logs", "coder"]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(&o)));
+    assert_eq!(v["lines"], serde_json::json!([]), "{v}");
+}

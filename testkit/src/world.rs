@@ -23,7 +23,9 @@ if [ -f "$dir/ignore-term" ]; then
   exec sleep 3600
 fi
 child=
-trap 'kill $child 2>/dev/null; if [ -f "$dir/.gateway-planned-stop.json" ]; then rm -f "$dir/.gateway-planned-stop.json"; exit 0; fi; exit 1' TERM
+# rewrite-state-on-exit: as it exits, write that file's content as the state file a moment
+# later, like a gateway whose read-modify-write began before a stop recorded its intent.
+trap 'kill $child 2>/dev/null; if [ -f "$dir/rewrite-state-on-exit" ]; then sleep 0.3; cp "$dir/rewrite-state-on-exit" "$dir/gateway_state.json.gw" && mv "$dir/gateway_state.json.gw" "$dir/gateway_state.json"; fi; if [ -f "$dir/.gateway-planned-stop.json" ]; then rm -f "$dir/.gateway-planned-stop.json"; exit 0; fi; exit 1' TERM
 sleep 3600 &
 child=$!
 # Ready: the TERM handler is in place (a SIGTERM before this line kills the shell outright).

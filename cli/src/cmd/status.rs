@@ -8,7 +8,6 @@ use hermes_core::ctx::Ctx;
 use hermes_core::lifecycle::profile_arg;
 use hermes_core::lifecycle::status::{self, render_table, ProfileStatus};
 use hermes_core::problem::Problem;
-use hermes_core::volume::state::Wanted;
 
 pub const AFTER_HELP: &str = "\
 Exit codes (LSB init-script status):
@@ -29,20 +28,12 @@ pub struct StatusArgs {
     pub capacity: CapacityArgs,
 }
 
-/// A gateway is "as wanted" when it runs if wanted running, and is not running otherwise.
-fn as_wanted(p: &ProfileStatus) -> bool {
-    match p.wanted {
-        Some(Wanted::Running) => p.up,
-        _ => true,
-    }
-}
-
 pub fn run(ctx: &Ctx, a: &StatusArgs, json: bool) -> Result<u8, Problem> {
     let only = a.profile.as_deref().map(profile_arg).transpose()?;
     let r = match status::status(ctx, only.as_deref()) {
         Ok(r) => r,
         Err(e) => {
-            crate::out::fail(&e, json);
+            crate::out::fail_exiting(&e, json, UNKNOWN);
             return Ok(UNKNOWN);
         }
     };
@@ -54,7 +45,7 @@ pub fn run(ctx: &Ctx, a: &StatusArgs, json: bool) -> Result<u8, Problem> {
     let code = match only {
         Some(_) if r.profiles.iter().all(|p| p.up) => RUNNING,
         Some(_) => NOT_RUNNING,
-        None if r.profiles.iter().all(as_wanted) => RUNNING,
+        None if r.profiles.iter().all(ProfileStatus::as_wanted) => RUNNING,
         None => NOT_RUNNING,
     };
     Ok(code)

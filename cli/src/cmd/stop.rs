@@ -3,7 +3,7 @@
 use super::common::{one_or_all, OneOrAllArgs, StopWaitArgs, Verb};
 use clap::Args;
 use hermes_core::ctx::Ctx;
-use hermes_core::lifecycle::{confirm_down, stop};
+use hermes_core::lifecycle::stop;
 use hermes_core::problem::Problem;
 
 #[derive(Args, Debug)]
@@ -15,5 +15,5 @@ pub struct StopArgs {
 }
 
 pub fn run(ctx: &Ctx, a: &StopArgs, json: bool) -> Result<u8, Problem> {
-    one_or_all(ctx, &a.target, json, a.wait.wait(), Verb { name: "stop", past: "Stopped", ask: stop::ask, confirm: confirm_down })
+    one_or_all(ctx, &a.target, json, a.wait.wait(), Verb { name: "stop", past: "Stopped", ask: stop::ask, confirm: stop::confirm })
 }

@@ -84,6 +84,17 @@ pub struct StatusReport {
     pub capacity_hint: Option<String>,
 }
 
+impl ProfileStatus {
+    /// As wanted: running if wanted running, anything else otherwise (what `status` without a
+    /// profile exits 0 for).
+    pub fn as_wanted(&self) -> bool {
+        match self.wanted {
+            Some(Wanted::Running) => self.up,
+            _ => true,
+        }
+    }
+}
+
 /// Every profile (on the volume or registered), or just `only`: then nothing but that profile
 /// and the scandir entry are read.
 pub fn status(ctx: &Ctx, only: Option<&str>) -> Result<StatusReport, Problem> {
@@ -118,19 +129,22 @@ fn scanner_running(ctx: &Ctx, scandir: &Dir, profiles: &[ProfileStatus]) -> Opti
     svscan::running(ctx.fs, scandir).or_else(|| profiles.iter().any(|p| p.supervised).then_some(true))
 }
 
-fn wanted(ctx: &Ctx, profile: &str) -> Option<Wanted> {
-    let dir = open_profile_dir(ctx, profile).ok()??;
-    let map = read_json_object(ctx.fs, &dir, STATE_FILE).ok()??;
-    effective_state(&map)
+/// What the volume says of a profile: its wanted state and its crash-policy record, read
+/// under one identity switch.
+fn on_volume(ctx: &Ctx, profile: &str) -> (Option<Wanted>, Option<record::Record>) {
+    let Some(dir) = open_profile_dir(ctx, profile).ok().flatten() else { return (None, None) };
+    let _held = ctx.fs.hold_identity(&dir).ok();
+    let wanted = read_json_object(ctx.fs, &dir, STATE_FILE).ok().flatten().and_then(|m| effective_state(&m));
+    (wanted, record::read_in(ctx.fs, &dir))
 }
 
 /// One profile's status, its slot looked up in `scandir`.
 pub fn of(ctx: &Ctx, scandir: &Dir, profile: &str) -> ProfileStatus {
     let fs = ctx.fs;
-    let rec = open_profile_dir(ctx, profile).ok().flatten().and_then(|d| record::read_in(fs, &d));
+    let (wanted, rec) = on_volume(ctx, profile);
     let mut ps = ProfileStatus {
         profile: profile.to_string(),
-        wanted: wanted(ctx, profile),
+        wanted,
         registered: false,
         supervised: false,
         up: false,

@@ -7,6 +7,7 @@ use super::{confirm_down, control, lock, open_slot, Asked, Done, Wait};
 use crate::ctx::Ctx;
 use crate::problem::Problem;
 use crate::s6::svstat;
+use crate::volume::desired::Written;
 use crate::volume::marker;
 use crate::volume::state::Wanted;
 
@@ -28,5 +29,35 @@ pub fn ask(ctx: &Ctx, profile: &str) -> Result<Asked, Problem> {
 
 pub fn stop(ctx: &Ctx, profile: &str, wait: Wait) -> Result<Done, Problem> {
     let asked = ask(ctx, profile)?;
-    confirm_down(ctx, asked, wait)
+    confirm(ctx, asked, wait)
+}
+
+/// Wait until the gateway is down (unless `Wait::No`), then make sure the volume still says
+/// `stopped`.
+pub fn confirm(ctx: &Ctx, asked: Asked, wait: Wait) -> Result<Done, Problem> {
+    let profile = asked.profile.clone();
+    let recorded = matches!(asked.written, Ok(Written::Yes | Written::ReplacedUnreadable(_)));
+    let done = confirm_down(ctx, asked, wait)?;
+    if recorded && wait != Wait::No {
+        reassert_stopped(ctx, &profile);
+    }
+    Ok(done)
+}
+
+/// A gateway writes its own status into the same `gateway_state.json` as it exits, by
+/// read-modify-write; one that read the file before `stop` recorded `stopped` and wrote after
+/// puts the old `desired_state` back (upstream's known lost update), and the next boot would
+/// start it. Once it is down nobody else writes there: record `stopped` again if it was lost.
+fn reassert_stopped(ctx: &Ctx, profile: &str) {
+    if crate::volume::desired::read(ctx, profile) == Some(Wanted::Stopped) {
+        return;
+    }
+    let Ok(scandir) = ctx.open_scandir() else { return };
+    let Ok(slot) = super::open_slot(ctx, &scandir, profile) else { return };
+    let Ok(_held) = lock::hold(ctx, &slot, lock::WAIT) else { return };
+    // Under the lock: a `start` that came in meanwhile has recorded `running`, and wins.
+    let up = svstat::read(ctx.fs, &slot).ok().flatten().is_some_and(|st| st.is_up() || st.want_up);
+    if !up && crate::volume::desired::read(ctx, profile) != Some(Wanted::Stopped) {
+        let _ = crate::volume::desired::write(ctx, profile, &Wanted::Stopped);
+    }
 }

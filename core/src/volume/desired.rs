@@ -37,3 +37,10 @@ pub fn write(ctx: &Ctx, profile: &str, wanted: &Wanted) -> Result<Written, Probl
     write_atomic(ctx.fs, &dir, OsStr::new(STATE_FILE), &body, 0o644).map_err(|e| ctx.problem(dir.child(OsStr::new(STATE_FILE)), "write", e))?;
     Ok(outcome)
 }
+
+/// The wanted state the profile's file says now (`None`: no file, no key, or unreadable).
+pub fn read(ctx: &Ctx, profile: &str) -> Option<Wanted> {
+    let dir = open_profile_dir(ctx, profile).ok()??;
+    let map = read_json_object(ctx.fs, &dir, STATE_FILE).ok()??;
+    map.get("desired_state").and_then(Value::as_str).map(Wanted::parse)
+}

@@ -75,7 +75,7 @@ fn main() -> ExitCode {
                 return ExitCode::SUCCESS;
             }
             if json {
-                let p = Problem::usage(e.render().to_string().lines().next().unwrap_or("").trim_start_matches("error: ").to_string());
+                let p = Problem::from_clap_rendering(&e.render().to_string());
                 report_problem(&p, true);
             } else {
                 let _ = e.print();

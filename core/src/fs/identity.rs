@@ -42,42 +42,34 @@ fn drop_supplementary_groups() -> io::Result<()> {
 use std::cell::Cell;
 
 thread_local! {
-    /// Whether this thread has already seen a switch take (see [`switch_to`]).
-    static VERIFIED: Cell<bool> = const { Cell::new(false) };
     /// The identity this thread's file-system ids are switched to (`None`: the process's own).
     static ACTIVE: Cell<Option<Ident>> = const { Cell::new(None) };
-    /// The process's own file-system ids, saved when the thread first left them.
-    static OWN: Cell<(u32, u32)> = const { Cell::new((0, 0)) };
 }
 
-/// Make `ident` (`None`: the process's own ids) this thread's file-system identity.
+/// Make `ident` (`None`: the process's own ids, its effective uid and gid) this thread's
+/// file-system identity.
 fn switch_to(ident: Option<Ident>) -> io::Result<()> {
-    let leaving_own = ACTIVE.with(Cell::get).is_none();
-    if leaving_own {
+    if ACTIVE.with(Cell::get).is_none() {
         drop_supplementary_groups()?;
     }
-    let (uid, gid) = match ident {
-        Some(id) => (id.uid, id.gid),
-        None => OWN.with(Cell::get),
+    let Some(id) = ident else {
+        // The process's own ids, not whatever this thread had: a thread started while its
+        // creator held the user's identity inherits that identity, and comes back from it
+        // here. Giving back can only fail towards less privilege.
+        setfsuid(nix::unistd::geteuid().as_raw());
+        setfsgid(nix::unistd::getegid().as_raw());
+        ACTIVE.with(|a| a.set(None));
+        return Ok(());
     };
-    // Each call returns the id it replaced: the first switch away learns the process's own.
-    let before_gid = setfsgid(gid);
-    let before_uid = setfsuid(uid);
-    if leaving_own {
-        OWN.with(|o| o.set((before_uid, before_gid)));
+    setfsgid(id.gid);
+    setfsuid(id.uid);
+    // Fail closed, at every switch: an identity that did not take (a root process without
+    // CAP_SETUID/CAP_SETGID) would mean acting as root in the user's tree.
+    if current() != (id.uid, id.gid) {
+        let _ = switch_to(None);
+        return Err(io::Error::new(io::ErrorKind::PermissionDenied, format!("could not take file-system identity {}:{}", id.uid, id.gid)));
     }
     ACTIVE.with(|a| a.set(ident));
-    // Fail closed: an identity that did not take would mean acting as root. A switch fails
-    // only when the process lacks CAP_SETUID/CAP_SETGID (a root user in a container whose
-    // capabilities were dropped), which cannot change while it runs as root: one check per
-    // thread proves it, and a pass switches identity for every profile.
-    if ident.is_some() && !VERIFIED.with(Cell::get) {
-        if current() != (uid, gid) {
-            let _ = switch_to(None);
-            return Err(io::Error::new(io::ErrorKind::PermissionDenied, format!("could not take file-system identity {uid}:{gid}")));
-        }
-        VERIFIED.with(|v| v.set(true));
-    }
     Ok(())
 }
 
@@ -116,8 +108,12 @@ impl AsUser {
 impl Drop for AsUser {
     fn drop(&mut self) {
         if let Some(previous) = self.restore {
-            // Giving back can only fail towards less privilege, never more.
-            let _ = switch_to(previous);
+            // Back to root can only fail towards less privilege; back to the user (after a
+            // root operation under a hold) is checked like any switch, and a failure leaves
+            // the record saying root, so the next volume operation switches (and checks) again.
+            if switch_to(previous).is_err() {
+                ACTIVE.with(|a| a.set(None));
+            }
         }
     }
 }
@@ -163,6 +159,15 @@ mod tests {
                 assert_eq!(current(), before, "so does a root lookup");
             }
             assert_eq!(current(), (10000, 10000));
+            // A thread started under the hold inherits the user's ids; its first switch gives
+            // it the process's own back, never the user's as "its own".
+            std::thread::scope(|s| {
+                s.spawn(|| {
+                    assert_eq!(current(), (10000, 10000), "inherited");
+                    drop(AsUser::enter(user).unwrap());
+                    assert_eq!(current(), before, "back to the process's own ids");
+                });
+            });
             drop(held);
         }
         assert_eq!(current(), before);

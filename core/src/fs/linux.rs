@@ -106,6 +106,22 @@ const NOFOLLOW_DIR: OFlag = OFlag::O_PATH
     .union(OFlag::O_CLOEXEC);
 const LISTING: OFlag = OFlag::O_RDONLY.union(OFlag::O_DIRECTORY).union(OFlag::O_NOFOLLOW).union(OFlag::O_CLOEXEC);
 
+/// Open `name` for reading if it is a regular file: never through a link, never waiting on a
+/// FIFO (O_NONBLOCK); anything else is the `Capped::NotRegular` to answer with.
+fn open_regular(dir: &Dir, name: &OsStr) -> io::Result<Result<(OwnedFd, FileStat), Capped>> {
+    let flags = OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC | OFlag::O_NOCTTY;
+    let fd = match openat(Some(dir.fd.as_raw_fd()), name, flags, Mode::empty()) {
+        Ok(fd) => owned(fd),
+        Err(Errno::ELOOP) => return Ok(Err(Capped::NotRegular(Kind::Symlink))),
+        Err(e) => return Err(io_err(e)),
+    };
+    let st = fstat(fd.as_raw_fd()).map_err(io_err)?;
+    match kind_of(&st) {
+        Kind::File => Ok(Ok((fd, st))),
+        kind => Ok(Err(Capped::NotRegular(kind))),
+    }
+}
+
 impl Fs for LinuxFs {
     fn open_root(&self, path: &Path) -> io::Result<Dir> {
         let _id = AsUser::enter_lookup(None)?;
@@ -172,18 +188,10 @@ impl Fs for LinuxFs {
 
     fn read_capped(&self, dir: &Dir, name: &OsStr, cap: u64) -> io::Result<Capped> {
         let _id = AsUser::enter(dir.ident)?;
-        // O_NONBLOCK: opening a FIFO for reading must not wait for a writer.
-        let flags = OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC | OFlag::O_NOCTTY;
-        let fd = match openat(Some(dir.fd.as_raw_fd()), name, flags, Mode::empty()) {
-            Ok(fd) => owned(fd),
-            Err(Errno::ELOOP) => return Ok(Capped::NotRegular(Kind::Symlink)),
-            Err(e) => return Err(io_err(e)),
+        let (fd, st) = match open_regular(dir, name)? {
+            Ok(opened) => opened,
+            Err(not_regular) => return Ok(not_regular),
         };
-        let st = fstat(fd.as_raw_fd()).map_err(io_err)?;
-        let kind = kind_of(&st);
-        if kind != Kind::File {
-            return Ok(Capped::NotRegular(kind));
-        }
         if st.st_size as u64 > cap {
             return Ok(Capped::TooLarge(st.st_size as u64));
         }
@@ -205,16 +213,10 @@ impl Fs for LinuxFs {
 
     fn read_from(&self, dir: &Dir, name: &OsStr, offset: u64, len: u64) -> io::Result<Capped> {
         let _id = AsUser::enter(dir.ident)?;
-        let flags = OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC | OFlag::O_NOCTTY;
-        let fd = match openat(Some(dir.fd.as_raw_fd()), name, flags, Mode::empty()) {
-            Ok(fd) => owned(fd),
-            Err(Errno::ELOOP) => return Ok(Capped::NotRegular(Kind::Symlink)),
-            Err(e) => return Err(io_err(e)),
+        let fd = match open_regular(dir, name)? {
+            Ok((fd, _)) => fd,
+            Err(not_regular) => return Ok(not_regular),
         };
-        let kind = kind_of(&fstat(fd.as_raw_fd()).map_err(io_err)?);
-        if kind != Kind::File {
-            return Ok(Capped::NotRegular(kind));
-        }
         let mut file = std::fs::File::from(fd);
         std::io::Seek::seek(&mut file, std::io::SeekFrom::Start(offset))?;
         let mut buf = Vec::new();

@@ -6,7 +6,9 @@ use crate::config::parse_bool;
 use crate::fs::{Capped, Dir, Fs};
 use std::ffi::OsStr;
 use std::io;
-use yaml_rust2::{Yaml, YamlLoader};
+use yaml_rust2::parser::{Event, Parser, Tag};
+use yaml_rust2::scanner::TScalarStyle;
+use yaml_rust2::Yaml;
 
 pub const CONFIG_FILE: &str = "config.yaml";
 const CONFIG_CAP: u64 = 1024 * 1024;
@@ -22,6 +24,10 @@ fn yaml_flag(v: &Yaml) -> Option<bool> {
 
 /// The flag from config.yaml: `Ok(None)` when the file or key is absent; `Err` says why the
 /// file could not be used.
+///
+/// The file is the user's, and root reads it: it is read as a stream of parser events, keeping
+/// only the two keys that matter, so no tree is built and nothing recurses however deep the
+/// user nests it (a tree 200,000 levels deep overflowed the stack while it was dropped).
 pub fn read_config_flag(fs: &dyn Fs, home: &Dir) -> Result<Option<bool>, String> {
     let path = home.child(OsStr::new(CONFIG_FILE));
     let data = match fs.read_capped(home, OsStr::new(CONFIG_FILE), CONFIG_CAP) {
@@ -32,11 +38,102 @@ pub fn read_config_flag(fs: &dyn Fs, home: &Dir) -> Result<Option<bool>, String>
         Err(e) => return Err(format!("{}: {e}", path.display())),
     };
     let text = std::str::from_utf8(&data).map_err(|_| format!("{} is not UTF-8", path.display()))?;
-    let docs = YamlLoader::load_from_str(text).map_err(|e| format!("{} is not valid YAML: {e}", path.display()))?;
-    let Some(doc) = docs.first() else { return Ok(None) };
-    let top = &doc["multiplex_profiles"];
-    let nested = &doc["gateway"]["multiplex_profiles"];
-    Ok(yaml_flag(top).or_else(|| yaml_flag(nested)))
+    let (top, nested) = scan_flags(text).map_err(|e| format!("{} is not valid YAML: {e}", path.display()))?;
+    Ok(top.as_ref().and_then(yaml_flag).or_else(|| nested.as_ref().and_then(yaml_flag)))
+}
+
+/// Where the parser stands: in a mapping (waiting for a key, or for the value of `key`) or in
+/// a sequence. `role` says whether this mapping is the document's root or its `gateway:`.
+enum Frame {
+    Map { key: Option<Option<String>>, role: Role },
+    Seq,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Role {
+    Root,
+    Gateway,
+    Other,
+}
+
+/// A scalar as the loader would type it (quoted: a string; plain: by its form or its tag).
+fn scalar(v: String, style: TScalarStyle, tag: Option<&Tag>) -> Yaml {
+    if style != TScalarStyle::Plain {
+        return Yaml::String(v);
+    }
+    match tag {
+        Some(t) if t.handle == "tag:yaml.org,2002:" && t.suffix == "bool" => match v.as_str() {
+            "true" | "True" | "TRUE" => Yaml::Boolean(true),
+            "false" | "False" | "FALSE" => Yaml::Boolean(false),
+            _ => Yaml::BadValue,
+        },
+        Some(t) if t.handle == "tag:yaml.org,2002:" && t.suffix == "int" => v.parse().map_or(Yaml::BadValue, Yaml::Integer),
+        Some(_) => Yaml::String(v),
+        None => Yaml::from_str(&v),
+    }
+}
+
+/// `multiplex_profiles` at the top of the first document and under its `gateway:` mapping
+/// (a repeated key: the last one wins). Later documents are parsed only to be checked.
+fn scan_flags(text: &str) -> Result<(Option<Yaml>, Option<Yaml>), yaml_rust2::ScanError> {
+    const KEY: &str = "multiplex_profiles";
+    let mut parser = Parser::new_from_str(text);
+    let (mut top, mut nested) = (None, None);
+    let mut stack: Vec<Frame> = Vec::new();
+    // Scalars given an anchor, for an alias used as the value (anchor ids start at 1).
+    let mut anchors: Vec<(usize, Yaml)> = Vec::new();
+    let mut documents = 0usize;
+    loop {
+        let (event, _) = parser.next_token()?;
+        // What a node completes: a key, a value of a key, an item; `None` for structure.
+        let node: Option<Option<Yaml>> = match event {
+            Event::StreamEnd => break,
+            Event::DocumentStart => {
+                documents += 1;
+                None
+            }
+            Event::Scalar(v, style, anchor, tag) => {
+                let y = scalar(v, style, tag.as_ref());
+                if anchor > 0 && documents == 1 {
+                    anchors.push((anchor, y.clone()));
+                }
+                Some(Some(y))
+            }
+            Event::Alias(id) => Some(anchors.iter().rev().find(|(a, _)| *a == id).map(|(_, y)| y.clone())),
+            Event::MappingStart(..) => {
+                let role = match stack.last() {
+                    None if documents == 1 => Role::Root,
+                    Some(Frame::Map { key: Some(Some(k)), role: Role::Root }) if k == "gateway" => Role::Gateway,
+                    _ => Role::Other,
+                };
+                stack.push(Frame::Map { key: None, role });
+                continue;
+            }
+            Event::SequenceStart(..) => {
+                stack.push(Frame::Seq);
+                continue;
+            }
+            Event::MappingEnd | Event::SequenceEnd => {
+                stack.pop();
+                Some(None)
+            }
+            _ => None,
+        };
+        let Some(node) = node else { continue };
+        if let Some(Frame::Map { key, role }) = stack.last_mut() {
+            match key.take() {
+                // This node was a key: remember it if it is a string.
+                None => *key = Some(match node {
+                    Some(Yaml::String(s)) => Some(s),
+                    _ => None,
+                }),
+                Some(Some(k)) if k == KEY && *role == Role::Root => top = node,
+                Some(Some(k)) if k == KEY && *role == Role::Gateway => nested = node,
+                Some(_) => {}
+            }
+        }
+    }
+    Ok((top, nested))
 }
 
 /// Combine env override and config. Returns the flag and a warning when config failed.
@@ -86,5 +183,68 @@ mod tests {
         assert_eq!(read("gateway:\n  port: 1\n"), Ok(None));
         assert_eq!(read(""), Ok(None));
         assert!(read("a: [unclosed\n").unwrap_err().contains("not valid YAML"));
+    }
+
+    /// What the tree-based loader says: the reference for well-formed files.
+    fn by_tree(text: &str) -> Option<bool> {
+        let docs = yaml_rust2::YamlLoader::load_from_str(text).unwrap();
+        let doc = docs.first()?;
+        yaml_flag(&doc["multiplex_profiles"]).or_else(|| yaml_flag(&doc["gateway"]["multiplex_profiles"]))
+    }
+
+    #[test]
+    fn the_stream_reads_what_the_tree_reads() {
+        let cases = [
+            "multiplex_profiles: true\n",
+            "multiplex_profiles: 'yes'\n",
+            "multiplex_profiles: 0\n",
+            "multiplex_profiles: ~\n",
+            "multiplex_profiles: [1]\ngateway: {multiplex_profiles: on}\n",
+            "gateway:\n  other: {multiplex_profiles: true}\n  multiplex_profiles: !!bool false\n",
+            "x: {gateway: {multiplex_profiles: true}}\n",
+            "- multiplex_profiles: true\n",
+            "a: &f true\nmultiplex_profiles: *f\n",
+            "? [complex, key]\n: 1\nmultiplex_profiles: \"true\"\n",
+            "---\nmultiplex_profiles: false\n---\nmultiplex_profiles: true\n",
+            "gateway: 3\nmultiplex_profiles: nonsense\n",
+            "gateway:\n  - multiplex_profiles: true\n",
+            "multiplex_profiles: 1.5\n",
+        ];
+        for c in cases {
+            let (top, nested) = scan_flags(c).unwrap();
+            let streamed = top.as_ref().and_then(yaml_flag).or_else(|| nested.as_ref().and_then(yaml_flag));
+            assert_eq!(streamed, by_tree(c), "{c:?}");
+        }
+    }
+
+    /// The measured outage: 200,000 levels of `- ` (400 KB, under the cap) aborted the boot
+    /// pass and the registrar ("has overflowed its stack"). Run on a thread with the main
+    /// thread's stack, so the test process would abort as root's did.
+    #[test]
+    fn a_deeply_nested_config_is_read_without_overflowing_the_stack() {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut body = String::with_capacity(500_000);
+        for _ in 0..200_000 {
+            body.push_str("- ");
+        }
+        body.push_str("x\n");
+        std::fs::write(tmp.path().join(CONFIG_FILE), &body).unwrap();
+        let nested_flow = format!("multiplex_profiles: true\nx: {}{}\n", "[".repeat(100_000), "]".repeat(100_000));
+        let path = tmp.path().to_path_buf();
+        let got = std::thread::Builder::new()
+            .stack_size(8 << 20)
+            .spawn(move || {
+                let home = RealFs.open_root(&path).unwrap();
+                let deep = read_config_flag(&RealFs, &home);
+                std::fs::write(path.join(CONFIG_FILE), nested_flow).unwrap();
+                (deep, read_config_flag(&RealFs, &home))
+            })
+            .unwrap()
+            .join()
+            .unwrap();
+        assert_eq!(got.0, Ok(None));
+        // Deep flow nesting is refused by the parser's own limit: a warning naming the file.
+        let flow = got.1.unwrap_err();
+        assert!(flow.contains("config.yaml is not valid YAML") && flow.contains("recursion limit"), "{flow}");
     }
 }

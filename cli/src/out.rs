@@ -14,7 +14,7 @@ pub fn fail_exiting(p: &Problem, json: bool, code: u8) -> ExitCode {
     if json {
         println!("{}", serde_json::json!({"ok": false, "error": p.to_json_exiting(code)}));
     } else {
-        eprintln!("\u{2717} {p}");
+        eprintln!("\u{2717} {}", hermes_core::escape::terminal(&p.to_string()));
     }
     ExitCode::from(code)
 }

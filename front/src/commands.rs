@@ -328,7 +328,7 @@ pub fn report_problem(p: &Problem, json: bool) {
     if json {
         print_json(&serde_json::json!({"ok": false, "error": p.to_json()}));
     } else {
-        eprintln!("\u{2717} {p}");
+        eprintln!("\u{2717} {}", hermes_core::escape::terminal(&p.to_string()));
     }
 }
 

@@ -83,7 +83,7 @@ pub fn one_slot(ctx: &Ctx, arg: &str, verb: &str, json: bool, f: impl FnOnce(&Ct
     let notes = r?;
     println!("\u{2713} {verb} gateway-{profile}");
     for n in notes {
-        eprintln!("note: {n}");
+        eprintln!("note: {}", hermes_core::escape::terminal(&n));
     }
     Ok(exit::OK)
 }

@@ -27,7 +27,7 @@ impl AllResults {
     pub fn failures(&self, verb: &str) -> Vec<String> {
         self.results
             .iter()
-            .filter_map(|(p, r)| r.as_ref().err().map(|e| format!("\u{2717} Could not {verb} gateway-{p}: {e}")))
+            .filter_map(|(p, r)| r.as_ref().err().map(|e| format!("\u{2717} Could not {verb} gateway-{p}: {}", crate::escape::terminal(&e.to_string()))))
             .collect()
     }
 }

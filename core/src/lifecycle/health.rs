@@ -4,11 +4,10 @@
 //! (quarantined, backing off, parked, a configuration error). A gateway between two restarts,
 //! one s6 cannot start, one left out for capacity, or a wanted slot missing is not ready.
 
-use super::status::{self, ProfileStatus};
+use super::status::{self, Standing};
 use crate::ctx::Ctx;
 use crate::problem::Problem;
 use crate::s6::{svscan, svstat};
-use crate::volume::state::Wanted;
 
 /// The static service that is the registrar, under the scandir.
 pub const REGISTRAR_SERVICE: &str = "registrar";
@@ -21,11 +20,6 @@ pub struct Health {
     pub problems: Vec<String>,
     /// Wanted gateways that are down for an accounted reason: `profile: state`.
     pub accounted: Vec<String>,
-}
-
-/// Down, wanted running, and explained: not a readiness failure.
-fn accounted(p: &ProfileStatus) -> bool {
-    matches!(p.state, "quarantined" | "backing-off" | "parked" | "config-error")
 }
 
 fn check_live(ctx: &Ctx, h: &mut Health) -> Result<(), Problem> {
@@ -53,11 +47,11 @@ pub fn check(ctx: &Ctx, readiness: bool) -> Result<Health, Problem> {
         return Ok(h);
     }
     let r = status::status(ctx, None)?;
-    for p in r.profiles.iter().filter(|p| p.wanted == Some(Wanted::Running) && !p.up) {
-        if accounted(p) {
-            h.accounted.push(format!("{}: {}", p.profile, p.state));
-        } else {
-            h.problems.push(format!("{} is wanted running but is {}: {}", p.profile, p.state, p.explanation));
+    for p in &r.profiles {
+        match p.standing() {
+            Standing::AsWanted => {}
+            Standing::Accounted => h.accounted.push(format!("{}: {}", p.profile, p.state)),
+            Standing::Failing => h.problems.push(format!("{} is wanted running but is {}: {}", p.profile, p.state, p.explanation)),
         }
     }
     h.ready = h.problems.is_empty();

@@ -46,6 +46,9 @@ pub struct ProfileStatus {
     /// backing-off, quarantined, probing, parked, config-error, stopped, not-restored,
     /// unsupervised, not-registered.
     pub state: &'static str,
+    /// The verdict `state` names: what `status`'s exit code and `health` both judge by.
+    #[serde(skip)]
+    pub verdict: Verdict,
     /// The same verdict in the words of earlier versions (`crashed` for restarting,
     /// `operator-stopped` for stopped); kept for scripts that read it.
     pub reason: &'static str,
@@ -82,16 +85,40 @@ pub struct StatusReport {
     /// How to raise the scanner's limit, when usage is near it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub capacity_hint: Option<String>,
+    /// What the registrar says of itself (e.g. that its inotify budget is spent).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub registrar_notices: Vec<String>,
+}
+
+/// How a gateway stands against what is wanted of it, judged once from its verdict: `status`
+/// of everything exits 0 only when every one is [`Standing::AsWanted`], and `health` is ready
+/// only when none is [`Standing::Failing`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Standing {
+    /// Running if wanted running; anything if wanted anything else.
+    AsWanted,
+    /// Wanted running and down for a reason the crash policy or its configuration accounts
+    /// for (quarantined, backing off, parked by its own clean exit, a configuration error).
+    Accounted,
+    /// Wanted running and down for no accounted reason.
+    Failing,
 }
 
 impl ProfileStatus {
+    pub fn standing(&self) -> Standing {
+        if self.wanted != Some(Wanted::Running) || self.up {
+            return Standing::AsWanted;
+        }
+        match self.verdict {
+            Verdict::Quarantined | Verdict::BackingOff | Verdict::Parked | Verdict::ConfigError => Standing::Accounted,
+            _ => Standing::Failing,
+        }
+    }
+
     /// As wanted: running if wanted running, anything else otherwise (what `status` without a
     /// profile exits 0 for).
     pub fn as_wanted(&self) -> bool {
-        match self.wanted {
-            Some(Wanted::Running) => self.up,
-            _ => true,
-        }
+        self.standing() == Standing::AsWanted
     }
 }
 
@@ -106,7 +133,7 @@ pub fn status(ctx: &Ctx, only: Option<&str>) -> Result<StatusReport, Problem> {
             return Err(Problem::NotRegistered { profile: p.to_string(), hint: None });
         }
         let scanner_running = scanner_running(ctx, &scandir, std::slice::from_ref(&ps));
-        return Ok(StatusReport { profiles: vec![ps], capacity: None, scanner_running, scandir: ctx.cfg.scandir.display().to_string(), capacity_hint: None });
+        return Ok(StatusReport { profiles: vec![ps], capacity: None, scanner_running, scandir: ctx.cfg.scandir.display().to_string(), capacity_hint: None, registrar_notices: crate::registrar::notice::read_all(ctx) });
     }
     let home = ctx.open_home().ok();
     let snap = discovery::scan_home(ctx.fs, home.as_ref(), None, false);
@@ -120,7 +147,7 @@ pub fn status(ctx: &Ctx, only: Option<&str>) -> Result<StatusReport, Problem> {
     let profiles: Vec<ProfileStatus> = names.iter().map(|p| of(ctx, &scandir, p)).collect();
     let capacity = capacity::usage(ctx, &scandir).ok();
     let capacity_hint = capacity.filter(|c| c.near_limit()).map(|_| capacity::how_to_raise(ctx));
-    Ok(StatusReport { scanner_running: scanner_running(ctx, &scandir, &profiles), profiles, capacity, scandir: ctx.cfg.scandir.display().to_string(), capacity_hint })
+    Ok(StatusReport { scanner_running: scanner_running(ctx, &scandir, &profiles), profiles, capacity, scandir: ctx.cfg.scandir.display().to_string(), capacity_hint, registrar_notices: crate::registrar::notice::read_all(ctx) })
 }
 
 /// Whether the scanner runs: asked directly where this process may look, else told by any
@@ -158,6 +185,7 @@ pub fn of(ctx: &Ctx, scandir: &Dir, profile: &str) -> ProfileStatus {
         normally_up: false,
         want_up: false,
         state: "not-registered",
+        verdict: Verdict::NotRegistered,
         reason: "not-registered",
         explanation: String::new(),
         next_start: rec.as_ref().filter(|r| r.holds_down()).and_then(|r| r.next_start).map(|t| rfc3339(from_unix_secs(t))),
@@ -203,6 +231,7 @@ pub fn of(ctx: &Ctx, scandir: &Dir, profile: &str) -> ProfileStatus {
         verdict = Verdict::SpawnFailed;
     }
     ps.state = verdict.state();
+    ps.verdict = verdict;
     ps.reason = verdict.legacy();
     ps.explanation = explain(verdict, &ps, rec.as_ref(), ctx.clock.now());
     // A gateway that cannot fork its threads dies of it (an abort, a failed spawn): say so.
@@ -261,6 +290,9 @@ pub enum Verdict {
     Stopped,
     NotRestored,
     Parked,
+    /// Wanted running, and down because s6 was told so outside the lifecycle (`s6-svc -d`
+    /// by hand): nothing on the volume accounts for it.
+    HeldDown,
 }
 
 impl Verdict {
@@ -279,6 +311,7 @@ impl Verdict {
             Verdict::Stopped => "stopped",
             Verdict::NotRestored => "not-restored",
             Verdict::Parked => "parked",
+            Verdict::HeldDown => "held-down",
         }
     }
 
@@ -324,7 +357,16 @@ pub fn verdict(registered: bool, st: Option<&Status>, died: bool, wanted: Option
     if !died {
         return Verdict::NotRestored; // registered down at boot and never started since
     }
-    Verdict::Parked // finish exited 125 after a clean exit (or another intentional stop)
+    // Parked is what the policy's finish recorded for a clean exit; without a record (a
+    // finish that could not write it) a clean exit reads the same. Anything else that left a
+    // gateway wanted running down and s6 not wanting it up was a `d` sent by hand.
+    let clean = st.signal().is_none() && ExitClass::of(st.exit_code()) == ExitClass::Finished;
+    match policy {
+        Some(PolicyState::Finished) => Verdict::Parked,
+        None if clean => Verdict::Parked,
+        _ if wanted == Some(&Wanted::Running) => Verdict::HeldDown,
+        _ => Verdict::Parked,
+    }
 }
 
 /// The one-word verdict of earlier versions, from s6's status and the wanted state alone.
@@ -421,6 +463,21 @@ fn explain(v: Verdict, ps: &ProfileStatus, rec: Option<&Record>, now: std::time:
             None => "registered down at boot (no wanted state recorded)".into(),
         },
         Verdict::Parked => format!("exited on its own{exit_part}; not restarted until started"),
+        Verdict::HeldDown => format!(
+            "wanted running, but s6 was told to keep it down outside hermes (`s6-svc -d`){exit_part}; `hermes -p {p} gateway start` brings it back"
+        ),
+    }
+}
+
+/// The widest a wanted state is shown in the table (the JSON has it whole).
+const WANTED_CELL: usize = 24;
+
+/// A volume value in a table cell: escaped, at most [`WANTED_CELL`] characters.
+fn cell(v: &str) -> String {
+    let e = crate::escape::terminal(v);
+    match e.char_indices().nth(WANTED_CELL) {
+        Some((i, _)) => format!("{}...", &e[..i]),
+        None => e.into_owned(),
     }
 }
 
@@ -431,12 +488,14 @@ pub fn render_table(r: &StatusReport) -> String {
     let mut out = String::new();
     // The name and wanted-state columns fit their longest value (names run to 64 bytes).
     let wp = r.profiles.iter().map(|p| p.profile.len()).chain([7]).max().unwrap_or(7);
-    let ww = r.profiles.iter().map(|p| p.wanted.as_ref().map_or(1, |w| w.as_str().len())).chain([7]).max().unwrap_or(7);
+    // A wanted state is the user's text: escaped, and cut to a column's width.
+    let wanted: Vec<String> = r.profiles.iter().map(|p| p.wanted.as_ref().map_or("-".into(), |w| cell(w.as_str()))).collect();
+    let ww = wanted.iter().map(|w| w.chars().count()).chain([7]).max().unwrap_or(7);
     let row = |out: &mut String, cols: [&str; 8]| {
         let _ = writeln!(out, "{:<wp$} {:<ww$} {:<4} {:<8} {:<20} {:>8} {:<10} {}", cols[0], cols[1], cols[2], cols[3], cols[4], cols[5], cols[6], cols[7]);
     };
     row(&mut out, ["PROFILE", "WANTED", "S6", "PID", "SINCE", "RESTARTS", "LAST EXIT", "STATE"]);
-    for p in &r.profiles {
+    for (p, wanted) in r.profiles.iter().zip(&wanted) {
         let last = match (p.exit_code, p.signal) {
             (_, Some(s)) => format!("signal {s}"),
             (Some(c), _) => format!("exit {c}"),
@@ -452,8 +511,8 @@ pub fn render_table(r: &StatusReport) -> String {
         row(
             &mut out,
             [
-                &p.profile,
-                p.wanted.as_ref().map(Wanted::as_str).unwrap_or("-"),
+                &crate::escape::terminal(&p.profile),
+                wanted,
                 s6,
                 &p.pid.map(|x| x.to_string()).unwrap_or_else(|| "-".into()),
                 p.since.as_deref().unwrap_or("-"),
@@ -469,9 +528,9 @@ pub fn render_table(r: &StatusReport) -> String {
         out.push('\n');
     }
     for p in notes {
-        let _ = writeln!(out, "{}: {}", p.profile, p.explanation);
+        let _ = writeln!(out, "{}: {}", crate::escape::terminal(&p.profile), crate::escape::terminal(&p.explanation));
         if single {
-            let _ = writeln!(out, "log: {}", p.log);
+            let _ = writeln!(out, "log: {}", crate::escape::terminal(&p.log));
         }
     }
     let registered = r.profiles.iter().any(|p| p.registered);
@@ -484,6 +543,9 @@ pub fn render_table(r: &StatusReport) -> String {
         if let Some(h) = &r.capacity_hint {
             let _ = writeln!(out, "near the limit: {h}");
         }
+    }
+    for n in &r.registrar_notices {
+        let _ = writeln!(out, "registrar: {}", crate::escape::terminal(n));
     }
     out
 }

@@ -50,9 +50,10 @@ pub fn finish(ctx: &Ctx, profile: &str, code: i32, signal: i32, knobs: &Knobs) -
     let _held = lock::hold(ctx, &slot, LOCK_WAIT).ok().flatten();
     let rec = record::read(ctx, profile);
     let wanted_up = svstat::read(ctx.fs, &slot).ok().flatten().is_none_or(|st| st.want_up);
-    let (decision, mut next) = if class == ExitClass::Crash && !wanted_up {
-        // Asked for (a stop, a teardown, the container stopping): s6 will not restart it, and
-        // it is no crash.
+    let (decision, mut next) = if class != ExitClass::ConfigError && !wanted_up {
+        // Asked for (a stop, a teardown, the container stopping, an `s6-svc -d` by hand): s6
+        // will not restart it, and it is no crash; nor is a clean exit on that SIGTERM a park
+        // (`status` would call a gateway held down by hand parked, and `health` ready).
         let mut r = rec.clone();
         r.last_exit = Some(record::LastExit { at: death.at, code: death.code, signal: death.signal });
         (Decision::StayDown, r)

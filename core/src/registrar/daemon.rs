@@ -36,12 +36,17 @@ pub fn run(reg: &mut Registrar, mut report: impl FnMut(&Converged), ready: impl 
         .map_err(|e| Problem::Io { path: "signalfd".into(), action: "open".into(), error: e.into() })?;
     let fifo = doorbell::open(&ctx)?;
     let mut rings = Rings::default();
-    let mut watch = VolumeWatch::new().map_err(|e| Problem::Io { path: "inotify".into(), action: "open".into(), error: e })?;
+    let budget = super::volume_watch::budget(ctx.cfg.max_services, super::volume_watch::host_limit());
+    let mut watch = VolumeWatch::new(budget).map_err(|e| Problem::Io { path: "inotify".into(), action: "open".into(), error: e })?;
     let mut home = ctx.open_home().ok();
     if let Some(h) = &home {
         watch.watch_all(ctx.fs, h);
     }
-    let mut last_degraded = None;
+    let _ = super::notice::set(&ctx, super::notice::WATCH_BUDGET, watch.degraded.as_deref());
+    let mut last_degraded = watch.degraded.clone();
+    if let Some(d) = &last_degraded {
+        report(&Converged { errors: vec![d.clone()], ..Default::default() });
+    }
     let first = reg.converge(&Scope::Everything);
     report(&first);
     ready();
@@ -50,6 +55,7 @@ pub fn run(reg: &mut Registrar, mut report: impl FnMut(&Converged), ready: impl 
             if let Some(d) = &watch.degraded {
                 report(&Converged { errors: vec![d.clone()], ..Default::default() });
             }
+            let _ = super::notice::set(&ctx, super::notice::WATCH_BUDGET, watch.degraded.as_deref());
             last_degraded = watch.degraded.clone();
         }
         let wait = reg.next_deadline().saturating_duration_since(ctx.clock.instant()).min(Duration::from_secs(60));

@@ -21,6 +21,7 @@
 
 pub mod daemon;
 pub mod doorbell;
+pub mod notice;
 mod volume_watch;
 
 use crate::boot::plan::{starts, Container};

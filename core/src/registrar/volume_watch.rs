@@ -3,6 +3,14 @@
 //! are added through `/proc/self/fd/<n>` of directories opened without following links, and
 //! never follow a link themselves, so a link planted in the volume cannot point them elsewhere.
 //! Events say only which profile to look at; what to do is decided by reading the volume.
+//!
+//! Watches are bounded. inotify's limit is per uid (`fs.inotify.max_user_watches`), and
+//! without a user namespace the container's root is the host's root: one watch per directory
+//! the hermes user makes under `profiles/` would let it exhaust the limit for every root
+//! process on the host. So at most [`budget`] watches are held (the scanner's capacity in
+//! services, which is twice the profiles it can supervise, and never more than a quarter of
+//! the host's limit); real profiles (with `SOUL.md`) are watched first, and beyond the budget
+//! the registrar's periodic resync is what sees a change (said in its log and in `status`).
 
 use super::Scope;
 use crate::fs::Dir;
@@ -25,8 +33,28 @@ enum Watched {
 pub struct VolumeWatch {
     ino: Inotify,
     watches: HashMap<WatchDescriptor, Watched>,
-    /// A watch could not be added (e.g. the user's watch limit): only the resync covers it.
+    /// The most watches held at once.
+    budget: usize,
+    /// A watch could not be added (the budget, or the user's watch limit): only the resync
+    /// covers what it would have seen.
     pub degraded: Option<String>,
+}
+
+/// Fewest watches whatever the limits say: the home, `profiles/` and a few profiles.
+const MIN_BUDGET: usize = 16;
+
+/// How many watches the registrar may hold: the scanner's capacity in services (each
+/// profile needs two, so twice the profiles it can supervise), at most a quarter of the
+/// host's per-uid limit (`host_limit`, from `/proc/sys/fs/inotify/max_user_watches`) so
+/// root's other programs keep the rest.
+pub fn budget(max_services: usize, host_limit: Option<usize>) -> usize {
+    let share = host_limit.map_or(usize::MAX, |l| l / 4);
+    max_services.min(share).max(MIN_BUDGET)
+}
+
+/// The host's per-uid inotify watch limit, when it can be read.
+pub fn host_limit() -> Option<usize> {
+    std::fs::read_to_string("/proc/sys/fs/inotify/max_user_watches").ok()?.trim().parse().ok()
 }
 
 fn entries() -> AddWatchFlags {
@@ -44,9 +72,9 @@ fn guard(path: &std::path::Path) -> AddWatchFlags {
 }
 
 impl VolumeWatch {
-    pub fn new() -> io::Result<VolumeWatch> {
+    pub fn new(budget: usize) -> io::Result<VolumeWatch> {
         let ino = Inotify::init(InitFlags::IN_NONBLOCK | InitFlags::IN_CLOEXEC).map_err(io::Error::from)?;
-        Ok(VolumeWatch { ino, watches: HashMap::new(), degraded: None })
+        Ok(VolumeWatch { ino, watches: HashMap::new(), budget: budget.max(2), degraded: None })
     }
 
     pub fn fd(&self) -> BorrowedFd<'_> {
@@ -54,6 +82,16 @@ impl VolumeWatch {
     }
 
     fn add(&mut self, path: &std::path::Path, mask: AddWatchFlags, what: Watched) {
+        if matches!(what, Watched::Profile(_)) && self.watches.len() + 1 > self.budget {
+            if self.degraded.is_none() {
+                self.degraded = Some(format!(
+                    "the registrar's inotify budget of {} watches is spent (more directories under profiles/ than the scanner can supervise); changes in the profiles beyond it are seen by the resync every {} s",
+                    self.budget,
+                    super::RESYNC.as_secs()
+                ));
+            }
+            return;
+        }
         match self.ino.add_watch(path, mask | guard(path)) {
             Ok(wd) => {
                 self.watches.insert(wd, what);
@@ -78,10 +116,22 @@ impl VolumeWatch {
         let Ok(profiles) = fs.open_dir(home, OsStr::new(PROFILES_DIR)) else { return };
         let base = profiles.proc_path();
         self.add(&base, entries() | AddWatchFlags::IN_DELETE_SELF | AddWatchFlags::IN_MOVE_SELF, Watched::Profiles);
-        for (n, k) in fs.list(&profiles).unwrap_or_default() {
-            if let Some(n) = n.to_str().filter(|n| k == crate::fs::Kind::Dir && name::validate(n).is_ok() && *n != DEFAULT_PROFILE) {
-                self.add(&base.join(n), entries(), Watched::Profile(n.to_string()));
+        let mut dirs: Vec<(bool, String)> = fs
+            .list(&profiles)
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|(n, k)| n.into_string().ok().filter(|n| k == crate::fs::Kind::Dir && name::validate(n).is_ok() && n != DEFAULT_PROFILE))
+            .map(|n| (false, n))
+            .collect();
+        // Real profiles first, when not all of them fit.
+        if dirs.len() + self.watches.len() > self.budget {
+            for (real, n) in &mut dirs {
+                *real = fs.open_dir(&profiles, OsStr::new(n.as_str())).is_ok_and(|d| fs.lstat(&d, OsStr::new(MARKER)).is_ok());
             }
+            dirs.sort_by_key(|(real, _)| !*real);
+        }
+        for (_, n) in dirs {
+            self.add(&base.join(&n), entries(), Watched::Profile(n));
         }
     }
 
@@ -156,5 +206,40 @@ impl VolumeWatch {
         } else {
             Scope::Profiles(names)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fs::{Fs, RealFs};
+
+    #[test]
+    fn the_budget_is_the_scanners_capacity_within_a_quarter_of_the_hosts_limit() {
+        assert_eq!(budget(10_000, Some(8192)), 2048);
+        assert_eq!(budget(500, Some(1_000_000)), 500);
+        assert_eq!(budget(500, None), 500);
+        assert_eq!(budget(4, Some(8)), MIN_BUDGET);
+    }
+
+    #[test]
+    fn beyond_the_budget_real_profiles_are_watched_first_and_it_says_so() {
+        let tmp = tempfile::tempdir().unwrap();
+        let profiles = tmp.path().join("profiles");
+        for i in 0..60 {
+            std::fs::create_dir_all(profiles.join(format!("junk-{i:02}"))).unwrap();
+        }
+        for p in ["zeta", "alpha"] {
+            std::fs::create_dir(profiles.join(p)).unwrap();
+            std::fs::write(profiles.join(p).join(MARKER), "").unwrap();
+        }
+        let home = RealFs.open_root(tmp.path()).unwrap();
+        let mut w = VolumeWatch::new(10).unwrap();
+        w.watch_all(&RealFs, &home);
+        assert_eq!(w.watches.len(), 10);
+        for p in ["zeta", "alpha"] {
+            assert!(w.watches.values().any(|x| *x == Watched::Profile(p.into())), "{p} is not watched");
+        }
+        assert!(w.degraded.as_deref().is_some_and(|d| d.contains("budget of 10")));
     }
 }

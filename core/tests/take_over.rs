@@ -10,7 +10,8 @@ use hermes_core::boot::plan::Container;
 use hermes_core::clock::ManualClock;
 use hermes_core::ctx::Ctx;
 use hermes_core::fs::RealFs;
-use hermes_core::registrar::{Registrar, Scope};
+use hermes_core::lifecycle::status::{render_table, status};
+use hermes_core::registrar::{take_over, Registrar, Scope};
 use std::collections::BTreeSet;
 use std::fs;
 use std::os::unix::fs::{symlink, MetadataExt, PermissionsExt};
@@ -64,6 +65,32 @@ fn root_made_entries_in_a_profile_become_the_users_and_an_outside_hard_link_does
     assert_eq!(owner(&outside), (0, 0), "a file with another name outside stays root's");
     assert_eq!(owner(Path::new("/etc/shadow")).0, 0);
     assert_eq!(owner(&f.profile_dir("other").join("root-made")), (0, 0), "another profile is not looked at");
+    let t = &c.taken_over;
+    assert_eq!((t.len(), t[0].profile.as_str(), t[0].entries, t[0].hard_linked), (1, "coder", 4, 1), "{c:?}");
+
+    // `status` says so, and the registrar's log line is made from `taken_over`.
+    let ctx = Ctx::new(&RealFs, &clock, &f.cfg);
+    let report = status(&ctx, None).unwrap();
+    let last = report.last_take_over.clone().expect("status shows the take-over");
+    assert_eq!((last.profile.as_str(), last.entries), ("coder", 4));
+    assert!(render_table(&report).contains("gave 4 root-owned entries in profile coder"), "{}", render_table(&report));
+    let rec = f.tmp.path().join("run/last-take-over.json");
+    assert_eq!(owner(&rec).0, 0, "recorded where only root writes");
+
+    // Nothing root-made left: the next look changes nothing and says nothing.
+    assert!(r.converge(&only("coder")).taken_over.is_empty());
+}
+
+/// A configuration whose user is root itself has nothing to take over.
+#[test]
+fn with_root_as_the_configured_user_nothing_is_taken_over() {
+    let mut f = fixture();
+    f.profile("coder", None, None);
+    f.cfg.uid = 0;
+    let clock = ManualClock::new(SystemTime::now());
+    let ctx = Ctx::new(&RealFs, &clock, &f.cfg);
+    assert!(!take_over::active(&ctx));
+    assert_eq!(take_over::profile(&ctx, "coder").unwrap(), None);
 }
 
 #[test]

@@ -27,10 +27,18 @@ pub struct VolumeWatch {
     watches: HashMap<WatchDescriptor, Watched>,
     /// A watch could not be added (e.g. the user's watch limit): only the resync covers it.
     pub degraded: Option<String>,
+    /// Any entry created in a profile directory (the home for `default`) is a reason to look
+    /// at that profile: the registrar takes over what root made there (root mode).
+    pub any_entry: bool,
 }
 
 fn entries() -> AddWatchFlags {
     AddWatchFlags::IN_CREATE | AddWatchFlags::IN_DELETE | AddWatchFlags::IN_MOVED_FROM | AddWatchFlags::IN_MOVED_TO
+}
+
+/// An entry that appeared (made here or moved in).
+fn arrived() -> AddWatchFlags {
+    AddWatchFlags::IN_CREATE | AddWatchFlags::IN_MOVED_TO
 }
 
 /// A `/proc/self/fd/<n>` path is itself a (magic) link to the directory we opened: it is
@@ -46,7 +54,7 @@ fn guard(path: &std::path::Path) -> AddWatchFlags {
 impl VolumeWatch {
     pub fn new() -> io::Result<VolumeWatch> {
         let ino = Inotify::init(InitFlags::IN_NONBLOCK | InitFlags::IN_CLOEXEC).map_err(io::Error::from)?;
-        Ok(VolumeWatch { ino, watches: HashMap::new(), degraded: None })
+        Ok(VolumeWatch { ino, watches: HashMap::new(), degraded: None, any_entry: false })
     }
 
     pub fn fd(&self) -> BorrowedFd<'_> {
@@ -123,6 +131,9 @@ impl VolumeWatch {
                     Watched::Home if name.as_deref() == Some(RECORD_FILE) => {
                         names.insert(DEFAULT_PROFILE.to_string());
                     }
+                    Watched::Home if self.any_entry && name.is_some() && ev.mask.intersects(arrived()) => {
+                        names.insert(DEFAULT_PROFILE.to_string());
+                    }
                     Watched::Home => {}
                     Watched::Profiles if ev.mask.intersects(AddWatchFlags::IN_DELETE_SELF | AddWatchFlags::IN_MOVE_SELF) => {
                         everything = true;
@@ -139,7 +150,8 @@ impl VolumeWatch {
                         }
                     }
                     Watched::Profile(p) => {
-                        if name.as_deref() == Some(MARKER) || name.as_deref() == Some(RECORD_FILE) || ev.mask.intersects(AddWatchFlags::IN_DELETE_SELF | AddWatchFlags::IN_MOVE_SELF) {
+                        let arrived = self.any_entry && ev.mask.intersects(arrived());
+                        if arrived || name.as_deref() == Some(MARKER) || name.as_deref() == Some(RECORD_FILE) || ev.mask.intersects(AddWatchFlags::IN_DELETE_SELF | AddWatchFlags::IN_MOVE_SELF) {
                             names.insert(p);
                         }
                     }
@@ -155,6 +167,30 @@ impl VolumeWatch {
             Scope::Everything
         } else {
             Scope::Profiles(names)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fs::{Fs, RealFs};
+
+    /// A file a root command drops into a profile (or the home) is a reason to look at that
+    /// profile when the registrar takes over root-made entries, and only then.
+    #[test]
+    fn a_new_entry_in_a_profile_names_it_when_taking_over() {
+        for any_entry in [false, true] {
+            let tmp = tempfile::tempdir().unwrap();
+            std::fs::create_dir_all(tmp.path().join("profiles/coder")).unwrap();
+            let home = RealFs.open_root(tmp.path()).unwrap();
+            let mut w = VolumeWatch::new().unwrap();
+            w.any_entry = any_entry;
+            w.watch_all(&RealFs, &home);
+            std::fs::write(tmp.path().join("profiles/coder/.env"), "K=1").unwrap();
+            std::fs::write(tmp.path().join(".env"), "K=1").unwrap();
+            let want: BTreeSet<String> = if any_entry { ["coder".to_string(), DEFAULT_PROFILE.to_string()].into() } else { BTreeSet::new() };
+            assert_eq!(w.read(&RealFs, Some(&home)), Scope::Profiles(want), "any_entry={any_entry}");
         }
     }
 }

@@ -201,3 +201,29 @@ fn settle(r: &mut Registrar) {
         }
     }
 }
+
+/// Issue 19, item 8, end to end: a root command drops a file into a running profile (what
+/// `docker exec C python …` does); the running registrar, woken by inotify, gives it to the
+/// hermes user, says so in its log, and `status` (as the hermes user) shows when.
+#[test]
+#[ignore = "needs root, s6 and the hermes user"]
+fn a_file_root_drops_into_a_running_profile_becomes_the_users_and_status_says_so() {
+    prerequisites();
+    let w = world_of(&["default", "coder"]);
+    let _r = w.spawn_registrar();
+    let env = w.f.profile_dir("coder").join(".env");
+    fs::write(&env, "KEY=1\n").unwrap();
+    use std::os::unix::fs::MetadataExt;
+    assert!(
+        wait_for(Duration::from_secs(10), || fs::metadata(&env).is_ok_and(|m| (m.uid(), m.gid()) == (10000, 10000))),
+        "still root's; registrar log:\n{}",
+        w.registrar_log()
+    );
+    assert!(wait_for(Duration::from_secs(5), || w.registrar_log().contains("took over 1 root-owned entries in profile coder")), "{}", w.registrar_log());
+    let o = w.cli(true, &["--json", "status"]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["last_take_over"]["profile"], "coder", "{v}");
+    assert_eq!(v["last_take_over"]["entries"], 1, "{v}");
+    let o = w.cli(true, &["status"]);
+    assert!(String::from_utf8_lossy(&o.stdout).contains("gave 1 root-owned entries in profile coder"), "{}", String::from_utf8_lossy(&o.stdout));
+}

@@ -43,6 +43,11 @@ fn print(c: &Converged, json: bool) {
     for (p, what) in &c.policy {
         println!("registrar: gateway-{p} {what}");
     }
+    for t in &c.taken_over {
+        let left = if t.hard_linked > 0 { format!("; {} root-owned with other hard links left alone", t.hard_linked) } else { String::new() };
+        let more = if t.truncated { "; stopped at the walk's bound, the next look goes on" } else { "" };
+        println!("registrar: took over {} root-owned entries in profile {} (now the hermes user's){left}{more}", t.entries, t.profile);
+    }
     for e in &c.errors {
         eprintln!("registrar: error: {e}");
     }
@@ -58,6 +63,7 @@ pub fn run(ctx: &Ctx, a: &WatchArgs, json: bool) -> Result<u8, Problem> {
             let more = reg.tick();
             c.added.extend(more.added);
             c.removed.extend(more.removed);
+            c.taken_over.extend(more.taken_over);
             c.errors.extend(more.errors);
         }
         print(&c, json);

@@ -3,7 +3,7 @@
 //! injected error, the pass goes on) or "kill" the pass at step N (that step and every later
 //! one fail, as if the process had died there: no further effect reaches the disk).
 
-use super::{Capped, Dir, FifoReader, FileLock, Fs, Ident, Kind, Meta, RenameMode};
+use super::{Capped, Dir, FifoReader, FileLock, Fs, Ident, Kind, Meta, Node, RenameMode};
 use std::cell::{Cell, RefCell};
 use std::ffi::{OsStr, OsString};
 use std::io;
@@ -112,6 +112,14 @@ impl Fs for FaultyFs<'_> {
         self.read_guard(&dir.child(name))?;
         self.inner.lstat(dir, name)
     }
+    fn open_node(&self, dir: &Dir, name: &OsStr) -> io::Result<Node> {
+        self.read_guard(&dir.child(name))?;
+        self.inner.open_node(dir, name)
+    }
+    fn enter_node(&self, node: &Node) -> io::Result<Dir> {
+        self.read_guard(node.path())?;
+        self.inner.enter_node(node)
+    }
     fn stat(&self, dir: &Dir, name: &OsStr) -> io::Result<Meta> {
         self.read_guard(&dir.child(name))?;
         self.inner.stat(dir, name)
@@ -161,6 +169,10 @@ impl Fs for FaultyFs<'_> {
     fn chown(&self, dir: &Dir, name: &OsStr, uid: u32, gid: u32) -> io::Result<()> {
         self.step("chown", dir.child(name))?;
         self.inner.chown(dir, name, uid, gid)
+    }
+    fn chown_node(&self, node: &Node, uid: u32, gid: u32) -> io::Result<()> {
+        self.step("chown", node.path().to_path_buf())?;
+        self.inner.chown_node(node, uid, gid)
     }
     fn chmod(&self, dir: &Dir, name: &OsStr, mode: u32) -> io::Result<()> {
         self.step("chmod", dir.child(name))?;

@@ -1,7 +1,7 @@
 //! The real [`Fs`]: `*at` system calls on directory descriptors via `nix`.
 
 use super::identity::AsUser;
-use super::{Capped, Dir, FifoReader, FileLock, Fs, Ident, Kind, Meta, RenameMode};
+use super::{Capped, Dir, FifoReader, FileLock, Fs, Ident, Kind, Meta, Node, RenameMode};
 use nix::dir::Dir as NixDir;
 use nix::errno::Errno;
 use nix::fcntl::{openat, renameat2, OFlag, RenameFlags};
@@ -297,6 +297,34 @@ impl Fs for LinuxFs {
             Some(Uid::from_raw(uid)),
             Some(Gid::from_raw(gid)),
             nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
+        )
+        .map_err(io_err)
+    }
+
+    fn open_node(&self, dir: &Dir, name: &OsStr) -> io::Result<Node> {
+        let _id = AsUser::enter_lookup(dir.ident)?;
+        let flags = OFlag::O_PATH | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+        let fd = owned(openat(Some(dir.fd.as_raw_fd()), name, flags, Mode::empty()).map_err(io_err)?);
+        let st = fstat(fd.as_raw_fd()).map_err(io_err)?;
+        let path = if name == "." { dir.path.clone() } else { dir.child(name) };
+        Ok(Node { fd, path, ident: dir.ident, meta: meta_of(&st) })
+    }
+
+    fn enter_node(&self, node: &Node) -> io::Result<Dir> {
+        let _id = AsUser::enter_lookup(node.ident)?;
+        // Relative to the node's own descriptor: the same inode, or ENOTDIR.
+        let fd = openat(Some(node.fd.as_raw_fd()), ".", NOFOLLOW_DIR, Mode::empty()).map_err(io_err)?;
+        Ok(Dir { fd: owned(fd), path: node.path.clone(), ident: node.ident })
+    }
+
+    fn chown_node(&self, node: &Node, uid: u32, gid: u32) -> io::Result<()> {
+        let _id = AsUser::enter(node.ident)?;
+        fchownat(
+            Some(node.fd.as_raw_fd()),
+            "",
+            Some(Uid::from_raw(uid)),
+            Some(Gid::from_raw(gid)),
+            nix::fcntl::AtFlags::AT_EMPTY_PATH | nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
         )
         .map_err(io_err)
     }

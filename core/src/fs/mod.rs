@@ -64,6 +64,31 @@ impl Dir {
     }
 }
 
+/// One entry opened without following a link (`O_PATH|O_NOFOLLOW`: a link is the link, a
+/// FIFO is not waited on) with what `fstat` said of that very inode. Acting on it (entering
+/// it, re-owning it) acts on what was examined, whatever has been renamed or linked at its
+/// name since: the way a root walk over the user's tree closes the gap between looking and
+/// acting.
+pub struct Node {
+    fd: OwnedFd,
+    path: PathBuf,
+    ident: Option<Ident>,
+    /// What `fstat` of the open descriptor said.
+    pub meta: Meta,
+}
+
+impl Node {
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl fmt::Debug for Node {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Node({})", self.path.display())
+    }
+}
+
 impl fmt::Debug for Dir {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "Dir({})", self.path.display())
@@ -204,6 +229,15 @@ pub trait Fs {
     /// `mkfifo` with exactly `mode`.
     fn mkfifo(&self, dir: &Dir, name: &OsStr, mode: u32) -> io::Result<()>;
     fn chown(&self, dir: &Dir, name: &OsStr, uid: u32, gid: u32) -> io::Result<()>;
+    /// Open `name` (`.` for `dir` itself) as a [`Node`] without following a link or blocking,
+    /// and `fstat` what was opened.
+    fn open_node(&self, dir: &Dir, name: &OsStr) -> io::Result<Node>;
+    /// The directory `node` is, entered through its own descriptor (`ENOTDIR` for anything
+    /// else); it keeps the node's identity.
+    fn enter_node(&self, node: &Node) -> io::Result<Dir>;
+    /// Change the owner of exactly the inode `node` holds (a link itself, never its target):
+    /// `fchownat(fd, "", AT_EMPTY_PATH)`, no name resolved.
+    fn chown_node(&self, node: &Node, uid: u32, gid: u32) -> io::Result<()>;
     fn chmod(&self, dir: &Dir, name: &OsStr, mode: u32) -> io::Result<()>;
     fn rename(&self, from_dir: &Dir, from: &OsStr, to_dir: &Dir, to: &OsStr, how: RenameMode) -> io::Result<()>;
     /// Remove a non-directory entry (a symlink is removed, never its target).

@@ -15,6 +15,7 @@ use crate::volume::open_profile_dir;
 use crate::volume::state::{read_json_object, effective_state, Wanted, STATE_FILE};
 use crate::clock::{from_unix_secs, rfc3339};
 use crate::policy::record::{self, PolicyState, Record};
+use crate::registrar::take_over::{self, TakeOver};
 use crate::volume::gateway_logs;
 use super::settle;
 use std::collections::BTreeSet;
@@ -88,6 +89,9 @@ pub struct StatusReport {
     /// What the registrar says of itself (e.g. that its inotify budget is spent).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub registrar_notices: Vec<String>,
+    /// The registrar's last take-over of root-made entries (root mode), if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_take_over: Option<TakeOver>,
 }
 
 /// How a gateway stands against what is wanted of it, judged once from its verdict: `status`
@@ -133,7 +137,7 @@ pub fn status(ctx: &Ctx, only: Option<&str>) -> Result<StatusReport, Problem> {
             return Err(Problem::NotRegistered { profile: p.to_string(), hint: None });
         }
         let scanner_running = scanner_running(ctx, &scandir, std::slice::from_ref(&ps));
-        return Ok(StatusReport { profiles: vec![ps], capacity: None, scanner_running, scandir: ctx.cfg.scandir.display().to_string(), capacity_hint: None, registrar_notices: crate::registrar::notice::read_all(ctx) });
+        return Ok(StatusReport { profiles: vec![ps], capacity: None, scanner_running, scandir: ctx.cfg.scandir.display().to_string(), capacity_hint: None, registrar_notices: crate::registrar::notice::read_all(ctx), last_take_over: take_over::last(ctx).filter(|t| t.profile == p) });
     }
     let home = ctx.open_home().ok();
     let snap = discovery::scan_home(ctx.fs, home.as_ref(), None, false);
@@ -147,7 +151,7 @@ pub fn status(ctx: &Ctx, only: Option<&str>) -> Result<StatusReport, Problem> {
     let profiles: Vec<ProfileStatus> = names.iter().map(|p| of(ctx, &scandir, p)).collect();
     let capacity = capacity::usage(ctx, &scandir).ok();
     let capacity_hint = capacity.filter(|c| c.near_limit()).map(|_| capacity::how_to_raise(ctx));
-    Ok(StatusReport { scanner_running: scanner_running(ctx, &scandir, &profiles), profiles, capacity, scandir: ctx.cfg.scandir.display().to_string(), capacity_hint, registrar_notices: crate::registrar::notice::read_all(ctx) })
+    Ok(StatusReport { scanner_running: scanner_running(ctx, &scandir, &profiles), profiles, capacity, scandir: ctx.cfg.scandir.display().to_string(), capacity_hint, registrar_notices: crate::registrar::notice::read_all(ctx), last_take_over: take_over::last(ctx) })
 }
 
 /// Whether the scanner runs: asked directly where this process may look, else told by any
@@ -532,6 +536,15 @@ pub fn render_table(r: &StatusReport) -> String {
         if single {
             let _ = writeln!(out, "log: {}", crate::escape::terminal(&p.log));
         }
+    }
+    if let Some(t) = &r.last_take_over {
+        let _ = writeln!(
+            out,
+            "\nthe registrar gave {} root-owned entries in profile {} to the hermes user at {} (a root command wrote the volume)",
+            t.entries,
+            t.profile,
+            rfc3339(from_unix_secs(t.at))
+        );
     }
     let registered = r.profiles.iter().any(|p| p.registered);
     if r.scanner_running == Some(false) {

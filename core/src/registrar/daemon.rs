@@ -38,6 +38,7 @@ pub fn run(reg: &mut Registrar, mut report: impl FnMut(&Converged), ready: impl 
     let mut rings = Rings::default();
     let budget = super::volume_watch::budget(ctx.cfg.max_services, super::volume_watch::host_limit());
     let mut watch = VolumeWatch::new(budget).map_err(|e| Problem::Io { path: "inotify".into(), action: "open".into(), error: e })?;
+    watch.any_entry = super::take_over::active(&ctx);
     let mut home = ctx.open_home().ok();
     if let Some(h) = &home {
         watch.watch_all(ctx.fs, h);

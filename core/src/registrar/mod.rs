@@ -15,6 +15,9 @@
 //! - the teardown ([`crate::slot::teardown`]) never blocks the loop and never orphans a
 //!   gateway.
 //!
+//! - root mode: what root owns in P (a `docker exec` as root wrote it) becomes the
+//!   configured user's ([`take_over`]), bounded, never through a link or a hard link.
+//!
 //! It looks when the volume changes (inotify, see [`daemon`]), when rung, and every
 //! [`RESYNC`] as a safety net; a look at one profile reads its directory entry and `SOUL.md`
 //! (and its state file only to register it), never the whole volume.
@@ -22,6 +25,7 @@
 pub mod daemon;
 pub mod doorbell;
 pub mod notice;
+pub mod take_over;
 mod volume_watch;
 
 use crate::boot::plan::{starts, Container};
@@ -70,18 +74,33 @@ pub struct Converged {
     /// What the crash policy's schedule did, by profile (a delayed restart, a probe, a run
     /// confirmed healthy).
     pub policy: Vec<(String, String)>,
+    /// Root-owned entries given to the configured user, by profile.
+    pub taken_over: Vec<TakenOver>,
     pub errors: Vec<String>,
+}
+
+/// One profile's take-over of root-made entries.
+#[derive(Debug, Default, Clone, serde::Serialize)]
+pub struct TakenOver {
+    pub profile: String,
+    /// Entries re-owned.
+    pub entries: usize,
+    /// Root-owned files left because they have another hard link (maybe outside the volume).
+    pub hard_linked: usize,
+    /// The walk stopped at its bound: more may be left for the next look.
+    pub truncated: bool,
 }
 
 impl Converged {
     pub fn is_empty(&self) -> bool {
-        self.added.is_empty() && self.removed.is_empty() && self.pending.is_empty() && self.policy.is_empty() && self.errors.is_empty()
+        self.added.is_empty() && self.removed.is_empty() && self.pending.is_empty() && self.policy.is_empty() && self.taken_over.is_empty() && self.errors.is_empty()
     }
     fn absorb(&mut self, other: Converged) {
         self.added.extend(other.added);
         self.removed.extend(other.removed);
         self.pending.extend(other.pending);
         self.policy.extend(other.policy);
+        self.taken_over.extend(other.taken_over);
         self.errors.extend(other.errors);
     }
 }
@@ -268,9 +287,14 @@ impl<'a> Registrar<'a> {
         let mut usage: Option<Usage> = None;
         let mut published = false;
         let mut tore = false;
+        let mut on_volume = Vec::new();
         for p in &names {
             let has_slot = ctx.fs.lstat(&scandir, OsStr::new(&slot_name(p))).is_ok();
-            match (self.on_volume(&profiles, p), has_slot) {
+            let here = self.on_volume(&profiles, p);
+            if here == OnVolume::Profile {
+                on_volume.push(p.clone());
+            }
+            match (here, has_slot) {
                 (OnVolume::Profile, false) => {
                     self.pending.remove(p);
                     if self.teardowns.iter().any(|t| t.profile == *p) {
@@ -323,6 +347,9 @@ impl<'a> Registrar<'a> {
         for p in &names {
             self.refresh_due(p);
         }
+        if take_over::active(&ctx) {
+            out.absorb(self.take_over(&on_volume));
+        }
         out.absorb(self.run_schedule(&scandir));
         out.absorb(self.progress(&scandir));
         out
@@ -344,6 +371,30 @@ impl<'a> Registrar<'a> {
         let start = starts(profile == DEFAULT_PROFILE, prior.value.as_ref(), &self.container) && !held;
         add_slot(ctx, scandir, home, profile, start, usage)?;
         Ok(start)
+    }
+
+    /// Give what root owns in these profiles to the configured user; the last take-over is
+    /// recorded for `status`.
+    fn take_over(&self, profiles: &[String]) -> Converged {
+        let mut out = Converged::default();
+        let mut last = None;
+        for p in profiles {
+            match take_over::profile(&self.ctx, p) {
+                // Reported when something changed (what is left alone would be said at every look).
+                Ok(Some(a)) if a.changed > 0 => {
+                    last = Some(take_over::TakeOver { profile: p.clone(), entries: a.changed, at: self.unix_now() });
+                    out.taken_over.push(TakenOver { profile: p.clone(), entries: a.changed, hard_linked: a.hard_linked.len(), truncated: a.truncated });
+                }
+                Ok(_) => {}
+                Err(e) => out.errors.push(e.to_string()),
+            }
+        }
+        if let Some(t) = last {
+            if let Err(e) = take_over::record(&self.ctx, &t) {
+                out.errors.push(e.to_string());
+            }
+        }
+        out
     }
 
     /// Teardowns a killed registrar (or CLI) left behind are finished, not forgotten.

@@ -38,6 +38,9 @@ pub struct VolumeWatch {
     /// A watch could not be added (the budget, or the user's watch limit): only the resync
     /// covers what it would have seen.
     pub degraded: Option<String>,
+    /// Any entry created in a profile directory (the home for `default`) is a reason to look
+    /// at that profile: the registrar takes over what root made there (root mode).
+    pub any_entry: bool,
 }
 
 /// Fewest watches whatever the limits say: the home, `profiles/` and a few profiles.
@@ -61,6 +64,11 @@ fn entries() -> AddWatchFlags {
     AddWatchFlags::IN_CREATE | AddWatchFlags::IN_DELETE | AddWatchFlags::IN_MOVED_FROM | AddWatchFlags::IN_MOVED_TO
 }
 
+/// An entry that appeared (made here or moved in).
+fn arrived() -> AddWatchFlags {
+    AddWatchFlags::IN_CREATE | AddWatchFlags::IN_MOVED_TO
+}
+
 /// A `/proc/self/fd/<n>` path is itself a (magic) link to the directory we opened: it is
 /// followed. Below it, a profile's name is never followed.
 fn guard(path: &std::path::Path) -> AddWatchFlags {
@@ -74,7 +82,7 @@ fn guard(path: &std::path::Path) -> AddWatchFlags {
 impl VolumeWatch {
     pub fn new(budget: usize) -> io::Result<VolumeWatch> {
         let ino = Inotify::init(InitFlags::IN_NONBLOCK | InitFlags::IN_CLOEXEC).map_err(io::Error::from)?;
-        Ok(VolumeWatch { ino, watches: HashMap::new(), budget: budget.max(2), degraded: None })
+        Ok(VolumeWatch { ino, watches: HashMap::new(), budget: budget.max(2), degraded: None, any_entry: false })
     }
 
     pub fn fd(&self) -> BorrowedFd<'_> {
@@ -173,6 +181,9 @@ impl VolumeWatch {
                     Watched::Home if name.as_deref() == Some(RECORD_FILE) => {
                         names.insert(DEFAULT_PROFILE.to_string());
                     }
+                    Watched::Home if self.any_entry && name.is_some() && ev.mask.intersects(arrived()) => {
+                        names.insert(DEFAULT_PROFILE.to_string());
+                    }
                     Watched::Home => {}
                     Watched::Profiles if ev.mask.intersects(AddWatchFlags::IN_DELETE_SELF | AddWatchFlags::IN_MOVE_SELF) => {
                         everything = true;
@@ -189,7 +200,8 @@ impl VolumeWatch {
                         }
                     }
                     Watched::Profile(p) => {
-                        if name.as_deref() == Some(MARKER) || name.as_deref() == Some(RECORD_FILE) || ev.mask.intersects(AddWatchFlags::IN_DELETE_SELF | AddWatchFlags::IN_MOVE_SELF) {
+                        let arrived = self.any_entry && ev.mask.intersects(arrived());
+                        if arrived || name.as_deref() == Some(MARKER) || name.as_deref() == Some(RECORD_FILE) || ev.mask.intersects(AddWatchFlags::IN_DELETE_SELF | AddWatchFlags::IN_MOVE_SELF) {
                             names.insert(p);
                         }
                     }
@@ -241,5 +253,23 @@ mod tests {
             assert!(w.watches.values().any(|x| *x == Watched::Profile(p.into())), "{p} is not watched");
         }
         assert!(w.degraded.as_deref().is_some_and(|d| d.contains("budget of 10")));
+    }
+
+    /// A file a root command drops into a profile (or the home) is a reason to look at that
+    /// profile when the registrar takes over root-made entries, and only then.
+    #[test]
+    fn a_new_entry_in_a_profile_names_it_when_taking_over() {
+        for any_entry in [false, true] {
+            let tmp = tempfile::tempdir().unwrap();
+            std::fs::create_dir_all(tmp.path().join("profiles/coder")).unwrap();
+            let home = RealFs.open_root(tmp.path()).unwrap();
+            let mut w = VolumeWatch::new(64).unwrap();
+            w.any_entry = any_entry;
+            w.watch_all(&RealFs, &home);
+            std::fs::write(tmp.path().join("profiles/coder/.env"), "K=1").unwrap();
+            std::fs::write(tmp.path().join(".env"), "K=1").unwrap();
+            let want: BTreeSet<String> = if any_entry { ["coder".to_string(), DEFAULT_PROFILE.to_string()].into() } else { BTreeSet::new() };
+            assert_eq!(w.read(&RealFs, Some(&home)), Scope::Profiles(want), "any_entry={any_entry}");
+        }
     }
 }

@@ -24,6 +24,9 @@ pub const DEFAULT_PROC: &str = "/proc";
 /// Where the image installs `hermes-reconcile`: what a slot's finish runs when no better
 /// (root-only) copy is known.
 pub const DEFAULT_RECONCILE: &str = "/usr/local/bin/hermes-reconcile";
+/// Where the image installs upstream's hermes-agent CLI: the `hermes` front passes every
+/// command that is not a supervision verb to it.
+pub const DEFAULT_UPSTREAM: &str = "/opt/hermes/.venv/bin/hermes";
 /// What a slot rendered by root runs to drop privileges, when no root-only copy is on PATH.
 pub const DEFAULT_APPLYUIDGID: &str = "/usr/bin/s6-applyuidgid";
 
@@ -40,6 +43,7 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ("HERMES_S6_RESERVED_SERVICES", "services kept free for non-gateway services"),
     ("HERMES_S6_REGISTRAR", "the registrar's doorbell FIFO"),
     ("HERMES_S6_RECONCILE", "the hermes-reconcile program a slot's finish script runs"),
+    ("HERMES_S6_UPSTREAM", "hermes-agent's own CLI, which `hermes` passes every other command to (default /opt/hermes/.venv/bin/hermes)"),
     ("HERMES_CRASH_BACKOFF_INITIAL", "crash policy: first restart delay (default 1s)"),
     ("HERMES_CRASH_BACKOFF_MAX", "crash policy: longest restart delay (default 60s)"),
     ("HERMES_CRASH_STABLE_AFTER", "crash policy: a run this long resets the crash count (default 60s)"),
@@ -95,6 +99,8 @@ pub struct Config {
     /// The `s6-applyuidgid` a root-rendered slot drops privileges with: an absolute path only
     /// root can change (see [`crate::trusted`]).
     pub applyuidgid: String,
+    /// hermes-agent's own `hermes` (the `hermes` front passes it what is not ours).
+    pub upstream_program: PathBuf,
     pub policy: crate::policy::Knobs,
 }
 
@@ -114,6 +120,7 @@ impl Default for Config {
             proc_root: PathBuf::from(DEFAULT_PROC),
             reconcile_program: DEFAULT_RECONCILE.to_string(),
             applyuidgid: DEFAULT_APPLYUIDGID.to_string(),
+            upstream_program: PathBuf::from(DEFAULT_UPSTREAM),
             policy: crate::policy::Knobs::default(),
         }
     }
@@ -231,6 +238,7 @@ impl Config {
             applyuidgid: crate::trusted::find("s6-applyuidgid", env("PATH").as_deref())
                 .map(|p| p.to_string_lossy().into_owned())
                 .unwrap_or_else(|| DEFAULT_APPLYUIDGID.to_string()),
+            upstream_program: path(None, "HERMES_S6_UPSTREAM", DEFAULT_UPSTREAM),
             policy: knobs(env)?,
         };
         cfg.check()?;

@@ -75,6 +75,24 @@ pub fn gateway_command(cfg: &Config, profile: &str) -> String {
     }
 }
 
+/// What a gateway run by us is told, read from hermes-agent 0.19.0's own code:
+/// - `HERMES_S6_SUPERVISED_CHILD`: it is the supervised child itself, so `gateway run` runs in
+///   the foreground instead of redirecting to `gateway start` (which would recurse); the
+///   default slot does not follow a sticky `active_profile`; and it counts as supervised
+///   (`gateway/restart.py`), so `/restart` exits 75 for its supervisor to restart it instead
+///   of respawning itself detached.
+/// - `HERMES_SUPERVISED_CHILD`: not read by 0.19.0; newer upstream reads it where it reads
+///   the s6 marker (the profile override), so both are given.
+/// - `HERMES_GATEWAY_EXTERNAL_SUPERVISOR=1`: the explicit supervised marker of
+///   `gateway run --external-supervisor`, which survives wrappers that rebuild the
+///   environment.
+/// - `HERMES_GATEWAY_MAX_STARTS=0`: turns off its own respawn-storm breaker (after 5 starts
+///   in 120 s it slept 10 s to 300 s before running, while s6 reported it up); one supervisor
+///   owns the restart policy, and it is ours.
+/// - `PYTHONUNBUFFERED=1`: its lines reach the logger as they are written, not at exit.
+pub const SUPERVISED_ENV: &str = "export HERMES_S6_SUPERVISED_CHILD=1 HERMES_SUPERVISED_CHILD=1 HERMES_GATEWAY_EXTERNAL_SUPERVISOR=1\n\
+export HERMES_GATEWAY_MAX_STARTS=0 PYTHONUNBUFFERED=1\n";
+
 pub fn run_script(cfg: &Config, profile: &str, privilege: Privilege) -> String {
     let home = sh_quote(&cfg.home.to_string_lossy());
     format!(
@@ -82,8 +100,7 @@ pub fn run_script(cfg: &Config, profile: &str, privilege: Privilege) -> String {
          # shellcheck shell=sh\n\
          export HOME={home}\n\
          cd {home} || exit 111\n\
-         export HERMES_S6_SUPERVISED_CHILD=1\n\
-         export HERMES_SUPERVISED_CHILD=1\n\
+         {SUPERVISED_ENV}\
          exec 2>&1\n\
          {exec}\n",
         interp = cfg.interpreter,
@@ -167,9 +184,21 @@ mod tests {
     #[test]
     fn a_root_rendered_run_script_always_drops_and_never_asks_id() {
         let got = run_script(&Config::default(), "coder", DROP);
-        let want = "#!/command/with-contenv sh\n# shellcheck shell=sh\nexport HOME=/opt/data\ncd /opt/data || exit 111\nexport HERMES_S6_SUPERVISED_CHILD=1\nexport HERMES_SUPERVISED_CHILD=1\nexec 2>&1\nexec /usr/bin/s6-applyuidgid -u 10000 -g 10000 -G 10000 hermes -p coder gateway run --replace\n";
+        let want = "#!/command/with-contenv sh\n# shellcheck shell=sh\nexport HOME=/opt/data\ncd /opt/data || exit 111\nexport HERMES_S6_SUPERVISED_CHILD=1 HERMES_SUPERVISED_CHILD=1 HERMES_GATEWAY_EXTERNAL_SUPERVISOR=1\nexport HERMES_GATEWAY_MAX_STARTS=0 PYTHONUNBUFFERED=1\nexec 2>&1\nexec /usr/bin/s6-applyuidgid -u 10000 -g 10000 -G 10000 hermes -p coder gateway run --replace\n";
         assert_eq!(got, want);
         assert!(!got.contains("$(id"), "no program decides privilege at run time");
+    }
+
+    /// What hermes-agent needs to be supervised by us rather than by itself: measured with
+    /// 0.19.0, without PYTHONUNBUFFERED its banner reached the log only at exit, and its own
+    /// respawn-storm breaker slept up to 300 s before running while s6 said it was up.
+    #[test]
+    fn the_gateway_is_told_it_is_supervised_and_never_breaks_its_own_storms() {
+        let got = run_script(&Config::default(), "default", DROP);
+        for env in ["HERMES_S6_SUPERVISED_CHILD=1", "HERMES_GATEWAY_EXTERNAL_SUPERVISOR=1", "HERMES_GATEWAY_MAX_STARTS=0", "PYTHONUNBUFFERED=1"] {
+            assert!(got.contains(env), "{env} missing:\n{got}");
+        }
+        assert!(!got.contains("activate"), "the venv's bin must not come first on the gateway's PATH: its /restart finds our `hermes`");
     }
 
     #[test]

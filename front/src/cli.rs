@@ -119,6 +119,8 @@ pub enum Gateway {
     Status(Target),
     /// Show the gateway's log (its output and errors, as its s6-log logger keeps them)
     Logs(LogsArgs),
+    /// Every profile's gateway: the same table as `hermes status`
+    List,
     /// Run the gateway (under s6: ask s6 to run it, then stay as a heartbeat)
     Run(RunArgs),
 }
@@ -150,10 +152,12 @@ pub struct RunArgs {
 
 #[derive(Subcommand, Debug)]
 pub enum Profile {
-    /// Create a profile (a directory holding SOUL.md) and have its gateway slot registered, down
+    /// Create a profile (hermes-agent's own `profile create`: SOUL.md, .env, skills) and have its gateway slot registered, down
     Create {
-        /// The new profile's name: [a-z0-9][a-z0-9_-]{0,63}
-        name: String,
+        /// The new profile's name ([a-z0-9][a-z0-9_-]{0,63}), with any of hermes-agent's
+        /// `profile create` options (--clone, --clone-from SOURCE, --no-skills, ...)
+        #[arg(required = true, num_args = 1.., allow_hyphen_values = true, value_name = "NAME [OPTIONS]")]
+        args: Vec<String>,
     },
     /// Stop a profile's gateway, delete the profile and its slot (and its gateway log)
     Delete {

@@ -3,6 +3,7 @@
 
 use crate::cli::{Gateway, LogsArgs, OneOrAll, Profile, RunArgs, Settle, Target};
 use crate::profile;
+use crate::upstream;
 use hermes_core::config::is_set;
 use hermes_core::ctx::Ctx;
 use hermes_core::lifecycle::status::{self, render_table, ProfileStatus};
@@ -94,6 +95,7 @@ impl Front<'_> {
             Gateway::Restart(a) => self.one_or_all(&a.which, settle(&a.settle)?, ("restart", "Restarted"), restart::ask, confirm_up),
             Gateway::Status(t) => self.gateway_status(t),
             Gateway::Logs(a) => self.logs(a),
+            Gateway::List => self.status(),
             Gateway::Run(a) => self.run_gateway(a),
         }
     }
@@ -238,11 +240,27 @@ impl Front<'_> {
 
     pub fn profile(&self, p: &Profile) -> Result<u8, Problem> {
         match p {
-            Profile::Create { name } => {
-                let path = profile::create(&self.ctx, name)?;
-                if !self.json {
-                    println!("\u{2713} created profile '{name}' at {}", path.display());
-                }
+            Profile::Create { args } => {
+                let name = &profile::name_in_create_args(args)?;
+                let path = if upstream::installed(&self.ctx.cfg.upstream_program) {
+                    // hermes-agent's own create (its SOUL.md, .env and skills), as this user.
+                    profile::check_new_name(name)?;
+                    let mut argv: Vec<&std::ffi::OsStr> = vec!["profile".as_ref(), "create".as_ref()];
+                    argv.extend(args.iter().map(std::ffi::OsStr::new));
+                    let program = &self.ctx.cfg.upstream_program;
+                    let code = upstream::run(program, &argv).map_err(|e| Problem::Io { path: program.clone(), action: "run".into(), error: e })?;
+                    if code != 0 {
+                        eprintln!("\u{2717} hermes-agent's `profile create` exited {code}: no gateway slot was registered for '{name}'");
+                        return Ok(u8::try_from(code).unwrap_or(exit::FAILED));
+                    }
+                    self.ctx.cfg.home.join(hermes_core::volume::PROFILES_DIR).join(name)
+                } else {
+                    let path = profile::create(&self.ctx, name)?;
+                    if !self.json {
+                        println!("\u{2713} created profile '{name}' at {}", path.display());
+                    }
+                    path
+                };
                 let registered = self.registrar_listens();
                 if registered {
                     registrar::request(&self.ctx, name, true)?;
@@ -295,7 +313,7 @@ impl Front<'_> {
             println!("{:<24} {:<14} {:<10} STATE", "PROFILE", "SLOT", "WANTED");
             for p in on_volume {
                 let slot = if p.registered { "registered" } else { "not registered" };
-                println!("{:<24} {:<14} {:<10} {}", p.profile, slot, p.wanted.as_ref().map(|w| w.as_str()).unwrap_or("-"), p.state);
+                println!("{:<24} {:<14} {:<10} {}", p.profile, slot, hermes_core::escape::terminal(p.wanted.as_ref().map(|w| w.as_str()).unwrap_or("-")), p.state);
             }
         }
         Ok(exit::OK)

@@ -6,3 +6,4 @@ pub mod cli;
 pub mod commands;
 pub mod gateway;
 pub mod profile;
+pub mod upstream;

@@ -21,12 +21,35 @@ pub const RESERVED: [&str; 6] = ["hermes", "default", "test", "tmp", "root", "su
 
 pub const DEFAULT_SOUL: &str = "You are Hermes Agent, an intelligent AI assistant created by Nous Research.\n";
 
-/// Create `$HERMES_HOME/profiles/<name>/` with a `SOUL.md`. Does not register the slot.
-pub fn create(ctx: &Ctx, profile: &str) -> Result<PathBuf, Problem> {
+/// The profile name in `profile create`'s arguments: the first word that is neither an
+/// option nor the value of one (hermes-agent's `--clone-from SOURCE`, `--description TEXT`).
+pub fn name_in_create_args(args: &[String]) -> Result<String, Problem> {
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--clone-from" | "--description" => {
+                it.next();
+            }
+            o if o.starts_with('-') => {}
+            n => return Ok(n.to_string()),
+        }
+    }
+    Err(Problem::usage("profile create needs the new profile's NAME"))
+}
+
+/// A name a new profile may take: one the supervisor can give a slot, and not reserved.
+pub fn check_new_name(profile: &str) -> Result<(), Problem> {
     name::validate(profile)?;
     if RESERVED.contains(&profile) {
         return Err(Problem::usage(format!("profile name '{profile}' is reserved; choose another")));
     }
+    Ok(())
+}
+
+/// Create `$HERMES_HOME/profiles/<name>/` with a `SOUL.md` (without hermes-agent installed:
+/// the stand-in's profile). Does not register the slot.
+pub fn create(ctx: &Ctx, profile: &str) -> Result<PathBuf, Problem> {
+    check_new_name(profile)?;
     let fs = ctx.fs;
     let home = ctx.open_home().map_err(|e| ctx.problem(&ctx.cfg.home, "open", e))?;
     let profiles_path = home.child(OsStr::new(PROFILES_DIR));

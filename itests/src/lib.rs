@@ -196,7 +196,13 @@ pub struct RunAs {
     /// A shell script run as root in a throwaway container of the image on the volume
     /// (mounted at /opt/data) before the first start: a volume populated elsewhere.
     pub prepare_volume: Option<String>,
+    /// Run hermes-agent's real gateways (the image's default). Otherwise the slots run the
+    /// stand-in (`hermes-gateway`): the fast suites' double, started in milliseconds.
+    pub real_gateway: bool,
 }
+
+/// The stand-in gateway, as the image installs it.
+pub const STAND_IN: &str = "HERMES_S6_GATEWAY_PROGRAM=/usr/local/bin/hermes-gateway";
 
 /// Run `script` as root in a throwaway container of the image with `volume` at /opt/data.
 fn one_shot(d: &Docker, volume: &str, script: &str) {
@@ -282,7 +288,9 @@ impl HermesContainer {
             .with_container_name(&c.name)
             .with_labels(labels)
             .with_mount(Mount::volume_mount(&c.volume, "/opt/data"));
-        for kv in &run.env {
+        let chosen = run.env.iter().any(|kv| kv.starts_with("HERMES_S6_GATEWAY_PROGRAM="));
+        let stand_in = (!run.real_gateway && !chosen).then(|| STAND_IN.to_string());
+        for kv in run.env.iter().chain(stand_in.as_ref()) {
             let (k, v) = kv.split_once('=').unwrap_or_else(|| panic!("env {kv:?} is not KEY=value"));
             req = req.with_env_var(k, v);
         }

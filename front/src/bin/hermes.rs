@@ -10,6 +10,7 @@ use hermes_core::fs::LinuxFs;
 use hermes_core::problem::{exit, Problem};
 use hermes_front::cli::{Cli, Command};
 use hermes_front::commands::{gateway_binary, report_problem, Front};
+use hermes_front::upstream::{self, Route};
 use std::os::unix::process::CommandExt;
 use std::process::ExitCode;
 
@@ -64,7 +65,50 @@ fn run(cli: Cli) -> Result<u8, Problem> {
     }
 }
 
+/// Upstream's CLI, when the configuration can be read and it is installed there.
+fn upstream_program() -> Option<std::path::PathBuf> {
+    let cfg = Config::resolve(&|k| std::env::var(k).ok(), Overrides::default(), &config::lookup_user).ok()?;
+    upstream::installed(&cfg.upstream_program).then_some(cfg.upstream_program)
+}
+
+/// A command line that is not ours: upstream's CLI becomes this process (root already dropped).
+fn pass_through(program: &std::path::Path, args: &[std::ffi::OsString]) -> ExitCode {
+    let err = upstream::exec(program, args);
+    report_problem(&Problem::Io { path: program.to_path_buf(), action: "run hermes-agent's CLI".into(), error: err }, false);
+    ExitCode::from(exit::FAILED)
+}
+
+/// `hermes --version`: upstream's version line, then ours.
+fn version(program: Option<&std::path::Path>) -> ExitCode {
+    if let Some(line) = program.and_then(|p| upstream::output(p, &["--version"])).and_then(|o| o.lines().next().map(str::to_string)) {
+        println!("{line}");
+    }
+    println!("hermes-s6 {} (supervision by s6; hermes-reconcile, this front)", env!("CARGO_PKG_VERSION"));
+    ExitCode::SUCCESS
+}
+
 fn main() -> ExitCode {
+    let args: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
+    let route = upstream::route(&args);
+    if route != Route::Ours {
+        if let Err(p) = drop_root() {
+            report_problem(&p, false);
+            return ExitCode::from(p.exit_code());
+        }
+        match (route, upstream_program()) {
+            (Route::Version, program) => return version(program.as_deref()),
+            (Route::Help, Some(program)) => {
+                if let Some(help) = upstream::output(&program, &["--help"]) {
+                    print!("{help}");
+                    println!("\n{}", upstream::OUR_VERBS);
+                    return ExitCode::SUCCESS;
+                }
+            }
+            (Route::Upstream, Some(program)) => return pass_through(&program, &args),
+            // Without upstream's CLI only our own commands exist: clap says what they are.
+            _ => {}
+        }
+    }
     let json = std::env::args().any(|a| a == "--json");
     let cli = match Cli::try_parse() {
         Ok(c) => c,

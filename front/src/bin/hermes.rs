@@ -1,6 +1,7 @@
 //! `hermes`: the image's front for upstream's CLI surface around supervision (see
 //! `hermes --help`). Run as root (e.g. `docker exec <c> hermes …`) it drops to the hermes
-//! user first, unless HERMES_DOCKER_EXEC_AS_ROOT is set.
+//! user first, unless HERMES_DOCKER_EXEC_AS_ROOT is set; before anything, it refuses a PATH
+//! the hermes user could use to choose what root runs (docs/security.md, attack 18).
 
 use clap::{CommandFactory, Parser};
 use hermes_core::clock::SystemClock;
@@ -29,6 +30,35 @@ fn drop_root() -> Result<(), Problem> {
     Ok(())
 }
 
+/// The PATH the image sets: every entry root's and writable by root only.
+const SAFE_PATH: &str = "/command:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// Run as root, refuse a PATH with an entry anyone but root could fill (a directory the hermes
+/// user owns or can write, one below such a directory, an empty or relative entry, one that
+/// cannot be checked). This front runs its own programs by absolute path, but a PATH like that
+/// already chose which `hermes` root ran, and chooses what root's next command runs: say so
+/// before doing anything, rather than work under it. Unprivileged, PATH is the caller's own.
+fn refuse_unsafe_path() -> Result<(), Problem> {
+    if !nix::unistd::geteuid().is_root() {
+        return Ok(());
+    }
+    let Some(path) = std::env::var_os("PATH") else { return Ok(()) };
+    let refuse = |entry: &str, why: &str| {
+        Problem::usage(format!(
+            "refusing to run as root with PATH entry {entry:?}: {why}, so a program planted there would run as root; \
+             remove it from PATH (e.g. `docker exec -e PATH={SAFE_PATH} <container> /usr/local/bin/hermes …`) \
+             or make it root's and writable by root only"
+        ))
+    };
+    let Some(path) = path.to_str() else { return Err(refuse(&path.to_string_lossy(), "it is not valid UTF-8 and cannot be checked")) };
+    for entry in path.split(':') {
+        if let Some(why) = hermes_core::trusted::unsafe_path_entry(entry) {
+            return Err(refuse(entry, &why));
+        }
+    }
+    Ok(())
+}
+
 fn generate(what: &str, dir: &std::path::Path) -> Result<u8, Problem> {
     use clap_complete::Shell;
     let mut cmd = Cli::command();
@@ -43,6 +73,7 @@ fn generate(what: &str, dir: &std::path::Path) -> Result<u8, Problem> {
 }
 
 fn run(cli: Cli) -> Result<u8, Problem> {
+    refuse_unsafe_path()?;
     // The image build writes completions and man pages as root into system directories: that
     // reads nothing of the user's, so it is done before dropping to the user.
     if let Command::Generate(g) = &cli.cmd {

@@ -106,6 +106,56 @@ fn a_crash_loop_is_quarantined_stays_down_across_a_container_restart_and_an_oper
     assert_eq!((s["state"].as_str(), s["policy"]["state"].as_str(), s["next_start"].as_str()), (Some("running"), Some("running"), None), "{s}");
 }
 
+/// A failed `start` that cleared a quarantine says so; a `stop` of a held gateway cancels the
+/// policy's schedule, and `status` no longer shows it as pending (issue 19, item 10).
+#[test]
+#[ignore = "needs root, s6 and the hermes user"]
+fn a_failed_start_says_it_cleared_the_hold_and_a_stop_cancels_the_schedule() {
+    prerequisites();
+    let w = world(|_| {});
+    let _reg = w.spawn_registrar();
+    fs::write(w.f.profile_dir("crashy").join("crash"), "").unwrap();
+    assert_eq!(w.cli(true, &["start", "crashy", "--no-wait"]).status.code(), Some(0));
+    assert!(wait_for(Duration::from_secs(20), || w.status_json("crashy")["state"] == "quarantined"), "{}", w.status_json("crashy"));
+
+    // Still broken: the start fails, and says it had cleared the quarantine to try.
+    let o = w.cli(true, &["start", "crashy"]);
+    assert_eq!(o.status.code(), Some(1), "{}", out(&o));
+    assert!(out(&o).contains("did not stay up") && out(&o).contains("cleared the crash policy's hold (quarantined)"), "{}", out(&o));
+    let held = || matches!(w.status_json("crashy")["state"].as_str(), Some("quarantined" | "backing-off"));
+    assert!(wait_for(Duration::from_secs(20), held), "{}", w.status_json("crashy"));
+    let o = w.cli(true, &["--json", "start", "crashy"]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap_or_else(|_| panic!("{}", out(&o)));
+    assert_eq!(v["error"]["kind"], "did-not-stay-up", "{v}");
+    assert!(matches!(v["error"]["cleared"].as_str(), Some("quarantined" | "backing-off")), "the hold cleared is in the JSON too: {v}");
+
+    // Held again by the policy, then stopped by the operator: nothing is pending any more.
+    assert!(wait_for(Duration::from_secs(20), held), "{}", w.status_json("crashy"));
+    let o = w.cli(true, &["stop", "crashy"]);
+    assert!(o.status.success(), "{}", out(&o));
+    let s = w.status_json("crashy");
+    assert_eq!((s["state"].as_str(), s["policy"]["state"].as_str()), (Some("stopped"), Some("stopped")), "{s}");
+    assert!(s["next_start"].is_null(), "a stopped gateway has no pending start: {s}");
+    assert!(s["explanation"].as_str().unwrap().contains("is cancelled"), "{s}");
+}
+
+/// An inconsistent pair of `HERMES_CRASH_*` settings names the pair, their values and the fix;
+/// no Rust `Debug` output reaches the operator.
+#[test]
+fn an_inconsistent_policy_setting_names_the_variables_and_the_fix() {
+    let o = Command::new(env!("CARGO_BIN_EXE_hermes-reconcile"))
+        .env("HERMES_CRASH_COOLDOWN", "7h")
+        .env_remove("HERMES_CRASH_COOLDOWN_MAX")
+        .env_remove("HERMES_CRASH_LIMIT")
+        .args(["status", "--json"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", out(&o));
+    let text = out(&o);
+    assert!(text.contains("HERMES_CRASH_COOLDOWN_MAX (unset: default 6h) is shorter than HERMES_CRASH_COOLDOWN=7h") && text.contains("raise HERMES_CRASH_COOLDOWN_MAX to at least 7h"), "{text}");
+    assert!(!text.contains("Knobs") && !text.contains("HERMES_CRASH_LIMIT"), "{text}");
+}
+
 #[test]
 #[ignore = "needs root, s6 and the hermes user"]
 fn a_probe_that_stays_up_clears_the_quarantine_by_itself() {

@@ -183,12 +183,45 @@ fn knobs(env: &dyn Fn(&str) -> Option<String>) -> Result<crate::policy::Knobs, P
     if let Some(v) = env("HERMES_CRASH_LIMIT").filter(|v| !v.trim().is_empty()) {
         k.crash_limit = number("HERMES_CRASH_LIMIT", &v)?;
     }
-    if k.crash_limit == 0 || k.backoff_max < k.backoff_initial || k.cooldown_max < k.cooldown {
-        return Err(Problem::usage(format!(
-            "the crash policy is inconsistent: HERMES_CRASH_LIMIT must be at least 1 and each maximum at least its initial value ({k:?})"
-        )));
+    // Each inconsistency names the variables involved, with their values (and which one is a
+    // default), and the fix.
+    let shown = |var: &str, d: std::time::Duration| match env(var).filter(|v| !v.trim().is_empty()) {
+        Some(v) => format!("{var}={}", v.trim()),
+        None => format!("{var} (unset: default {})", format_duration(d)),
+    };
+    let mut wrong = Vec::new();
+    if k.crash_limit == 0 {
+        wrong.push("HERMES_CRASH_LIMIT=0: the number of crashes that quarantine must be at least 1 (set it to 1 or more, or unset it for the default 5)".to_string());
+    }
+    for (max_var, max, init_var, init) in [
+        ("HERMES_CRASH_BACKOFF_MAX", k.backoff_max, "HERMES_CRASH_BACKOFF_INITIAL", k.backoff_initial),
+        ("HERMES_CRASH_COOLDOWN_MAX", k.cooldown_max, "HERMES_CRASH_COOLDOWN", k.cooldown),
+    ] {
+        if max < init {
+            wrong.push(format!(
+                "{} is shorter than {}: raise {max_var} to at least {} or lower {init_var} to at most {}",
+                shown(max_var, max),
+                shown(init_var, init),
+                format_duration(init),
+                format_duration(max)
+            ));
+        }
+    }
+    if !wrong.is_empty() {
+        return Err(Problem::usage(format!("the crash policy's settings are inconsistent: {}", wrong.join("; "))));
     }
     Ok(k)
+}
+
+/// A duration as `parse_duration` reads it back: `500ms`, `45s`, `10m`, `6h`.
+fn format_duration(d: std::time::Duration) -> String {
+    let ms = d.as_millis();
+    match ms {
+        _ if !ms.is_multiple_of(1000) => format!("{ms}ms"),
+        _ if ms > 0 && ms.is_multiple_of(3_600_000) => format!("{}h", ms / 3_600_000),
+        _ if ms > 0 && ms.is_multiple_of(60_000) => format!("{}m", ms / 60_000),
+        _ => format!("{}s", ms / 1000),
+    }
 }
 
 impl Config {
@@ -370,6 +403,37 @@ mod tests {
         let c = resolve(&[("HERMES_CRASH_COOLDOWN", "2s"), ("HERMES_CRASH_LIMIT", "3")], Overrides::default()).unwrap();
         assert_eq!((c.policy.cooldown, c.policy.crash_limit), (Duration::from_secs(2), 3));
         assert!(resolve(&[("HERMES_CRASH_WINDOW", "soon")], Overrides::default()).unwrap_err().to_string().contains("HERMES_CRASH_WINDOW"));
+    }
+
+    #[test]
+    fn an_inconsistent_pair_names_its_own_variables_their_values_and_the_fix() {
+        // (environment, what the error says, what it must not say)
+        type Case<'a> = (&'a [(&'a str, &'a str)], &'a [&'a str], &'a [&'a str]);
+        let cases: [Case; 4] = [
+            (
+                &[("HERMES_CRASH_BACKOFF_INITIAL", "2m")],
+                &["HERMES_CRASH_BACKOFF_MAX (unset: default 1m) is shorter than HERMES_CRASH_BACKOFF_INITIAL=2m", "raise HERMES_CRASH_BACKOFF_MAX to at least 2m", "lower HERMES_CRASH_BACKOFF_INITIAL to at most 1m"],
+                &["HERMES_CRASH_LIMIT", "COOLDOWN"],
+            ),
+            (
+                &[("HERMES_CRASH_COOLDOWN", "7h"), ("HERMES_CRASH_COOLDOWN_MAX", "90m")],
+                &["HERMES_CRASH_COOLDOWN_MAX=90m is shorter than HERMES_CRASH_COOLDOWN=7h", "at least 7h", "at most 90m"],
+                &["HERMES_CRASH_LIMIT", "BACKOFF"],
+            ),
+            (&[("HERMES_CRASH_LIMIT", "0")], &["HERMES_CRASH_LIMIT=0", "at least 1"], &["BACKOFF", "COOLDOWN"]),
+            (&[("HERMES_CRASH_BACKOFF_MAX", "500ms")], &["HERMES_CRASH_BACKOFF_MAX=500ms is shorter than HERMES_CRASH_BACKOFF_INITIAL (unset: default 1s)"], &["HERMES_CRASH_LIMIT"]),
+        ];
+        for (env, says, not) in cases {
+            let e = resolve(env, Overrides::default()).unwrap_err();
+            let m = e.to_string();
+            assert_eq!(e.exit_code(), 2, "{m}");
+            for s in says {
+                assert!(m.contains(s), "{env:?}: {m:?} should say {s:?}");
+            }
+            for s in not.iter().chain(&["Knobs", "Duration", "secs:", "nanos", "{"]) {
+                assert!(!m.contains(s), "{env:?}: {m:?} should not say {s:?}");
+            }
+        }
     }
 
     #[test]

@@ -46,7 +46,8 @@ pub enum Problem {
     Io { path: PathBuf, action: String, error: io::Error },
     /// A gateway that was started did not stay up.
     /// `now` is what `status` says of it since (its state and why).
-    DidNotStayUp { profile: String, how: String, restarts: usize, now: String, log: PathBuf },
+    /// `cleared`: the crash policy's hold the command cleared before starting it, if any.
+    DidNotStayUp { profile: String, how: String, restarts: usize, now: String, log: PathBuf, cleared: Option<&'static str> },
     /// The s6 action happened, but the wanted state could not be recorded on the volume.
     NotRecorded { done: String, path: PathBuf, error: io::Error },
     /// Something stands at a path that this program refuses to use (a link, a FIFO…);
@@ -137,12 +138,16 @@ impl Problem {
     }
 
     pub fn to_json(&self) -> serde_json::Value {
-        serde_json::json!({
+        let mut v = serde_json::json!({
             "kind": self.kind(),
             "message": self.to_string(),
             "path": self.path().map(|p| p.display().to_string()),
             "exit_code": self.exit_code(),
-        })
+        });
+        if let Problem::DidNotStayUp { cleared, .. } = self {
+            v["cleared"] = serde_json::json!(cleared);
+        }
+        v
     }
 }
 
@@ -201,11 +206,13 @@ impl fmt::Display for Problem {
             Problem::Timeout { what } => write!(f, "timed out waiting for {what}"),
             Problem::Io { path, action, error } => write!(f, "could not {action} {}: {error}", path.display()),
             Problem::Unusable { path, why } => write!(f, "{} {why}", path.display()),
-            Problem::DidNotStayUp { profile, how, restarts, now, log } => write!(
-                f,
-                "gateway-{profile} did not stay up: {how} (it has died {restarts} time(s) since its slot was supervised); now {now}; its log: {} (hermes -p {profile} gateway logs)",
-                log.display()
-            ),
+            Problem::DidNotStayUp { profile, how, restarts, now, log, cleared } => {
+                write!(f, "gateway-{profile} did not stay up: {how} (it has died {restarts} time(s) since its slot was supervised); ")?;
+                if let Some(c) = cleared {
+                    write!(f, "this command had cleared the crash policy's hold ({c}) to start it, so the policy counts its crashes afresh; ")?;
+                }
+                write!(f, "now {now}; its log: {} (hermes -p {profile} gateway logs)", log.display())
+            }
             Problem::NotRecorded { done, path, error } => write!(f, "{done}; wanted state not recorded: {error} ({})", path.display()),
         }
     }

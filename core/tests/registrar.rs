@@ -205,3 +205,41 @@ fn the_policy_schedule_starts_only_what_a_boot_pass_would() {
         assert_eq!(r.schedule().contains_key("alpha"), !multiplex, "multiplex={multiplex}: {:?}", r.schedule());
     }
 }
+
+/// A hold read from the user's record ends no later than the policy's own maxima after the
+/// death that caused it (docs/crash-policy.md): an edited `next_start` of 1e300 (or of a
+/// year like 2093, which looks like a time) does not hold a gateway down forever.
+#[test]
+fn an_edited_next_start_is_clamped_to_the_policys_maxima() {
+    let now = SystemTime::now();
+    let unix = now.duration_since(SystemTime::UNIX_EPOCH).unwrap().as_secs_f64();
+    let death = unix - 10.0;
+    let cases = [
+        // (record, the latest the hold may end)
+        (format!(r#"{{"state":"quarantined","next_start":1e300,"last_exit":{{"at":{death},"code":1,"signal":null}}}}"#), death + 6.0 * 3600.0),
+        (format!(r#"{{"state":"quarantined","next_start":3.9e9,"last_exit":{{"at":{death},"code":1,"signal":null}}}}"#), death + 6.0 * 3600.0),
+        (format!(r#"{{"state":"backing-off","next_start":3.9e9,"last_exit":{{"at":{death},"code":1,"signal":null}}}}"#), death + 60.0),
+        // No known death (or one in the future): nothing to wait from; due now.
+        (r#"{"state":"quarantined","next_start":3.9e9}"#.to_string(), unix),
+        (r#"{"state":"quarantined","next_start":3.9e9,"last_exit":{"at":3.8e9,"code":1,"signal":null}}"#.to_string(), unix),
+        (r#"{"state":"backing-off"}"#.to_string(), unix),
+    ];
+    for (record, latest) in cases {
+        let f = Fixture::new();
+        f.profile("alpha", None, Some("running"));
+        f.run();
+        fs::write(f.profile_dir("alpha").join("gateway_policy.json"), &record).unwrap();
+        f.hand_over();
+        let clock = ManualClock::new(now);
+        let mut r = Registrar::new(Ctx::new(&RealFs, &clock, &f.cfg), Container::default()).unwrap();
+        r.converge(&Scope::Everything);
+        let due = r.schedule().get("alpha").copied();
+        assert!(due.is_some_and(|t| t <= latest + 1.5), "{record}: due {due:?}, latest {latest}");
+        // The bound does not move with the clock: an hour later it is still the same time.
+        clock.advance(Duration::from_secs(3600));
+        let again = hermes_core::policy::schedule::due(&hermes_core::policy::record::read(&Ctx::new(&RealFs, &clock, &f.cfg), "alpha"), &f.cfg.policy);
+        if latest > unix + 3600.0 {
+            assert_eq!(again, due, "{record}");
+        }
+    }
+}

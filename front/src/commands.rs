@@ -231,7 +231,7 @@ impl Front<'_> {
         eprintln!("  gateway will keep running even if it crashes.");
         eprintln!("  Use `--no-supervise` (or HERMES_GATEWAY_NO_SUPERVISE=1) to opt out");
         eprintln!("  and get the pre-s6 foreground behavior instead.");
-        let err = Command::new("sleep").arg("infinity").exec();
+        let err = Command::new("/bin/sleep").arg("infinity").exec();
         eprintln!("\u{2192} `sleep` is unavailable ({err}); keeping the s6 CMD process alive in-process until the container is stopped.");
         loop {
             std::thread::park();
@@ -350,11 +350,12 @@ pub fn report_problem(p: &Problem, json: bool) {
     }
 }
 
-/// The reference gateway, installed next to this binary.
+/// The reference gateway, installed next to this binary (else where the image installs it):
+/// always an absolute path, never looked up on PATH, whoever runs this.
 pub fn gateway_binary() -> PathBuf {
     std::env::current_exe()
         .ok()
         .and_then(|p| p.parent().map(|d| d.join("hermes-gateway")))
-        .filter(|p| p.exists())
-        .unwrap_or_else(|| PathBuf::from("hermes-gateway"))
+        .filter(|p| p.is_absolute() && p.exists())
+        .unwrap_or_else(|| PathBuf::from("/usr/local/bin/hermes-gateway"))
 }

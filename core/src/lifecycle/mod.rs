@@ -199,10 +199,16 @@ pub fn confirm_up(ctx: &Ctx, asked: Asked, wait: Wait) -> Result<Done, Problem> 
                 log: crate::volume::gateway_logs::log_dir(&ctx.cfg.home, &asked.profile),
                 profile: asked.profile,
                 how,
+                cleared: asked.cleared.map(PolicyState::as_str),
             })
         }
         settle::Settled::NotUp => Err(Problem::Timeout {
-            what: format!("gateway-{} to come up (s6 was told; it is still not running after {} s)", asked.profile, settle::UP_WAIT.as_secs()),
+            what: format!(
+                "gateway-{} to come up (s6 was told; it is still not running after {} s){}",
+                asked.profile,
+                settle::UP_WAIT.as_secs(),
+                asked.cleared.map(|c| format!("; this command had cleared the crash policy's hold ({})", c.as_str())).unwrap_or_default()
+            ),
         }),
     }
 }

@@ -166,7 +166,7 @@ fn on_volume(ctx: &Ctx, profile: &str) -> (Option<Wanted>, Option<record::Record
     let Some(dir) = open_profile_dir(ctx, profile).ok().flatten() else { return (None, None) };
     let _held = ctx.fs.hold_identity(&dir).ok();
     let wanted = read_json_object(ctx.fs, &dir, STATE_FILE).ok().flatten().and_then(|m| effective_state(&m));
-    (wanted, record::read_in(ctx.fs, &dir))
+    (wanted, record::read_now(ctx, &dir))
 }
 
 /// One profile's status, its slot looked up in `scandir`.
@@ -237,6 +237,17 @@ pub fn of(ctx: &Ctx, scandir: &Dir, profile: &str) -> ProfileStatus {
     ps.state = verdict.state();
     ps.verdict = verdict;
     ps.reason = verdict.legacy();
+    // The policy's schedule is pending only while the policy holds the gateway: once the
+    // operator stopped it (or anything else wins), no backoff's end or probe will start it,
+    // so no next start is shown, and the policy's word is the operator's.
+    if !matches!(verdict, Verdict::BackingOff | Verdict::Quarantined) {
+        ps.next_start = None;
+        if let (Some(view), Some(r)) = (ps.policy.as_mut(), rec.as_ref()) {
+            if r.holds_down() && verdict == Verdict::Stopped {
+                view.state = "stopped";
+            }
+        }
+    }
     ps.explanation = explain(verdict, &ps, rec.as_ref(), ctx.clock.now());
     // A gateway that cannot fork its threads dies of it (an abort, a failed spawn): say so.
     if matches!(verdict, Verdict::Restarting | Verdict::BackingOff | Verdict::Quarantined) {
@@ -461,7 +472,14 @@ fn explain(v: Verdict, ps: &ProfileStatus, rec: Option<&Record>, now: std::time:
             )
         }
         Verdict::ConfigError => format!("exited 78 (configuration error): not restarted; fix its configuration, then `hermes -p {p} gateway start`"),
-        Verdict::Stopped => "stopped by the operator; stays down until started".into(),
+        Verdict::Stopped => match rec.filter(|r| r.holds_down()) {
+            Some(r) => format!(
+                "stopped by the operator; stays down until started (the crash policy's {} is cancelled: no {} will start it; `hermes -p {p} gateway start` starts it and clears the policy)",
+                if r.state == PolicyState::Quarantined { "quarantine" } else { "backoff" },
+                if r.state == PolicyState::Quarantined { "probe" } else { "backoff's end" },
+            ),
+            None => "stopped by the operator; stays down until started".into(),
+        },
         Verdict::NotRestored => match ps.wanted.as_ref() {
             Some(w) => format!("registered down at boot (its last wanted state was {})", w.as_str()),
             None => "registered down at boot (no wanted state recorded)".into(),

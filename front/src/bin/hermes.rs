@@ -1,6 +1,7 @@
 //! `hermes`: the image's front for upstream's CLI surface around supervision (see
 //! `hermes --help`). Run as root (e.g. `docker exec <c> hermes …`) it drops to the hermes
-//! user first, unless HERMES_DOCKER_EXEC_AS_ROOT is set.
+//! user first, unless HERMES_DOCKER_EXEC_AS_ROOT is set; before anything, it refuses a PATH
+//! the hermes user could use to choose what root runs (docs/security.md, attack 18).
 
 use clap::{CommandFactory, Parser};
 use hermes_core::clock::SystemClock;
@@ -27,6 +28,35 @@ fn drop_root() -> Result<(), Problem> {
     nix::unistd::setgid(gid).map_err(|e| fail("setgid", e))?;
     nix::unistd::setuid(nix::unistd::Uid::from_raw(cfg.uid)).map_err(|e| fail("setuid", e))?;
     std::env::set_var("HOME", &cfg.home);
+    Ok(())
+}
+
+/// The PATH the image sets: every entry root's and writable by root only.
+const SAFE_PATH: &str = "/command:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// Run as root, refuse a PATH with an entry anyone but root could fill (a directory the hermes
+/// user owns or can write, one below such a directory, an empty or relative entry, one that
+/// cannot be checked). This front runs its own programs by absolute path, but a PATH like that
+/// already chose which `hermes` root ran, and chooses what root's next command runs: say so
+/// before doing anything, rather than work under it. Unprivileged, PATH is the caller's own.
+fn refuse_unsafe_path() -> Result<(), Problem> {
+    if !nix::unistd::geteuid().is_root() {
+        return Ok(());
+    }
+    let Some(path) = std::env::var_os("PATH") else { return Ok(()) };
+    let refuse = |entry: &str, why: &str| {
+        Problem::usage(format!(
+            "refusing to run as root with PATH entry {entry:?}: {why}, so a program planted there would run as root; \
+             remove it from PATH (e.g. `docker exec -e PATH={SAFE_PATH} <container> /usr/local/bin/hermes …`) \
+             or make it root's and writable by root only"
+        ))
+    };
+    let Some(path) = path.to_str() else { return Err(refuse(&path.to_string_lossy(), "it is not valid UTF-8 and cannot be checked")) };
+    for entry in path.split(':') {
+        if let Some(why) = hermes_core::trusted::unsafe_path_entry(entry) {
+            return Err(refuse(entry, &why));
+        }
+    }
     Ok(())
 }
 
@@ -88,6 +118,12 @@ fn version(program: Option<&std::path::Path>) -> ExitCode {
 }
 
 fn main() -> ExitCode {
+    // Before anything, whatever the command (upstream's included): root under a PATH the
+    // user could fill is refused.
+    if let Err(p) = refuse_unsafe_path() {
+        report_problem(&p, std::env::args().any(|a| a == "--json"));
+        return ExitCode::from(p.exit_code());
+    }
     let args: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
     let route = upstream::route(&args);
     if route != Route::Ours {

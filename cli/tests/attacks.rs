@@ -330,3 +330,117 @@ fn root_writes_in_the_volume_are_the_users_whatever_the_kernel_protects() {
     let roots: Vec<_> = all.iter().filter(|p| fs::symlink_metadata(p).unwrap().uid() == 0 && **p != logs.join("container-boot.log")).collect();
     assert!(roots.is_empty(), "root-owned files in the volume: {roots:?}");
 }
+
+/// A slot published the way upstream's own service manager (`hermes_cli/service_manager.py`)
+/// does it, with the registrar down: `supervise/` the user's (0755), a run script that decides
+/// privilege at run time with `id -u`. s6-svscan is told to pick it up and its gateway comes up.
+fn publish_like_upstream(w: &World, profile: &str) -> PathBuf {
+    let slot = w.f.slot(profile);
+    fs::create_dir(&slot).unwrap();
+    fs::write(slot.join("type"), "longrun\n").unwrap();
+    let gw = &w.f.cfg.gateway_program;
+    let cmd = format!("{gw} -p {profile} gateway run --replace");
+    fs::write(slot.join("run"), format!("#!/bin/sh\nexport HOME={home}\ncd {home}\n[ \"$(id -u)\" = 0 ] || exec {cmd}\nexec s6-setuidgid hermes {cmd}\n", home = w.f.home.display()))
+        .unwrap();
+    fs::set_permissions(slot.join("run"), fs::Permissions::from_mode(0o755)).unwrap();
+    fs::create_dir(slot.join("supervise")).unwrap();
+    fs::set_permissions(slot.join("supervise"), fs::Permissions::from_mode(0o755)).unwrap();
+    std::os::unix::fs::chown(slot.join("supervise"), Some(10000), Some(10000)).unwrap();
+    assert!(Command::new("s6-svscanctl").arg("-a").arg(&w.f.scandir).status().unwrap().success());
+    assert!(wait_for(Duration::from_secs(10), || is_up(&slot) == Some(true)), "upstream's slot did not come up");
+    slot
+}
+
+/// The uid-10000 attack on a slot: a link to `canary` at `supervise/status.new` (as uid 10000,
+/// through s6-applyuidgid), then `s6-svc -d`/`-u` so root's s6-supervise writes its status.
+fn clobber_attempt(slot: &Path, canary: &Path) {
+    let at = slot.join("supervise/status.new");
+    let o = Command::new("s6-applyuidgid").args(["-u", "10000", "-g", "10000", "ln", "-s"]).arg(canary).arg(&at).output().unwrap();
+    assert!(!o.status.success(), "uid 10000 planted {}: {}", at.display(), out(&o));
+    for flag in ["-d", "-u"] {
+        let _ = Command::new("s6-applyuidgid").args(["-u", "10000", "-g", "10000", "s6-svc", flag]).arg(slot).output().unwrap();
+        std::thread::sleep(Duration::from_millis(300));
+    }
+}
+
+/// A profile `up`, wanted running, whose slot upstream published.
+fn world_with_upstream_slot() -> (World, PathBuf) {
+    let w = world();
+    w.f.profile("up", Some("running"), None);
+    w.f.hand_over();
+    let slot = publish_like_upstream(&w, "up");
+    (w, slot)
+}
+
+/// The replaced slot is ours, its gateway runs under it (it was wanted running), and the
+/// clobber no longer works.
+fn assert_replaced_and_safe(w: &World, slot: &Path) {
+    let sup = fs::symlink_metadata(slot.join("supervise")).unwrap();
+    assert_eq!((sup.uid(), sup.gid(), sup.mode() & 0o7777), (0, 10000, 0o710), "supervise/ of the replaced slot");
+    assert!(fs::read_to_string(slot.join("run")).unwrap().contains("s6-applyuidgid -u 10000"), "the run script is ours");
+    assert_nothing_for_the_user_to_write(slot);
+    assert!(wait_for(Duration::from_secs(10), || is_up(slot) == Some(true)), "the gateway wanted running runs under our slot");
+    assert_eq!(w.supervisors("gateway-up"), 2, "one supervisor for the gateway and one for its logger");
+    let canary = Canary::new(w.f.tmp.path(), "shadow-foreign");
+    clobber_attempt(slot, &canary.path);
+    canary.assert_untouched("the clobber attempt on a replaced foreign slot");
+}
+
+#[test]
+#[ignore = "needs root, s6 and the hermes user"]
+fn a_live_slot_someone_else_published_is_replaced_by_the_boot_pass() {
+    prerequisites();
+    let (w, slot) = world_with_upstream_slot();
+    // The hole is real: on upstream's slot the same attempt makes root write the target.
+    let before = Canary::new(w.f.tmp.path(), "shadow-before");
+    let at = slot.join("supervise/status.new");
+    let o = Command::new("s6-applyuidgid").args(["-u", "10000", "-g", "10000", "ln", "-s"]).arg(&before.path).arg(&at).output().unwrap();
+    assert!(o.status.success(), "{}", out(&o));
+    for flag in ["-d", "-u"] {
+        let _ = Command::new("s6-applyuidgid").args(["-u", "10000", "-g", "10000", "s6-svc", flag]).arg(&slot).output().unwrap();
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    assert_ne!(Canary::look(&before.path), before.seen, "root wrote through the link on upstream's slot");
+    assert!(wait_for(Duration::from_secs(10), || is_up(&slot) == Some(true)));
+    let o = w.cli(false, &["boot"]);
+    let text = out(&o);
+    assert!(text.contains("reconcile: profile=up prior_state=running action=started reason=foreign-replaced"), "{text}");
+    assert!(w.f.boot_log().contains("profile=up prior_state=running action=started prior_exit=") && w.f.boot_log().contains("reason=foreign-replaced"), "{}", w.f.boot_log());
+    assert_replaced_and_safe(&w, &slot);
+    // The next pass finds it ours.
+    let again = out(&w.cli(false, &["boot"]));
+    assert!(again.contains("reconcile: profile=up prior_state=running action=started reason=unchanged"), "{again}");
+}
+
+#[test]
+#[ignore = "needs root, s6 and the hermes user"]
+fn a_live_slot_someone_else_published_is_replaced_by_the_registrar() {
+    prerequisites();
+    let (w, slot) = world_with_upstream_slot();
+    let o = w.cli(false, &["watch", "--once"]);
+    let text = out(&o);
+    assert!(o.status.success(), "{text}");
+    assert!(text.contains("registrar: replaced gateway-up: not ours"), "{text}");
+    assert_replaced_and_safe(&w, &slot);
+}
+
+#[test]
+#[ignore = "needs root, s6 and the hermes user"]
+fn a_foreign_slot_without_a_profile_is_torn_down_without_following_links() {
+    prerequisites();
+    let w = world();
+    let canary = Canary::new(w.f.tmp.path(), "shadow-orphan");
+    // Not a profile name at all, and a valid name with no profile on the volume; one more
+    // whose supervise/ is a link to somewhere else.
+    for name in ["Bad..Name", "ghost"] {
+        publish_like_upstream(&w, name);
+    }
+    let o = w.cli(false, &["boot"]);
+    let text = out(&o);
+    for name in ["Bad..Name", "ghost"] {
+        assert!(!w.f.slot(name).exists(), "gateway-{name} is still there: {text}");
+        assert_eq!(w.supervisors(&format!("gateway-{name}")), 0, "{text}");
+    }
+    assert!(text.contains("gateway-ghost") && text.contains("not ours"), "{text}");
+    canary.assert_untouched("tearing down foreign slots");
+}

@@ -345,7 +345,12 @@ fn publish_like_upstream(w: &World, profile: &str) -> PathBuf {
     fs::set_permissions(slot.join("run"), fs::Permissions::from_mode(0o755)).unwrap();
     fs::create_dir(slot.join("supervise")).unwrap();
     fs::set_permissions(slot.join("supervise"), fs::Permissions::from_mode(0o755)).unwrap();
-    std::os::unix::fs::chown(slot.join("supervise"), Some(10000), Some(10000)).unwrap();
+    nix::unistd::mkfifo(&slot.join("supervise/control"), nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+    fs::create_dir(slot.join("event")).unwrap();
+    fs::set_permissions(slot.join("event"), fs::Permissions::from_mode(0o755)).unwrap();
+    for p in ["supervise", "supervise/control", "event"] {
+        std::os::unix::fs::chown(slot.join(p), Some(10000), Some(10000)).unwrap();
+    }
     assert!(Command::new("s6-svscanctl").arg("-a").arg(&w.f.scandir).status().unwrap().success());
     assert!(wait_for(Duration::from_secs(10), || is_up(&slot) == Some(true)), "upstream's slot did not come up");
     slot
@@ -430,17 +435,23 @@ fn a_foreign_slot_without_a_profile_is_torn_down_without_following_links() {
     prerequisites();
     let w = world();
     let canary = Canary::new(w.f.tmp.path(), "shadow-orphan");
-    // Not a profile name at all, and a valid name with no profile on the volume; one more
-    // whose supervise/ is a link to somewhere else.
+    // Not a profile name at all, and a valid name with no profile on the volume, both live;
+    // one more that is a link to a directory elsewhere.
     for name in ["Bad..Name", "ghost"] {
         publish_like_upstream(&w, name);
     }
+    let elsewhere = w.f.tmp.path().join("elsewhere");
+    fs::create_dir(&elsewhere).unwrap();
+    fs::write(elsewhere.join("keep"), "root's\n").unwrap();
+    symlink(&elsewhere, w.f.slot("linked")).unwrap();
     let o = w.cli(false, &["boot"]);
     let text = out(&o);
     for name in ["Bad..Name", "ghost"] {
         assert!(!w.f.slot(name).exists(), "gateway-{name} is still there: {text}");
         assert_eq!(w.supervisors(&format!("gateway-{name}")), 0, "{text}");
     }
-    assert!(text.contains("gateway-ghost") && text.contains("not ours"), "{text}");
+    assert!(text.contains("gateway-ghost is not ours") && text.contains("gateway-Bad..Name is not ours"), "{text}");
+    assert!(fs::symlink_metadata(w.f.slot("linked")).is_err(), "the link is gone: {text}");
+    assert_eq!(fs::read_to_string(elsewhere.join("keep")).unwrap(), "root's\n", "what it pointed to is untouched");
     canary.assert_untouched("tearing down foreign slots");
 }

@@ -422,11 +422,16 @@ fn a_live_slot_someone_else_published_is_replaced_by_the_boot_pass() {
 fn a_live_slot_someone_else_published_is_replaced_by_the_registrar() {
     prerequisites();
     let (w, slot) = world_with_upstream_slot();
+    // Until it is replaced, status says so (as the user, and in JSON).
+    let st = out(&w.cli(true, &["status", "up"]));
+    assert!(st.contains("gateway-up is not ours") && st.contains("belongs to uid 10000"), "{st}");
+    assert!(w.status_json("up")["foreign"].as_str().is_some_and(|f| f.contains("uid 10000")), "{}", w.status_json("up"));
     let o = w.cli(false, &["watch", "--once"]);
     let text = out(&o);
     assert!(o.status.success(), "{text}");
     assert!(text.contains("registrar: replaced gateway-up: not ours"), "{text}");
     assert_replaced_and_safe(&w, &slot);
+    assert!(w.status_json("up").get("foreign").is_none(), "{}", w.status_json("up"));
 }
 
 #[test]
@@ -454,4 +459,38 @@ fn a_foreign_slot_without_a_profile_is_torn_down_without_following_links() {
     assert!(fs::symlink_metadata(w.f.slot("linked")).is_err(), "the link is gone: {text}");
     assert_eq!(fs::read_to_string(elsewhere.join("keep")).unwrap(), "root's\n", "what it pointed to is untouched");
     canary.assert_untouched("tearing down foreign slots");
+}
+
+#[test]
+#[ignore = "needs root, s6 and the hermes user"]
+fn the_running_registrar_replaces_a_slot_someone_else_publishes() {
+    prerequisites();
+    let w = world();
+    let _registrar = w.spawn_registrar();
+    // Published the way upstream does, beside the running registrar, built behind a dot-name
+    // and renamed into place, then picked up by the scanner; nobody rings the registrar.
+    let slot = w.f.slot("up");
+    let stage = w.f.scandir.join(".upstream-up");
+    fs::create_dir(&stage).unwrap();
+    fs::write(stage.join("type"), "longrun\n").unwrap();
+    fs::write(stage.join("run"), "#!/bin/sh\n[ \"$(id -u)\" = 0 ] || exec sleep 3600\nexec s6-setuidgid hermes sleep 3600\n").unwrap();
+    fs::set_permissions(stage.join("run"), fs::Permissions::from_mode(0o755)).unwrap();
+    fs::create_dir(stage.join("supervise")).unwrap();
+    std::os::unix::fs::chown(stage.join("supervise"), Some(10000), Some(10000)).unwrap();
+    fs::rename(&stage, &slot).unwrap();
+    let _ = Command::new("s6-svscanctl").arg("-a").arg(&w.f.scandir).status();
+    // No profile `up` on the volume: taken down, supervisor and all.
+    let gone = || !slot.exists() && w.supervisors("gateway-up") == 0 && w.registrar_log().contains("registrar: replaced gateway-up: not ours");
+    assert!(wait_for(Duration::from_secs(15), gone), "not taken down: {}", w.registrar_log());
+    // The profile appears: it gets ours, and its gateway runs (wanted running).
+    // Made aside and renamed into place, so the registrar never sees it without its state.
+    let made = w.f.tmp.path().join("up-made");
+    fs::create_dir(&made).unwrap();
+    fs::write(made.join("gateway_state.json"), r#"{"gateway_state": "running"}"#).unwrap();
+    fs::write(made.join("SOUL.md"), "You are a test persona.\n").unwrap();
+    common::give(&made, 10000, 10000);
+    fs::rename(&made, w.f.profile_dir("up")).unwrap();
+    let ours = || fs::read_to_string(slot.join("run")).is_ok_and(|r| r.contains("s6-applyuidgid -u 10000")) && fs::symlink_metadata(slot.join("supervise")).is_ok_and(|m| m.uid() == 0);
+    assert!(wait_for(Duration::from_secs(15), ours), "not published: {}", w.registrar_log());
+    assert_replaced_and_safe(&w, &slot);
 }

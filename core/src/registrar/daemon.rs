@@ -41,6 +41,9 @@ pub fn run(reg: &mut Registrar, mut report: impl FnMut(&Converged), ready: impl 
     if let Some(h) = &home {
         watch.watch_all(ctx.fs, h);
     }
+    if let Ok(s) = ctx.open_scandir() {
+        watch.watch_scandir(&s);
+    }
     let mut last_degraded = None;
     let first = reg.converge(&Scope::Everything);
     report(&first);

@@ -76,9 +76,12 @@ fn entry_problem(rel: &str, m: &Meta, owner: u32, control: bool) -> Option<Strin
     None
 }
 
+/// Every entry of a directory is looked at before any is entered: a reader who may not list
+/// some directory (the hermes user, for `event/`) still sees what is wrong beside it.
 fn walk(fs: &dyn Fs, dir: &Dir, prefix: &str, owner: u32, depth: usize, seen: &mut usize) -> io::Result<Option<String>> {
     let mut entries = fs.list(dir)?;
     entries.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut dirs = Vec::new();
     for (name, kind) in entries {
         *seen += 1;
         // Names the user may have planted: made safe for a terminal and a log line.
@@ -96,10 +99,13 @@ fn walk(fs: &dyn Fs, dir: &Dir, prefix: &str, owner: u32, depth: usize, seen: &m
             return Ok(Some(why));
         }
         if kind == Kind::Dir && m.kind == Kind::Dir {
-            let sub = fs.open_dir(dir, &name)?;
-            if let Some(why) = walk(fs, &sub, &format!("{rel}/"), owner, depth + 1, seen)? {
-                return Ok(Some(why));
-            }
+            dirs.push((name, rel));
+        }
+    }
+    for (name, rel) in dirs {
+        let sub = fs.open_dir(dir, &name)?;
+        if let Some(why) = walk(fs, &sub, &format!("{rel}/"), owner, depth + 1, seen)? {
+            return Ok(Some(why));
         }
     }
     Ok(None)

@@ -411,7 +411,7 @@ impl<'a> Registrar<'a> {
                 (Ok(()), Kind::Dir) => continue,
                 (Ok(()), _) => "it is not a directory",
             };
-            tore |= self.take_down_foreign(scandir, &p.to_string(), why.to_string(), out);
+            tore |= self.take_down_foreign(scandir, p, why.to_string(), out);
         }
         tore
     }

@@ -22,7 +22,7 @@
 
 use crate::config::Config;
 use crate::fs::{remove_tree, Capped, Dir, Fs, Kind, Meta};
-use std::ffi::{OsStr, OsString};
+use std::ffi::OsStr;
 use std::io;
 
 /// More entries than any slot of ours has: a slot holding more is not ours (and the walk is
@@ -192,7 +192,7 @@ fn disarm_service(fs: &dyn Fs, svc: &Dir, euid: u32) -> io::Result<()> {
         lock_down(fs, svc, os(sub), euid, 0o700)?;
         let d = fs.open_dir(svc, os(sub))?;
         for (n, kind) in fs.list(&d)? {
-            let kept = keep.iter().any(|(k, want)| n == OsString::from(k) && kind == *want) || (sub == "event" && kind == Kind::Fifo);
+            let kept = keep.iter().any(|(k, want)| n == *k && kind == *want) || (sub == "event" && kind == Kind::Fifo);
             if !kept {
                 remove_tree(fs, &d, &n)?;
             }

@@ -277,7 +277,8 @@ fn a_published_slot_is_ours_and_any_tampering_makes_it_foreign() {
     let check = || trust::foreign(ctx.fs, ctx.cfg, &scandir, std::ffi::OsStr::new("gateway-coder"), euid).unwrap();
     assert_eq!(check(), None);
     let slot = f.slot("coder");
-    let tamper: [(&str, Box<dyn Fn()>, Box<dyn Fn()>); 3] = [
+    type Step<'a> = Box<dyn Fn() + 'a>;
+    let tamper: [(&str, Step, Step); 3] = [
         (
             "finish is writable by anyone",
             Box::new(|| fs::set_permissions(slot.join("finish"), fs::Permissions::from_mode(0o757)).unwrap()),

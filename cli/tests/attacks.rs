@@ -330,3 +330,167 @@ fn root_writes_in_the_volume_are_the_users_whatever_the_kernel_protects() {
     let roots: Vec<_> = all.iter().filter(|p| fs::symlink_metadata(p).unwrap().uid() == 0 && **p != logs.join("container-boot.log")).collect();
     assert!(roots.is_empty(), "root-owned files in the volume: {roots:?}");
 }
+
+/// A slot published the way upstream's own service manager (`hermes_cli/service_manager.py`)
+/// does it, with the registrar down: `supervise/` the user's (0755), a run script that decides
+/// privilege at run time with `id -u`. s6-svscan is told to pick it up and its gateway comes up.
+fn publish_like_upstream(w: &World, profile: &str) -> PathBuf {
+    let slot = w.f.slot(profile);
+    fs::create_dir(&slot).unwrap();
+    fs::write(slot.join("type"), "longrun\n").unwrap();
+    let gw = &w.f.cfg.gateway_program;
+    let cmd = format!("{gw} -p {profile} gateway run --replace");
+    fs::write(slot.join("run"), format!("#!/bin/sh\nexport HOME={home}\ncd {home}\n[ \"$(id -u)\" = 0 ] || exec {cmd}\nexec s6-setuidgid hermes {cmd}\n", home = w.f.home.display()))
+        .unwrap();
+    fs::set_permissions(slot.join("run"), fs::Permissions::from_mode(0o755)).unwrap();
+    fs::create_dir(slot.join("supervise")).unwrap();
+    fs::set_permissions(slot.join("supervise"), fs::Permissions::from_mode(0o755)).unwrap();
+    nix::unistd::mkfifo(&slot.join("supervise/control"), nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+    fs::create_dir(slot.join("event")).unwrap();
+    fs::set_permissions(slot.join("event"), fs::Permissions::from_mode(0o755)).unwrap();
+    for p in ["supervise", "supervise/control", "event"] {
+        std::os::unix::fs::chown(slot.join(p), Some(10000), Some(10000)).unwrap();
+    }
+    assert!(Command::new("s6-svscanctl").arg("-a").arg(&w.f.scandir).status().unwrap().success());
+    assert!(wait_for(Duration::from_secs(10), || is_up(&slot) == Some(true)), "upstream's slot did not come up");
+    slot
+}
+
+/// The uid-10000 attack on a slot: a link to `canary` at `supervise/status.new` (as uid 10000,
+/// through s6-applyuidgid), then `s6-svc -d`/`-u` so root's s6-supervise writes its status.
+fn clobber_attempt(slot: &Path, canary: &Path) {
+    let at = slot.join("supervise/status.new");
+    let o = Command::new("s6-applyuidgid").args(["-u", "10000", "-g", "10000", "ln", "-s"]).arg(canary).arg(&at).output().unwrap();
+    assert!(!o.status.success(), "uid 10000 planted {}: {}", at.display(), out(&o));
+    for flag in ["-d", "-u"] {
+        let _ = Command::new("s6-applyuidgid").args(["-u", "10000", "-g", "10000", "s6-svc", flag]).arg(slot).output().unwrap();
+        std::thread::sleep(Duration::from_millis(300));
+    }
+}
+
+/// A profile `up`, wanted running, whose slot upstream published.
+fn world_with_upstream_slot() -> (World, PathBuf) {
+    let w = world();
+    w.f.profile("up", Some("running"), None);
+    w.f.hand_over();
+    let slot = publish_like_upstream(&w, "up");
+    (w, slot)
+}
+
+/// The replaced slot is ours, its gateway runs under it (it was wanted running), and the
+/// clobber no longer works.
+fn assert_replaced_and_safe(w: &World, slot: &Path) {
+    let sup = fs::symlink_metadata(slot.join("supervise")).unwrap();
+    assert_eq!((sup.uid(), sup.gid(), sup.mode() & 0o7777), (0, 10000, 0o710), "supervise/ of the replaced slot");
+    assert!(fs::read_to_string(slot.join("run")).unwrap().contains("s6-applyuidgid -u 10000"), "the run script is ours");
+    assert_nothing_for_the_user_to_write(slot);
+    assert!(wait_for(Duration::from_secs(10), || is_up(slot) == Some(true)), "the gateway wanted running runs under our slot");
+    assert_eq!(w.supervisors("gateway-up"), 2, "one supervisor for the gateway and one for its logger");
+    let canary = Canary::new(w.f.tmp.path(), "shadow-foreign");
+    clobber_attempt(slot, &canary.path);
+    canary.assert_untouched("the clobber attempt on a replaced foreign slot");
+}
+
+#[test]
+#[ignore = "needs root, s6 and the hermes user"]
+fn a_live_slot_someone_else_published_is_replaced_by_the_boot_pass() {
+    prerequisites();
+    let (w, slot) = world_with_upstream_slot();
+    // The hole is real: on upstream's slot the same attempt makes root write the target.
+    let before = Canary::new(w.f.tmp.path(), "shadow-before");
+    let at = slot.join("supervise/status.new");
+    let o = Command::new("s6-applyuidgid").args(["-u", "10000", "-g", "10000", "ln", "-s"]).arg(&before.path).arg(&at).output().unwrap();
+    assert!(o.status.success(), "{}", out(&o));
+    for flag in ["-d", "-u"] {
+        let _ = Command::new("s6-applyuidgid").args(["-u", "10000", "-g", "10000", "s6-svc", flag]).arg(&slot).output().unwrap();
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    assert_ne!(Canary::look(&before.path), before.seen, "root wrote through the link on upstream's slot");
+    assert!(wait_for(Duration::from_secs(10), || is_up(&slot) == Some(true)));
+    let o = w.cli(false, &["boot"]);
+    let text = out(&o);
+    assert!(text.contains("reconcile: profile=up prior_state=running action=started reason=foreign-replaced"), "{text}");
+    assert!(w.f.boot_log().contains("profile=up prior_state=running action=started prior_exit=") && w.f.boot_log().contains("reason=foreign-replaced"), "{}", w.f.boot_log());
+    assert_replaced_and_safe(&w, &slot);
+    // The next pass finds it ours.
+    let again = out(&w.cli(false, &["boot"]));
+    assert!(again.contains("reconcile: profile=up prior_state=running action=started reason=unchanged"), "{again}");
+}
+
+#[test]
+#[ignore = "needs root, s6 and the hermes user"]
+fn a_live_slot_someone_else_published_is_replaced_by_the_registrar() {
+    prerequisites();
+    let (w, slot) = world_with_upstream_slot();
+    // Until it is replaced, status says so (as the user, and in JSON).
+    let st = out(&w.cli(true, &["status", "up"]));
+    assert!(st.contains("gateway-up is not ours") && st.contains("belongs to uid 10000"), "{st}");
+    assert!(w.status_json("up")["foreign"].as_str().is_some_and(|f| f.contains("uid 10000")), "{}", w.status_json("up"));
+    let o = w.cli(false, &["watch", "--once"]);
+    let text = out(&o);
+    assert!(o.status.success(), "{text}");
+    assert!(text.contains("registrar: replaced gateway-up: not ours"), "{text}");
+    assert_replaced_and_safe(&w, &slot);
+    assert!(w.status_json("up").get("foreign").is_none(), "{}", w.status_json("up"));
+}
+
+#[test]
+#[ignore = "needs root, s6 and the hermes user"]
+fn a_foreign_slot_without_a_profile_is_torn_down_without_following_links() {
+    prerequisites();
+    let w = world();
+    let canary = Canary::new(w.f.tmp.path(), "shadow-orphan");
+    // Not a profile name at all, and a valid name with no profile on the volume, both live;
+    // one more that is a link to a directory elsewhere.
+    for name in ["Bad..Name", "ghost"] {
+        publish_like_upstream(&w, name);
+    }
+    let elsewhere = w.f.tmp.path().join("elsewhere");
+    fs::create_dir(&elsewhere).unwrap();
+    fs::write(elsewhere.join("keep"), "root's\n").unwrap();
+    symlink(&elsewhere, w.f.slot("linked")).unwrap();
+    let o = w.cli(false, &["boot"]);
+    let text = out(&o);
+    for name in ["Bad..Name", "ghost"] {
+        assert!(!w.f.slot(name).exists(), "gateway-{name} is still there: {text}");
+        assert_eq!(w.supervisors(&format!("gateway-{name}")), 0, "{text}");
+    }
+    assert!(text.contains("gateway-ghost is not ours") && text.contains("gateway-Bad..Name is not ours"), "{text}");
+    assert!(fs::symlink_metadata(w.f.slot("linked")).is_err(), "the link is gone: {text}");
+    assert_eq!(fs::read_to_string(elsewhere.join("keep")).unwrap(), "root's\n", "what it pointed to is untouched");
+    canary.assert_untouched("tearing down foreign slots");
+}
+
+#[test]
+#[ignore = "needs root, s6 and the hermes user"]
+fn the_running_registrar_replaces_a_slot_someone_else_publishes() {
+    prerequisites();
+    let w = world();
+    let _registrar = w.spawn_registrar();
+    // Published the way upstream does, beside the running registrar, built behind a dot-name
+    // and renamed into place, then picked up by the scanner; nobody rings the registrar.
+    let slot = w.f.slot("up");
+    let stage = w.f.scandir.join(".upstream-up");
+    fs::create_dir(&stage).unwrap();
+    fs::write(stage.join("type"), "longrun\n").unwrap();
+    fs::write(stage.join("run"), "#!/bin/sh\n[ \"$(id -u)\" = 0 ] || exec sleep 3600\nexec s6-setuidgid hermes sleep 3600\n").unwrap();
+    fs::set_permissions(stage.join("run"), fs::Permissions::from_mode(0o755)).unwrap();
+    fs::create_dir(stage.join("supervise")).unwrap();
+    std::os::unix::fs::chown(stage.join("supervise"), Some(10000), Some(10000)).unwrap();
+    fs::rename(&stage, &slot).unwrap();
+    let _ = Command::new("s6-svscanctl").arg("-a").arg(&w.f.scandir).status();
+    // No profile `up` on the volume: taken down, supervisor and all.
+    let gone = || !slot.exists() && w.supervisors("gateway-up") == 0 && w.registrar_log().contains("registrar: replaced gateway-up: not ours");
+    assert!(wait_for(Duration::from_secs(15), gone), "not taken down: {}", w.registrar_log());
+    // The profile appears: it gets ours, and its gateway runs (wanted running).
+    // Made aside and renamed into place, so the registrar never sees it without its state.
+    let made = w.f.tmp.path().join("up-made");
+    fs::create_dir(&made).unwrap();
+    fs::write(made.join("gateway_state.json"), r#"{"gateway_state": "running"}"#).unwrap();
+    fs::write(made.join("SOUL.md"), "You are a test persona.\n").unwrap();
+    common::give(&made, 10000, 10000);
+    fs::rename(&made, w.f.profile_dir("up")).unwrap();
+    let ours = || fs::read_to_string(slot.join("run")).is_ok_and(|r| r.contains("s6-applyuidgid -u 10000")) && fs::symlink_metadata(slot.join("supervise")).is_ok_and(|m| m.uid() == 0);
+    assert!(wait_for(Duration::from_secs(15), ours), "not published: {}", w.registrar_log());
+    assert_replaced_and_safe(&w, &slot);
+}

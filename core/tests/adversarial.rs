@@ -260,3 +260,47 @@ fn home_that_does_not_exist_still_gets_a_default_slot() {
     assert!(r.warnings.iter().any(|w| w.contains("could not open HERMES_HOME")));
     assert!(!f.cfg.home.exists(), "root does not create the volume");
 }
+
+/// `slot::trust`: a slot the pass published is ours; the same slot with one thing the user
+/// could write, a link, or a run script we did not render is not (and says which).
+#[test]
+fn a_published_slot_is_ours_and_any_tampering_makes_it_foreign() {
+    use hermes_core::slot::trust;
+    use std::os::unix::fs::PermissionsExt;
+    let f = Fixture::new();
+    f.profile("coder", Some("running"), None);
+    let r = f.run();
+    assert!(r.errors.is_empty(), "{:?}", r.errors);
+    let ctx = f.ctx();
+    let scandir = ctx.open_scandir().unwrap();
+    let euid = nix::unistd::geteuid().as_raw();
+    let check = || trust::foreign(ctx.fs, ctx.cfg, &scandir, std::ffi::OsStr::new("gateway-coder"), euid).unwrap();
+    assert_eq!(check(), None);
+    let slot = f.slot("coder");
+    type Step<'a> = Box<dyn Fn() + 'a>;
+    let tamper: [(&str, Step, Step); 3] = [
+        (
+            "finish is writable by anyone",
+            Box::new(|| fs::set_permissions(slot.join("finish"), fs::Permissions::from_mode(0o757)).unwrap()),
+            Box::new(|| fs::set_permissions(slot.join("finish"), fs::Permissions::from_mode(0o755)).unwrap()),
+        ),
+        (
+            "log/x is a symbolic link",
+            Box::new(|| symlink("/etc/shadow", slot.join("log/x")).unwrap()),
+            Box::new(|| fs::remove_file(slot.join("log/x")).unwrap()),
+        ),
+        (
+            "its run script was not rendered by hermes-s6",
+            Box::new(|| {
+                let run = fs::read_to_string(slot.join("run")).unwrap().replace(trust::RUN_MARK, "\n[ \"$(id -u)\" = 0 ] || true\n");
+                fs::write(slot.join("run"), run).unwrap()
+            }),
+            Box::new(|| ()),
+        ),
+    ];
+    for (why, make, undo) in tamper {
+        make();
+        assert!(check().is_some_and(|w| w.contains(why)), "{why}: {:?}", check());
+        undo();
+    }
+}

@@ -34,6 +34,9 @@ fn print(c: &Converged, json: bool) {
     for (p, up) in &c.added {
         println!("registrar: registered gateway-{p} ({})", if *up { "wanted up" } else { "down" });
     }
+    for (slot, why) in &c.foreign {
+        println!("registrar: replaced {slot}: not ours, not published by hermes-s6 or tampered with ({why}); disarmed and taken down, and its profile, if on the volume, gets a slot rendered here");
+    }
     for p in &c.pending {
         println!("registrar: profiles/{p} is gone; removing gateway-{p} if it is still gone in {} s", hermes_core::registrar::DELETE_GRACE.as_secs());
     }
@@ -64,6 +67,7 @@ pub fn run(ctx: &Ctx, a: &WatchArgs, json: bool) -> Result<u8, Problem> {
             c.added.extend(more.added);
             c.removed.extend(more.removed);
             c.taken_over.extend(more.taken_over);
+            c.foreign.extend(more.foreign);
             c.errors.extend(more.errors);
         }
         print(&c, json);

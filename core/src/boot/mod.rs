@@ -11,6 +11,7 @@ pub mod plan;
 use crate::ctx::Ctx;
 use crate::fs::Dir;
 use crate::name::slot_name;
+use crate::escape::log_value;
 use crate::problem::Problem;
 use crate::s6::svscan::{self, Rescan};
 use crate::lifecycle::capacity;
@@ -187,6 +188,7 @@ pub fn run(ctx: &Ctx, container: &Container, opts: &Options) -> Result<PassRepor
             None => {}
         }
         let live = slot::inspect(fs, ctx.cfg, &scandir, &entry.profile).unwrap_or(Live::Absent);
+        let mut foreign = false;
         let outcome = match live {
             // Left alone: only its `down` file is brought in line with the plan.
             Live::Supervised { unchanged: true, .. } => {
@@ -207,6 +209,18 @@ pub fn run(ctx: &Ctx, container: &Container, opts: &Options) -> Result<PassRepor
                 .map_err(|p| io::Error::other(p.to_string()))
                 .and_then(|()| slot::publish(fs, ctx.cfg, &scandir, &entry.profile, start).map(Some))
                 .inspect(|_| entry.reason = Some("replaced".into())),
+            // Never kept, live or not: disarmed, its supervisors gone, then ours in its place
+            // (its gateway, if it ran, starts again under ours when it is wanted running).
+            Live::Foreign { why, supervised } => {
+                let replaced = replace_foreign(ctx, &scandir, &entry.profile, supervised)
+                    .map_err(|p| io::Error::other(p.to_string()))
+                    .and_then(|()| slot::publish(fs, ctx.cfg, &scandir, &entry.profile, start).map(Some));
+                let said = if replaced.is_ok() { "replaced by one rendered here" } else { "it could not be replaced (see the error)" };
+                report.warnings.push(format!("{} is not ours: not published by hermes-s6 or tampered with ({why}); {said}", slot_path.display()));
+                entry.reason = Some(if replaced.is_ok() { "foreign-replaced" } else { "foreign" }.into());
+                foreign = true;
+                replaced
+            }
             Live::Absent | Live::NotDir | Live::Unsupervised => slot::publish(fs, ctx.cfg, &scandir, &entry.profile, start).map(Some),
         };
         if start && outcome.is_ok() && with_record.contains(&entry.profile) {
@@ -223,10 +237,14 @@ pub fn run(ctx: &Ctx, container: &Container, opts: &Options) -> Result<PassRepor
             Err(e) => {
                 report.errors.push(ctx.problem(&slot_path, "publish slot", e));
                 entry.action = Action::Failed;
-                entry.reason = Some("publish-error".into());
+                if !foreign {
+                    entry.reason = Some("publish-error".into());
+                }
             }
         }
     }
+    let kept: HashSet<String> = report.entries.iter().filter(|e| e.wants_slot()).map(|e| e.profile.clone()).collect();
+    remove_foreign_orphans(ctx, &scandir, &kept, &mut report);
     if let Some(home) = &home {
         let ts = opts.timestamp.clone().unwrap_or_else(|| boot_log::timestamp(ctx.clock.now()));
         let text: String = report.entries.iter().map(|e| log_line(&ts, e)).collect();
@@ -257,6 +275,54 @@ pub fn run(ctx: &Ctx, container: &Container, opts: &Options) -> Result<PassRepor
         }),
     }
     Ok(report)
+}
+
+/// Make a foreign slot harmless (see [`slot::trust::disarm`]) and, when a supervisor holds
+/// it, take it out of the scanner's hands; its gateway is stopped with it.
+fn replace_foreign(ctx: &Ctx, scandir: &Dir, profile: &str, supervised: bool) -> Result<(), Problem> {
+    let name = slot_name(profile);
+    let path = scandir.child(OsStr::new(&name));
+    slot::trust::disarm(ctx.fs, scandir, OsStr::new(&name)).map_err(|e| ctx.problem(&path, "disarm the foreign slot", e))?;
+    if supervised {
+        retire(ctx, scandir, profile)?;
+    }
+    Ok(())
+}
+
+/// Every other `gateway-*` entry: one that is not ours (or whose name is no profile name, so
+/// it cannot be ours) is torn down without following anything. Ours with no profile are left
+/// to the registrar, which confirms a deletion before acting on it.
+fn remove_foreign_orphans(ctx: &Ctx, scandir: &Dir, kept: &HashSet<String>, report: &mut PassReport) {
+    let Ok(entries) = ctx.fs.list(scandir) else { return };
+    let mut names: Vec<_> = entries.into_iter().map(|(n, _)| n).filter(|n| n.as_encoded_bytes().starts_with(crate::name::SLOT_PREFIX.as_bytes())).collect();
+    names.sort();
+    for name in names {
+        let shown = log_value(name.as_encoded_bytes());
+        let Some(profile) = name.to_str().and_then(|n| n.strip_prefix(crate::name::SLOT_PREFIX)) else {
+            report.warnings.push(format!("{shown} in {} has a name that is not UTF-8: left as it is; remove it", ctx.cfg.scandir.display()));
+            continue;
+        };
+        if kept.contains(profile) || slot::is_staging_leftover(&name) {
+            continue;
+        }
+        let why = if crate::name::validate(profile).is_err() {
+            Some("its name is not a profile name".to_string())
+        } else {
+            match slot::trust::foreign(ctx.fs, ctx.cfg, scandir, &name, ctx.fs.euid()) {
+                Ok(w) => w,
+                Err(_) => continue,
+            }
+        };
+        let Some(why) = why else { continue };
+        // Torn down whether or not a supervisor holds it: the directory goes either way.
+        match replace_foreign(ctx, scandir, profile, true) {
+            Ok(()) => report.warnings.push(format!(
+                "{}/{shown} is not ours: not published by hermes-s6 or tampered with ({why}), and no profile of that name is published here; taken down",
+                ctx.cfg.scandir.display(),
+            )),
+            Err(p) => report.errors.push(p),
+        }
+    }
 }
 
 /// Take a supervised slot whose gateway is down out of the scanner's hands entirely (its

@@ -61,6 +61,11 @@ pub struct ProfileStatus {
     pub policy: Option<PolicyView>,
     /// The gateway's log directory.
     pub log: String,
+    /// Why the slot is not ours (someone else published it, or it was tampered with; see
+    /// `slot::trust`): the boot pass and the registrar replace such a slot, so this says one
+    /// could not be, or has not been yet. Absent when it is ours or could not be checked.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub foreign: Option<String>,
 }
 
 /// What `status` shows of a crash-policy record.
@@ -200,6 +205,7 @@ pub fn of(ctx: &Ctx, scandir: &Dir, profile: &str) -> ProfileStatus {
             failed_probes: r.probes,
         }),
         log: gateway_logs::log_dir(&ctx.cfg.home, profile).display().to_string(),
+        foreign: None,
     };
     let slot = fs.open_dir(scandir, OsStr::new(&slot_name(profile))).ok();
     let st = slot.as_ref().and_then(|slot| {
@@ -249,6 +255,18 @@ pub fn of(ctx: &Ctx, scandir: &Dir, profile: &str) -> ProfileStatus {
         }
     }
     ps.explanation = explain(verdict, &ps, rec.as_ref(), ctx.clock.now());
+    if ps.registered {
+        // Slots are rendered by the scandir's owner (root in the container).
+        let owner = fs.lstat(scandir, OsStr::new(".")).map(|m| m.uid).unwrap_or(0);
+        ps.foreign = crate::slot::trust::foreign(fs, ctx.cfg, scandir, OsStr::new(&slot_name(profile)), owner).ok().flatten();
+        if let Some(why) = &ps.foreign {
+            ps.explanation = format!(
+                "{} is not ours: not published by hermes-s6 or tampered with ({why}); root's s6-supervise must not run it: the boot pass (`hermes-reconcile` as root) or the registrar replaces it with ours; {}",
+                scandir.child(OsStr::new(&slot_name(profile))).display(),
+                ps.explanation
+            );
+        }
+    }
     // A gateway that cannot fork its threads dies of it (an abort, a failed spawn): say so.
     if matches!(verdict, Verdict::Restarting | Verdict::BackingOff | Verdict::Quarantined) {
         if let Some(t) = tasks().filter(|t| t.refused > 0) {
@@ -545,7 +563,7 @@ pub fn render_table(r: &StatusReport) -> String {
         );
     }
     let single = r.profiles.len() == 1 && r.capacity.is_none();
-    let notes: Vec<&ProfileStatus> = r.profiles.iter().filter(|p| single || p.state != "running").collect();
+    let notes: Vec<&ProfileStatus> = r.profiles.iter().filter(|p| single || p.state != "running" || p.foreign.is_some()).collect();
     if !notes.is_empty() {
         out.push('\n');
     }

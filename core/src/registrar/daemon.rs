@@ -43,6 +43,9 @@ pub fn run(reg: &mut Registrar, mut report: impl FnMut(&Converged), ready: impl 
     if let Some(h) = &home {
         watch.watch_all(ctx.fs, h);
     }
+    if let Ok(s) = ctx.open_scandir() {
+        watch.watch_scandir(&s);
+    }
     let _ = super::notice::set(&ctx, super::notice::WATCH_BUDGET, watch.degraded.as_deref());
     let mut last_degraded = watch.degraded.clone();
     if let Some(d) = &last_degraded {

@@ -39,6 +39,7 @@ use crate::policy::{self, schedule};
 use crate::problem::Problem;
 use crate::s6::svscan;
 use crate::slot::teardown::{self, Progress, Teardown};
+use crate::slot::trust;
 use crate::volume::state::read_prior_state;
 use crate::volume::{MARKER, PROFILES_DIR};
 use std::collections::{BTreeMap, BTreeSet};
@@ -69,6 +70,10 @@ pub struct Converged {
     pub added: Vec<(String, bool)>,
     /// Slots whose teardown finished.
     pub removed: Vec<String>,
+    /// Slots found not to be ours (see [`crate::slot::trust`]), by name in the scandir
+    /// (log-safe), with why: disarmed and taken down; a profile on the volume gets ours once
+    /// that is done.
+    pub foreign: Vec<(String, String)>,
     /// Deletions seen and waiting for confirmation.
     pub pending: Vec<String>,
     /// What the crash policy's schedule did, by profile (a delayed restart, a probe, a run
@@ -93,11 +98,12 @@ pub struct TakenOver {
 
 impl Converged {
     pub fn is_empty(&self) -> bool {
-        self.added.is_empty() && self.removed.is_empty() && self.pending.is_empty() && self.policy.is_empty() && self.taken_over.is_empty() && self.errors.is_empty()
+        self.added.is_empty() && self.removed.is_empty() && self.foreign.is_empty() && self.pending.is_empty() && self.policy.is_empty() && self.taken_over.is_empty() && self.errors.is_empty()
     }
     fn absorb(&mut self, other: Converged) {
         self.added.extend(other.added);
         self.removed.extend(other.removed);
+        self.foreign.extend(other.foreign);
         self.pending.extend(other.pending);
         self.policy.extend(other.policy);
         self.taken_over.extend(other.taken_over);
@@ -287,9 +293,22 @@ impl<'a> Registrar<'a> {
         let mut usage: Option<Usage> = None;
         let mut published = false;
         let mut tore = false;
+        if let Scope::Everything = scope {
+            tore |= self.take_down_misnamed(&scandir, &mut out);
+        }
         let mut on_volume = Vec::new();
         for p in &names {
             let has_slot = ctx.fs.lstat(&scandir, OsStr::new(&slot_name(p))).is_ok();
+            // A slot that is not ours is never kept, whatever the volume says: taken down now
+            // (no grace: it is not a gateway of ours to protect); the profile, if it is on the
+            // volume, gets ours when that is done (see `tick`).
+            if has_slot && !self.teardowns.iter().any(|t| t.profile == *p) {
+                if let Ok(Some(why)) = trust::foreign(ctx.fs, ctx.cfg, &scandir, OsStr::new(&slot_name(p)), ctx.fs.euid()) {
+                    self.pending.remove(p);
+                    tore |= self.take_down_foreign(&scandir, p, why, &mut out);
+                    continue;
+                }
+            }
             let here = self.on_volume(&profiles, p);
             if here == OnVolume::Profile {
                 on_volume.push(p.clone());
@@ -351,7 +370,19 @@ impl<'a> Registrar<'a> {
             out.absorb(self.take_over(&on_volume));
         }
         out.absorb(self.run_schedule(&scandir));
-        out.absorb(self.progress(&scandir));
+        out.absorb(self.progress_and_readd(&scandir));
+        out
+    }
+
+    /// [`Registrar::progress`], then a look at each profile whose old slot just went: one
+    /// that is (still, or again) on the volume gets its new slot now (a foreign slot's
+    /// profile above all: its gateway starts again under ours).
+    fn progress_and_readd(&mut self, scandir: &Dir) -> Converged {
+        let mut out = self.progress(scandir);
+        let again: BTreeSet<String> = out.removed.iter().cloned().collect();
+        if !again.is_empty() {
+            out.absorb(self.converge(&Scope::Profiles(again)));
+        }
         out
     }
 
@@ -397,6 +428,46 @@ impl<'a> Registrar<'a> {
         out
     }
 
+    /// Disarm a slot that is not ours and start its teardown. Whether one started.
+    fn take_down_foreign(&mut self, scandir: &Dir, profile: &str, why: String, out: &mut Converged) -> bool {
+        let ctx = self.ctx;
+        let name = slot_name(profile);
+        out.foreign.push((crate::escape::log_value(name.as_bytes()), why));
+        if let Err(e) = trust::disarm(ctx.fs, scandir, OsStr::new(&name)) {
+            out.errors.push(ctx.problem(scandir.child(OsStr::new(&name)), "disarm the foreign slot", e).to_string());
+        }
+        match teardown::begin(&ctx, scandir, profile) {
+            Ok(Some(t)) => {
+                self.teardowns.push(t);
+                true
+            }
+            Ok(None) => false,
+            Err(e) => {
+                out.errors.push(e.to_string());
+                false
+            }
+        }
+    }
+
+    /// `gateway-*` entries whose name is no profile name (so not ours) or that are not
+    /// directories: taken down without following anything. Whether a teardown started.
+    fn take_down_misnamed(&mut self, scandir: &Dir, out: &mut Converged) -> bool {
+        let mut tore = false;
+        for (n, kind) in self.ctx.fs.list(scandir).unwrap_or_default() {
+            let Some(p) = n.to_str().and_then(|n| n.strip_prefix(name::SLOT_PREFIX)) else { continue };
+            if crate::slot::is_staging_leftover(&n) || self.teardowns.iter().any(|t| t.profile == p) {
+                continue;
+            }
+            let why = match (name::validate(p), kind) {
+                (Err(_), _) => "its name is not a profile name",
+                (Ok(()), Kind::Dir) => continue,
+                (Ok(()), _) => "it is not a directory",
+            };
+            tore |= self.take_down_foreign(scandir, p, why.to_string(), out);
+        }
+        tore
+    }
+
     /// Teardowns a killed registrar (or CLI) left behind are finished, not forgotten.
     fn pick_up_leftovers(&mut self, scandir: &Dir) {
         for aside in teardown::leftovers(&self.ctx, scandir) {
@@ -439,13 +510,8 @@ impl<'a> Registrar<'a> {
         }
         if !self.teardowns.is_empty() {
             if let Ok(scandir) = self.ctx.open_scandir() {
-                let done = self.progress(&scandir);
                 // A profile that came back while its old slot was going gets its new one now.
-                let again: BTreeSet<String> = done.removed.iter().cloned().collect();
-                out.absorb(done);
-                if !again.is_empty() {
-                    out.absorb(self.converge(&Scope::Profiles(again)));
-                }
+                out.absorb(self.progress_and_readd(&scandir));
             }
         }
         out

@@ -1,5 +1,6 @@
 //! inotify on the volume: the home (for `profiles/` coming and going), `profiles/` (profile
-//! directories created, removed, renamed) and every profile directory (`SOUL.md`). Watches
+//! directories created, removed, renamed) and every profile directory (`SOUL.md`); and on the
+//! scandir, for `gateway-*` slots someone else publishes (checked and, if not ours, replaced). Watches
 //! are added through `/proc/self/fd/<n>` of directories opened without following links, and
 //! never follow a link themselves, so a link planted in the volume cannot point them elsewhere.
 //! Events say only which profile to look at; what to do is decided by reading the volume.
@@ -28,6 +29,8 @@ enum Watched {
     Home,
     Profiles,
     Profile(String),
+    /// The scandir (root's): a `gateway-*` entry someone else made there is looked at at once.
+    Scandir,
 }
 
 pub struct VolumeWatch {
@@ -116,7 +119,9 @@ impl VolumeWatch {
 
     /// (Re)establish every watch: the home, `profiles/`, and each valid profile directory.
     pub fn watch_all(&mut self, fs: &dyn crate::fs::Fs, home: &Dir) {
-        for wd in self.watches.drain().map(|(wd, _)| wd).collect::<Vec<_>>() {
+        let volume: Vec<WatchDescriptor> = self.watches.iter().filter(|(_, w)| **w != Watched::Scandir).map(|(wd, _)| *wd).collect();
+        for wd in volume {
+            self.watches.remove(&wd);
             let _ = self.ino.rm_watch(wd);
         }
         self.degraded = None;
@@ -140,6 +145,13 @@ impl VolumeWatch {
         }
         for (_, n) in dirs {
             self.add(&base.join(&n), entries(), Watched::Profile(n));
+        }
+    }
+
+    /// Watch the scandir for slots appearing (made, or renamed into place), whoever made them.
+    pub fn watch_scandir(&mut self, scandir: &Dir) {
+        if !self.watches.values().any(|w| *w == Watched::Scandir) {
+            self.add(&scandir.proc_path(), AddWatchFlags::IN_CREATE | AddWatchFlags::IN_MOVED_TO, Watched::Scandir);
         }
     }
 
@@ -199,6 +211,14 @@ impl VolumeWatch {
                             names.insert(n);
                         }
                     }
+                    Watched::Scandir => match name.as_deref().and_then(|n| n.strip_prefix(name::SLOT_PREFIX)) {
+                        Some(p) if name::validate(p).is_ok() => {
+                            names.insert(p.to_string());
+                        }
+                        // Not a profile's name: only a full look sweeps those.
+                        Some(_) => everything = true,
+                        None => {}
+                    },
                     Watched::Profile(p) => {
                         let arrived = self.any_entry && ev.mask.intersects(arrived());
                         if arrived || name.as_deref() == Some(MARKER) || name.as_deref() == Some(RECORD_FILE) || ev.mask.intersects(AddWatchFlags::IN_DELETE_SELF | AddWatchFlags::IN_MOVE_SELF) {

@@ -1,10 +1,11 @@
 //! One service slot in the scandir: its files ([`render`]), how it is built and published
-//! ([`publish`]), and the permission model shared with the static services
+//! ([`publish`]), whether one found in the scandir is ours ([`trust`]), and the permission model shared with the static services
 //! ([`static_services`]).
 
 pub mod publish;
 pub mod render;
 pub mod static_services;
 pub mod teardown;
+pub mod trust;
 
 pub use publish::*;

@@ -154,7 +154,7 @@ fn fill(fs: &dyn Fs, cfg: &Config, scandir: &Dir, stage: &str, profile: &str, st
 }
 
 /// What stands at a profile's slot name.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Live {
     Absent,
     /// Something that is not a directory (a planted link): replaced, never followed.
@@ -164,6 +164,10 @@ pub enum Live {
     /// A supervised slot: whether its files are what would be rendered now, and whether its
     /// gateway is up.
     Supervised { unchanged: bool, up: bool },
+    /// A directory that is not ours (see [`super::trust`]): someone else published it, or it
+    /// was tampered with. Never kept, live or not; `supervised` says whether a supervisor
+    /// holds it (it must be disarmed and torn down first).
+    Foreign { why: String, supervised: bool },
 }
 
 /// Look at `gateway-<profile>` as it stands.
@@ -176,7 +180,11 @@ pub fn inspect(fs: &dyn Fs, cfg: &Config, scandir: &Dir, profile: &str) -> io::R
         Ok(_) => {}
     }
     let slot = fs.open_dir(scandir, os(&name))?;
-    if !crate::s6::svstat::supervisor_alive(fs, &slot).unwrap_or(false) {
+    let supervised = crate::s6::svstat::supervisor_alive(fs, &slot).unwrap_or(false);
+    if let Some(why) = super::trust::foreign(fs, cfg, scandir, os(&name), fs.euid())? {
+        return Ok(Live::Foreign { why, supervised });
+    }
+    if !supervised {
         return Ok(Live::Unsupervised);
     }
     let up = matches!(crate::s6::svstat::read(fs, &slot), Ok(Some(st)) if st.is_up());

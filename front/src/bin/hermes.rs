@@ -1,7 +1,7 @@
 //! `hermes`: the image's front for upstream's CLI surface around supervision (see
 //! `hermes --help`). Run as root (e.g. `docker exec <c> hermes …`) it drops to the hermes
 //! user first, unless HERMES_DOCKER_EXEC_AS_ROOT is set; before anything, it refuses a PATH
-//! the hermes user could use to choose what root runs (docs/security.md, attack 18).
+//! the hermes user could use to choose what root runs (docs/security.md, attack 24).
 
 use clap::{CommandFactory, Parser};
 use hermes_core::clock::SystemClock;

@@ -198,6 +198,7 @@ mod tests {
         for env in ["HERMES_S6_SUPERVISED_CHILD=1", "HERMES_GATEWAY_EXTERNAL_SUPERVISOR=1", "HERMES_GATEWAY_MAX_STARTS=0", "PYTHONUNBUFFERED=1"] {
             assert!(got.contains(env), "{env} missing:\n{got}");
         }
+        assert!(got.contains(super::super::trust::RUN_MARK), "the trust check must know our run script:\n{got}");
         assert!(!got.contains("activate"), "the venv's bin must not come first on the gateway's PATH: its /restart finds our `hermes`");
     }
 

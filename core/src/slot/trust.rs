@@ -29,8 +29,9 @@ use std::io;
 /// bounded whatever was planted).
 const MAX_ENTRIES: usize = 256;
 const MAX_DEPTH: usize = 4;
-/// The line only a run script of ours has.
-pub const RUN_MARK: &str = "\nexport HERMES_S6_SUPERVISED_CHILD=1\n";
+/// The start of the line every run script we render exports the supervised markers with
+/// ([`super::render::SUPERVISED_ENV`]); upstream's own ends the line after the first marker.
+pub const RUN_MARK: &str = "\nexport HERMES_S6_SUPERVISED_CHILD=1 HERMES_SUPERVISED_CHILD=1 ";
 
 fn os(s: &str) -> &OsStr {
     OsStr::new(s)

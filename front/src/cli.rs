@@ -156,7 +156,7 @@ pub enum Profile {
     Create {
         /// The new profile's name ([a-z0-9][a-z0-9_-]{0,63}), with any of hermes-agent's
         /// `profile create` options (--clone, --clone-from SOURCE, --no-skills, ...)
-        #[arg(required = true, num_args = 1.., allow_hyphen_values = true, value_name = "NAME [OPTIONS]")]
+        #[arg(required = true, num_args = 1.., allow_hyphen_values = true, value_name = "NAME")]
         args: Vec<String>,
     },
     /// Stop a profile's gateway, delete the profile and its slot (and its gateway log)

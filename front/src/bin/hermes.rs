@@ -113,7 +113,7 @@ fn version(program: Option<&std::path::Path>) -> ExitCode {
     if let Some(line) = program.and_then(|p| upstream::output(p, &["--version"])).and_then(|o| o.lines().next().map(str::to_string)) {
         println!("{line}");
     }
-    println!("hermes-s6 {} (supervision by s6; hermes-reconcile, this front)", env!("CARGO_PKG_VERSION"));
+    println!("hermes (hermes-s6) {}: supervision by s6, this front and hermes-reconcile", env!("CARGO_PKG_VERSION"));
     ExitCode::SUCCESS
 }
 

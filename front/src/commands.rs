@@ -51,7 +51,7 @@ impl Front<'_> {
 
     /// s6 is the service manager when an s6-svscan runs (PID 1 in the image, or a child of
     /// tini or of a pod's pause process: read as any user from `/proc/<pid>/comm`, never
-    /// `/exe`) and the image's base directory exists.
+    /// `/exe`) on our scan directory (its `.s6-svscan`).
     pub fn s6_running(&self) -> bool {
         let fs = self.ctx.fs;
         let Ok(proc) = fs.open_root(&self.ctx.cfg.proc_root) else { return false };
@@ -62,7 +62,9 @@ impl Front<'_> {
         };
         let found = is_svscan("1".as_ref())
             || fs.list(&proc).is_ok_and(|l| l.iter().filter(|(n, _)| n.to_str().is_some_and(|s| s.bytes().all(|b| b.is_ascii_digit()))).any(|(n, _)| is_svscan(n)));
-        found && Path::new("/run/s6/basedir").is_dir()
+        // Our scanner's own control directory, not s6-overlay's /run/s6/basedir (which the
+        // image never makes: it would switch on hermes-agent's own s6 code).
+        found && self.ctx.cfg.scandir.join(".s6-svscan").is_dir()
     }
 
     /// One outcome, printed: `✓ <Past> gateway-<p> under s6` and what happened (or its JSON).

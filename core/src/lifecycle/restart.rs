@@ -28,7 +28,7 @@ pub fn ask(ctx: &Ctx, profile: &str) -> Result<Asked, Problem> {
     control(ctx, &slot, profile, command, bytes)?;
     super::settle::until_acknowledged(ctx, &slot, true);
     let written = super::record_wanted(ctx, profile, &Wanted::Running, "gateway restarted");
-    Ok(Asked { profile: profile.to_string(), slot, old_pid: old, written, cleared })
+    Ok(Asked { profile: profile.to_string(), slot, old_pid: old, written, cleared, at: now })
 }
 
 pub fn restart(ctx: &Ctx, profile: &str, wait: Wait) -> Result<Done, Problem> {

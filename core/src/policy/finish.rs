@@ -37,6 +37,16 @@ fn contract(class: ExitClass) -> i32 {
     }
 }
 
+/// How long after a death an operator start can still have been meant to override it (its
+/// command raced the death; the finish ran a moment later, after up to a second's lock wait).
+const SUPERSEDED_WITHIN: f64 = 30.0;
+
+/// Whether the record was reset by an operator start after this death: the run it counted
+/// started after the death, so the death was of a run the operator already replaced.
+fn superseded(rec: &record::Record, death_at: f64) -> bool {
+    rec.state == PolicyState::Running && rec.running_since > death_at && rec.running_since <= death_at + SUPERSEDED_WITHIN
+}
+
 /// The exit code for s6: 0 (restart after s6's own throttle) or 125 (stay down).
 pub fn finish(ctx: &Ctx, profile: &str, code: i32, signal: i32, knobs: &Knobs) -> i32 {
     let death = Death {
@@ -56,8 +66,9 @@ pub fn finish(ctx: &Ctx, profile: &str, code: i32, signal: i32, knobs: &Knobs) -
         let mut r = rec.clone();
         r.last_exit = Some(record::LastExit { at: death.at, code: death.code, signal: death.signal });
         (Decision::StayDown, r)
-    } else if class == ExitClass::Crash && rec.restart_asked_until.is_some_and(|t| death.at <= t) {
-        // The death an operator `restart` asked for.
+    } else if class == ExitClass::Crash && (rec.restart_asked_until.is_some_and(|t| death.at <= t) || superseded(&rec, death.at)) {
+        // The death an operator `restart` asked for, or one that an operator `start` made
+        // while it happened already overrides: the operator's intent is newer than this death.
         let mut r = rec.clone();
         r.restart_asked_until = None;
         r.state = PolicyState::Restarting;

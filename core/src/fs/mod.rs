@@ -160,6 +160,7 @@ impl FifoReader {
 }
 
 /// A held `flock`; dropping it releases the lock.
+#[derive(Debug)]
 pub struct FileLock {
     _fd: OwnedFd,
 }
@@ -213,7 +214,7 @@ pub trait Fs {
     fn write_fifo(&self, dir: &Dir, name: &OsStr, data: &[u8]) -> io::Result<()>;
     /// Open an existing FIFO for reading without blocking (see [`FifoReader`]).
     fn open_fifo(&self, dir: &Dir, name: &OsStr) -> io::Result<FifoReader>;
-    /// Take an exclusive `flock` on an existing file, without waiting: `Ok(None)` when another
+    /// Take an exclusive `flock` on an existing file or directory, without waiting: `Ok(None)` when another
     /// holds it. Released when the returned lock is dropped. Opened read-only, so a file the
     /// caller may only read (a root-owned lock file of the hermes group) can be locked.
     fn try_lock(&self, dir: &Dir, name: &OsStr) -> io::Result<Option<FileLock>>;

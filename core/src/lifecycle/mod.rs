@@ -119,6 +119,8 @@ pub struct Asked {
     pub written: Result<Written, Problem>,
     /// What the crash policy held and the command cleared.
     pub cleared: Option<PolicyState>,
+    /// The profile's operation lock, held until the command's outcome is known.
+    pub operation: Option<crate::fs::FileLock>,
     /// Unix time of the operator's intent (just before s6 was told): a finish that decided
     /// "stay down" for a death before it must not undo it.
     pub at: f64,

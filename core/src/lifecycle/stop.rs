@@ -14,6 +14,7 @@ use crate::volume::state::Wanted;
 pub fn ask(ctx: &Ctx, profile: &str) -> Result<Asked, Problem> {
     let scandir = ctx.open_scandir()?;
     let slot = open_slot(ctx, &scandir, profile)?;
+    let operation = lock::operation(ctx, &slot, lock::OPERATION_WAIT)?;
     let _held = lock::hold(ctx, &slot, lock::WAIT)?;
     let up = svstat::read(ctx.fs, &slot).ok().flatten().filter(|st| st.is_up()).map(|st| st.pid);
     if let Some(pid) = up {
@@ -24,7 +25,7 @@ pub fn ask(ctx: &Ctx, profile: &str) -> Result<Asked, Problem> {
     control(ctx, &slot, profile, "-d", b"d")?;
     super::settle::until_acknowledged(ctx, &slot, false);
     let written = super::record_wanted(ctx, profile, &Wanted::Stopped, "gateway stopped");
-    Ok(Asked { profile: profile.to_string(), slot, old_pid: up, written, cleared: None, at: super::unix_now(ctx) })
+    Ok(Asked { profile: profile.to_string(), slot, old_pid: up, written, cleared: None, operation, at: super::unix_now(ctx) })
 }
 
 pub fn stop(ctx: &Ctx, profile: &str, wait: Wait) -> Result<Done, Problem> {

@@ -157,3 +157,29 @@ fn a_racing_stop_and_restart_complete_one_after_the_other() {
     }
     assert!(failures.is_empty(), "{failures:#?}");
 }
+
+const TWELVE: [&str; 12] = ["p01", "p02", "p03", "p04", "p05", "p06", "p07", "p08", "p09", "p10", "p11", "p12"];
+
+/// `restart --all` over 12 profiles runs them concurrently (bounded): well under the sum of
+/// their restarts, and reported in the profiles' order as upstream words it.
+#[test]
+#[ignore = "needs root, s6 and the hermes user"]
+fn restart_all_over_twelve_profiles_runs_them_concurrently() {
+    prerequisites();
+    let w = world(&TWELVE, BACKOFF);
+    for p in TWELVE {
+        assert!(w.wait_gateway_ready(p), "{p}");
+    }
+    let t = Instant::now();
+    let o = w.cli(true, &["restart", "--all", "--json"]);
+    let took = t.elapsed();
+    assert!(o.status.success(), "{}", out(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let order: Vec<&str> = v.as_array().unwrap().iter().map(|r| r["profile"].as_str().unwrap()).collect();
+    let mut expected = vec!["default"];
+    expected.extend(TWELVE);
+    assert_eq!(order, expected, "the profiles' order");
+    assert!(v.as_array().unwrap().iter().all(|r| r["ok"] == true), "{v}");
+    // One at a time this took 13 s here (about a second each); 8 at a time, two rounds.
+    assert!(took < Duration::from_secs(8), "restart --all took {took:?}");
+}

@@ -118,8 +118,8 @@ impl Front<'_> {
         a: &OneOrAll,
         wait: Wait,
         (verb, past): (&str, &str),
-        ask: impl Fn(&Ctx, &str) -> Result<Asked, Problem>,
-        confirm: impl Fn(&Ctx, Asked, Wait) -> Result<Done, Problem>,
+        ask: impl Fn(&Ctx, &str) -> Result<Asked, Problem> + Sync,
+        confirm: impl Fn(&Ctx, Asked, Wait) -> Result<Done, Problem> + Sync,
     ) -> Result<u8, Problem> {
         if !a.all {
             let p = self.target(&a.target)?;

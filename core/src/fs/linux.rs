@@ -358,6 +358,10 @@ impl Fs for LinuxFs {
         Ok(FifoReader::new(rd, wr))
     }
 
+    fn shareable(&self) -> Option<&(dyn Fs + Sync)> {
+        Some(self)
+    }
+
     fn try_lock(&self, dir: &Dir, name: &OsStr) -> io::Result<Option<FileLock>> {
         let _id = AsUser::enter(dir.ident)?;
         let flags = OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC | OFlag::O_NOCTTY;

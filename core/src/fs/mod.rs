@@ -218,6 +218,11 @@ pub trait Fs {
     /// holds it. Released when the returned lock is dropped. Opened read-only, so a file the
     /// caller may only read (a root-owned lock file of the hermes group) can be locked.
     fn try_lock(&self, dir: &Dir, name: &OsStr) -> io::Result<Option<FileLock>>;
+    /// This file system as one that threads may share (`--all` runs profiles side by side),
+    /// when it is one; `None` (the default) keeps the caller on one thread.
+    fn shareable(&self) -> Option<&(dyn Fs + Sync)> {
+        None
+    }
     /// Whether some process holds a write lock on the file (`fcntl F_GETLK`, what s6-svok and
     /// s6-svstat ask of `supervise/lock`). A missing file is `Ok(false)`.
     fn lock_held(&self, dir: &Dir, name: &OsStr) -> io::Result<bool>;

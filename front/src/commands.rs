@@ -260,18 +260,18 @@ impl Front<'_> {
                     return Err(Problem::usage(format!("this deletes profile '{name}' and everything in it; repeat with --yes to confirm")));
                 }
                 profile::delete(&self.ctx, name)?;
-                if !keep_logs {
-                    gateway_logs::remove(&self.ctx, name)?;
-                }
                 if !self.json {
                     println!("\u{2713} deleted profile '{name}'{}", if *keep_logs { " (its gateway log is kept)" } else { "" });
                 }
                 let unregistered = self.registrar_listens();
-                if unregistered {
-                    registrar::request(&self.ctx, name, false)?;
-                    if !self.json {
-                        println!("\u{2713} removed the s6 gateway slot for profile '{name}'");
-                    }
+                // The slot first: its logger writes into the log directory until it is gone.
+                let slot = if unregistered { registrar::request(&self.ctx, name, false) } else { Ok(()) };
+                if !keep_logs {
+                    gateway_logs::remove(&self.ctx, name)?;
+                }
+                slot?;
+                if unregistered && !self.json {
+                    println!("\u{2713} removed the s6 gateway slot for profile '{name}'");
                 }
                 if self.json {
                     print_json(&serde_json::json!({"ok": true, "action": "delete", "profile": name, "slot_removed": unregistered, "logs_kept": keep_logs}));

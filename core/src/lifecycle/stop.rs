@@ -5,6 +5,7 @@
 
 use super::{confirm_down, control, lock, open_slot, Asked, Done, Wait};
 use crate::ctx::Ctx;
+use crate::fs::FileLock;
 use crate::problem::Problem;
 use crate::s6::svstat;
 use crate::volume::desired::Written;
@@ -31,6 +32,14 @@ pub fn ask(ctx: &Ctx, profile: &str) -> Result<Asked, Problem> {
 pub fn stop(ctx: &Ctx, profile: &str, wait: Wait) -> Result<Done, Problem> {
     let asked = ask(ctx, profile)?;
     confirm(ctx, asked, wait)
+}
+
+/// `stop`, keeping the profile's operation lock: what the caller does next (deleting the
+/// profile) happens before any other command on the profile can start it again.
+pub fn stop_holding(ctx: &Ctx, profile: &str, wait: Wait) -> Result<(Done, Option<FileLock>), Problem> {
+    let mut asked = ask(ctx, profile)?;
+    let operation = asked.operation.take();
+    Ok((confirm(ctx, asked, wait)?, operation))
 }
 
 /// Wait until the gateway is down (unless `Wait::No`), then make sure the volume still says

@@ -183,3 +183,65 @@ fn restart_all_over_twelve_profiles_runs_them_concurrently() {
     // One at a time this took 13 s here (about a second each); 8 at a time, two rounds.
     assert!(took < Duration::from_secs(8), "restart --all took {took:?}");
 }
+
+/// No s6-supervise of this world's slot, its logger's included, whatever directory it is in
+/// (a torn-down slot's `.gateway-<p>.tmp.removing-*`, gone or not).
+fn orphans(w: &World, profile: &str) -> Vec<String> {
+    let o = Command::new("pgrep").args(["-a", "s6-supervise"]).output().unwrap();
+    String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .filter_map(|l| l.split_whitespace().next().map(String::from))
+        .filter_map(|pid| fs::read_link(format!("/proc/{pid}/cwd")).ok().map(|cwd| (pid, cwd.to_string_lossy().into_owned())))
+        .filter(|(_, cwd)| cwd.starts_with(&*w.f.scandir.to_string_lossy()) && cwd.contains(&format!("gateway-{profile}")))
+        .map(|(pid, cwd)| format!("{pid} in {cwd}"))
+        .collect()
+}
+
+/// Tearing down the slot of a gateway that ignores SIGTERM (unregister, and the registrar
+/// after the profile is removed) leaves no supervisor running in the torn-down directory.
+#[test]
+#[ignore = "needs root, s6 and the hermes user"]
+fn a_teardown_of_a_gateway_that_ignores_sigterm_leaves_no_supervisor() {
+    prerequisites();
+    let w = world(&["stubborn", "gone"], BACKOFF);
+    for p in ["stubborn", "gone"] {
+        fs::write(w.f.profile_dir(p).join("ignore-term"), "").unwrap();
+        let o = w.cli(true, &["restart", p]);
+        assert!(o.status.success(), "{}", out(&o));
+        assert!(w.wait_gateway_ready(p));
+    }
+    let o = w.cli(false, &["unregister", "--force", "stubborn"]);
+    assert!(o.status.success(), "{}", out(&o));
+    assert!(!w.f.slot("stubborn").exists());
+    let left = orphans(&w, "stubborn");
+    assert!(left.is_empty(), "unregister returned with supervisors left: {left:?}");
+
+    let _reg = w.spawn_registrar();
+    let st = Command::new("rm").arg("-rf").arg(w.f.profile_dir("gone")).status().unwrap();
+    assert!(st.success());
+    assert!(wait_for(Duration::from_secs(30), || !w.f.slot("gone").exists() && fs::read_dir(&w.f.scandir).unwrap().all(|e| !e.unwrap().file_name().to_string_lossy().contains("gone"))), "{}", w.registrar_log());
+    let left = orphans(&w, "gone");
+    assert!(left.is_empty(), "the registrar's teardown left supervisors: {left:?}\n{}", w.registrar_log());
+}
+
+/// A profile removed with `rm -rf` while its gateway writes into it: rm fails, the directory
+/// stays without SOUL.md. The registrar takes the slot (and the gateway) down after its
+/// grace, as for a deleted profile.
+#[test]
+#[ignore = "needs root, s6 and the hermes user"]
+fn a_profile_left_without_soul_md_by_a_failed_rm_loses_its_slot_and_gateway() {
+    prerequisites();
+    let w = world(&["halfgone"], BACKOFF);
+    assert!(w.wait_gateway_ready("halfgone"));
+    let _reg = w.spawn_registrar();
+    // What is left of the failed `rm -rf`: the directory, the gateway's files, no SOUL.md.
+    fs::remove_file(w.f.profile_dir("halfgone").join("SOUL.md")).unwrap();
+    assert!(
+        wait_for(Duration::from_secs(15), || !w.f.slot("halfgone").exists() && orphans(&w, "halfgone").is_empty()),
+        "slot {} supervisors {:?}\n{}",
+        w.f.slot("halfgone").exists(),
+        orphans(&w, "halfgone"),
+        w.registrar_log()
+    );
+    assert!(w.f.profile_dir("halfgone").is_dir(), "the user's directory is left alone");
+}

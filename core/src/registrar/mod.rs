@@ -10,8 +10,9 @@
 //!   profile that comes back after a teardown gets back what it had;
 //! - P has a slot but its directory is gone: a deletion, acted on only when confirmed: seen
 //!   gone again after [`DELETE_GRACE`], with `profiles/` itself present and readable. A
-//!   missing `SOUL.md` alone, a missing or unreadable `profiles/`, a restore in progress:
-//!   nothing is torn down;
+//!   directory left without `SOUL.md` (an `rm -rf` that failed halfway) counts as gone, after
+//!   the same grace; a missing or unreadable `profiles/`, a restore in progress, a `SOUL.md`
+//!   rewritten within the grace: nothing is torn down;
 //! - the teardown ([`crate::slot::teardown`]) never blocks the loop and never orphans a
 //!   gateway.
 //!
@@ -97,7 +98,7 @@ pub enum Scope {
 enum OnVolume {
     /// A directory with `SOUL.md` (or the root profile).
     Profile,
-    /// A directory without `SOUL.md`: not a profile now, but not a deletion either.
+    /// A directory without `SOUL.md`: not a profile; a deletion once confirmed after the grace.
     DirOnly,
     /// No directory: a deletion, if `profiles/` can be trusted.
     Gone,
@@ -284,10 +285,13 @@ impl<'a> Registrar<'a> {
                         Err(e) => out.errors.push(e.to_string()),
                     }
                 }
-                (OnVolume::Profile | OnVolume::DirOnly | OnVolume::Unknown, _) => {
+                (OnVolume::Profile | OnVolume::Unknown, _) => {
                     self.pending.remove(p);
                 }
-                (OnVolume::Gone, true) => match self.pending.get(p) {
+                // A directory without SOUL.md (an `rm -rf` that failed halfway, a profile
+                // emptied) is no profile: confirmed like a deletion, after the same grace, so
+                // a SOUL.md rewritten in place (removed, then written again) tears nothing down.
+                (OnVolume::Gone | OnVolume::DirOnly, true) => match self.pending.get(p) {
                     None => {
                         self.pending.insert(p.clone(), now);
                         out.pending.push(p.clone());
@@ -305,7 +309,7 @@ impl<'a> Registrar<'a> {
                     }
                     Some(_) => {}
                 },
-                (OnVolume::Gone, false) => {
+                (OnVolume::Gone | OnVolume::DirOnly, false) => {
                     self.pending.remove(p);
                 }
             }

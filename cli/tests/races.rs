@@ -245,3 +245,40 @@ fn a_profile_left_without_soul_md_by_a_failed_rm_loses_its_slot_and_gateway() {
     );
     assert!(w.f.profile_dir("halfgone").is_dir(), "the user's directory is left alone");
 }
+
+/// `watch --once` is one full pass of the registrar: everything converged, deletions
+/// confirmed after their grace and torn down, and what the crash policy has due meanwhile
+/// done and reported; what the policy has scheduled later is reported too (the running
+/// registrar does it then), never dropped silently.
+#[test]
+#[ignore = "needs root, s6 and the hermes user"]
+fn watch_once_reports_every_tick_and_the_policy_schedule() {
+    prerequisites();
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs_f64();
+    let w = world(&["soon", "later", "gone"], BACKOFF);
+    for (p, state, at) in [("soon", "backing-off", now + 1.0), ("later", "quarantined", now + 600.0)] {
+        // Down, wanted running, held by the policy until `at`.
+        assert!(w.cli(true, &["stop", p]).status.success());
+        let mut st = w.state_json(p);
+        st["desired_state"] = "running".into();
+        fs::write(w.f.profile_dir(p).join("gateway_state.json"), st.to_string()).unwrap();
+        let body = format!(r#"{{"state":"{state}","next_start":{at},"consecutive":2,"crashes":[{now}],"running_since":{now}}}"#);
+        fs::write(w.f.profile_dir(p).join("gateway_policy.json"), body).unwrap();
+        common::world::chown_tree(&w.f.profile_dir(p));
+    }
+    fs::remove_dir_all(w.f.profile_dir("gone")).unwrap();
+    let o = w.cli(false, &["--json", "watch", "--once"]);
+    assert!(o.status.success(), "{}", out(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap_or_else(|_| panic!("{}", out(&o)));
+    assert_eq!(v["removed"], serde_json::json!(["gone"]), "{v}");
+    assert_eq!(v["pending"], serde_json::json!(["gone"]), "{v}");
+    // The backoff ended during the deletion's grace: the gateway was started, and it says so.
+    assert_eq!(v["policy"], serde_json::json!([["soon", "restarted after its backoff"]]), "{v}");
+    assert!(wait_for(Duration::from_secs(5), || pid_of(&w, "soon").is_some()));
+    // The quarantine's probe is ten minutes away (and the started one's stable check a minute):
+    // reported, left to the running registrar.
+    let scheduled = v["scheduled"].as_array().unwrap_or_else(|| panic!("{v}"));
+    let probe = scheduled.iter().find(|e| e[0] == "later").unwrap_or_else(|| panic!("{v}"));
+    assert!((probe[1].as_f64().unwrap() - (now + 600.0)).abs() < 1.0, "{v}");
+    assert!(pid_of(&w, "later").is_none());
+}

@@ -71,18 +71,23 @@ pub struct Converged {
     /// confirmed healthy).
     pub policy: Vec<(String, String)>,
     pub errors: Vec<String>,
+    /// What the crash policy has scheduled later (profile, Unix time): filled by a one-shot
+    /// pass (`watch --once`), which leaves it to the running registrar.
+    pub scheduled: Vec<(String, f64)>,
 }
 
 impl Converged {
     pub fn is_empty(&self) -> bool {
         self.added.is_empty() && self.removed.is_empty() && self.pending.is_empty() && self.policy.is_empty() && self.errors.is_empty()
     }
-    fn absorb(&mut self, other: Converged) {
+    /// Add what a later look changed.
+    pub fn absorb(&mut self, other: Converged) {
         self.added.extend(other.added);
         self.removed.extend(other.removed);
         self.pending.extend(other.pending);
         self.policy.extend(other.policy);
         self.errors.extend(other.errors);
+        self.scheduled.extend(other.scheduled);
     }
 }
 

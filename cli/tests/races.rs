@@ -282,3 +282,30 @@ fn watch_once_reports_every_tick_and_the_policy_schedule() {
     assert!((probe[1].as_f64().unwrap() - (now + 600.0)).abs() < 1.0, "{v}");
     assert!(pid_of(&w, "later").is_none());
 }
+
+/// A boot pass run on a live tree while a teardown is in progress (its
+/// `.gateway-<p>.tmp.removing-*` directory still supervised: the gateway ignores SIGTERM, so
+/// it takes s6's `timeout-kill`) sweeps staging leftovers, but never a directory a supervisor
+/// still runs in: the teardown finishes, and no s6-supervise is left in a deleted directory.
+#[test]
+#[ignore = "needs root, s6 and the hermes user"]
+fn a_boot_pass_during_a_teardown_never_removes_the_directory_under_its_supervisor() {
+    prerequisites();
+    let w = world(&["stubborn"], BACKOFF);
+    fs::write(w.f.profile_dir("stubborn").join("ignore-term"), "").unwrap();
+    assert!(w.cli(true, &["restart", "stubborn"]).status.success());
+    assert!(w.wait_gateway_ready("stubborn"));
+    fs::remove_dir_all(w.f.profile_dir("stubborn")).unwrap();
+    let mut c = Command::new(w.bin.as_ref().unwrap());
+    c.args(["unregister", "stubborn"]).env("HERMES_HOME", &w.f.home).env("S6_PROFILE_GATEWAY_SCANDIR", &w.f.scandir);
+    let unregister = c.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).spawn().unwrap();
+    let aside = || fs::read_dir(&w.f.scandir).unwrap().any(|e| e.unwrap().file_name().to_string_lossy().contains(".gateway-stubborn.tmp.removing-"));
+    assert!(wait_for(Duration::from_secs(5), aside), "the teardown began");
+    let r = w.f.run();
+    assert!(r.errors.is_empty(), "{:?}", r.errors);
+    let deleted: Vec<String> = orphans(&w, "stubborn").into_iter().filter(|o| o.ends_with("(deleted)")).collect();
+    assert!(deleted.is_empty(), "the boot pass removed a directory under its supervisor: {deleted:?}");
+    let o = unregister.wait_with_output().unwrap();
+    assert!(o.status.success(), "{}", out(&o));
+    assert!(!aside() && orphans(&w, "stubborn").is_empty(), "{:?}", orphans(&w, "stubborn"));
+}

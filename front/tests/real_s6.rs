@@ -178,3 +178,33 @@ fn profile_delete_waits_for_a_command_in_progress_and_leaves_no_log_behind() {
     assert!(!logs.exists(), "the log directory is gone and stays gone: {:?}\n{log}", fs::read_dir(&logs).map(|d| d.count()));
     assert_eq!(w.supervisors("gateway-writer"), 0, "no supervisor is left");
 }
+
+/// Deleting a profile whose gateway ignores SIGTERM: the gateway is killed (the slot's
+/// `timeout-kill`), the slot torn down, and no s6-supervise is left running anywhere under the
+/// scandir for it, its logger's included.
+#[test]
+#[ignore = "needs root, s6 and the hermes user"]
+fn profile_delete_of_a_gateway_that_ignores_sigterm_leaves_no_supervisor() {
+    prerequisites();
+    let w = world();
+    fs::write(w.f.profile_dir("writer").join("ignore-term"), "").unwrap();
+    let o = w.cli(true, &["restart", "writer"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(w.wait_gateway_ready("writer"));
+    let _reg = w.spawn_registrar();
+    let o = hermes(&w, &["profile", "delete", "writer", "--yes"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let mine = || {
+        let o = std::process::Command::new("pgrep").args(["-a", "s6-supervise"]).output().unwrap();
+        String::from_utf8_lossy(&o.stdout)
+            .lines()
+            .filter_map(|l| l.split_whitespace().next().map(String::from))
+            .filter_map(|pid| fs::read_link(format!("/proc/{pid}/cwd")).ok().map(|cwd| format!("{pid} {}", cwd.display())))
+            .filter(|l| l.contains(&*w.f.scandir.to_string_lossy()) && l.contains("gateway-writer"))
+            .collect::<Vec<_>>()
+    };
+    assert!(!w.f.slot("writer").exists());
+    assert!(mine().is_empty(), "{:?}\n{}", mine(), w.registrar_log());
+    std::thread::sleep(Duration::from_secs(1));
+    assert!(mine().is_empty(), "{:?}\n{}", mine(), w.registrar_log());
+}

@@ -205,6 +205,9 @@ fn a_teardown_of_a_gateway_that_ignores_sigterm_leaves_no_supervisor() {
     prerequisites();
     let w = world(&["stubborn", "gone"], BACKOFF);
     for p in ["stubborn", "gone"] {
+        // Once the running stand-in is past its own look for the file: the restart's TERM
+        // then ends it, and the new one ignores TERM.
+        assert!(w.wait_gateway_ready(p));
         fs::write(w.f.profile_dir(p).join("ignore-term"), "").unwrap();
         let o = w.cli(true, &["restart", p]);
         assert!(o.status.success(), "{}", out(&o));
@@ -292,6 +295,7 @@ fn watch_once_reports_every_tick_and_the_policy_schedule() {
 fn a_boot_pass_during_a_teardown_never_removes_the_directory_under_its_supervisor() {
     prerequisites();
     let w = world(&["stubborn"], BACKOFF);
+    assert!(w.wait_gateway_ready("stubborn"));
     fs::write(w.f.profile_dir("stubborn").join("ignore-term"), "").unwrap();
     assert!(w.cli(true, &["restart", "stubborn"]).status.success());
     assert!(w.wait_gateway_ready("stubborn"));

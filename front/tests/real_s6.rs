@@ -187,6 +187,7 @@ fn profile_delete_waits_for_a_command_in_progress_and_leaves_no_log_behind() {
 fn profile_delete_of_a_gateway_that_ignores_sigterm_leaves_no_supervisor() {
     prerequisites();
     let w = world();
+    assert!(w.wait_gateway_ready("writer"));
     fs::write(w.f.profile_dir("writer").join("ignore-term"), "").unwrap();
     let o = w.cli(true, &["restart", "writer"]);
     assert!(o.status.success(), "{}", text(&o));

@@ -90,3 +90,22 @@ pub fn finish(ctx: &Ctx, profile: &str, code: i32, signal: i32, knobs: &Knobs) -
         Decision::StayDown => S6_PERMANENT_FAILURE,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policy::{on_death, on_operator_start, Record};
+
+    #[test]
+    fn a_death_before_an_operator_start_is_superseded_and_a_later_one_is_not() {
+        let started = on_operator_start(&Record::default(), 100.0);
+        assert!(superseded(&started, 99.5), "the start was recorded after this death");
+        assert!(!superseded(&started, 100.5), "a death of the run the start began");
+        assert!(!superseded(&started, 100.0 - SUPERSEDED_WITHIN - 1.0), "too old to be the death the start raced");
+        // The policy's own restart moves running_since past the death: not an operator start.
+        let (_, restarting) = on_death(&started, &Death { at: 150.0, code: Some(1), signal: None }, &Knobs::default(), 0.5);
+        assert!(!superseded(&restarting, 150.0));
+        let edited = Record { running_since: 1e300, ..Record::default() };
+        assert!(!superseded(&edited, 100.0), "a hand-edited far future holds nothing");
+    }
+}

@@ -9,6 +9,11 @@ pub trait Clock {
     /// Monotonic time, for deadlines.
     fn instant(&self) -> Instant;
     fn sleep(&self, d: Duration);
+    /// This clock as one that threads may share, when it is one (see
+    /// [`crate::fs::Fs::shareable`]).
+    fn shareable(&self) -> Option<&(dyn Clock + Sync)> {
+        None
+    }
 }
 
 /// The system's clocks.
@@ -24,6 +29,9 @@ impl Clock for SystemClock {
     }
     fn sleep(&self, d: Duration) {
         std::thread::sleep(d)
+    }
+    fn shareable(&self) -> Option<&(dyn Clock + Sync)> {
+        Some(self)
     }
 }
 

@@ -97,11 +97,13 @@ fn transient_absences_tear_nothing_down() {
     fs::remove_file(&profiles).unwrap();
     fs::rename(&moved, &profiles).unwrap();
 
-    // SOUL.md rewritten (removed, then written again): the directory stays, so does the slot.
+    // SOUL.md rewritten (removed, then written again within the grace): the slot stays.
     fs::remove_file(f.profile_dir("alpha").join("SOUL.md")).unwrap();
-    let c = settle(&mut r, &clock);
-    assert!(c.removed.is_empty() && c.pending.is_empty(), "{c:?}");
+    assert_eq!(r.converge(&Scope::Everything).pending, vec!["alpha".to_string()]);
+    clock.advance(DELETE_GRACE / 2);
     fs::write(f.profile_dir("alpha").join("SOUL.md"), "again").unwrap();
+    let c = settle(&mut r, &clock);
+    assert!(c.removed.is_empty(), "{c:?}");
 
     // One profile moved away and back within the grace.
     let aside = f.home.join("alpha.bak");
@@ -242,4 +244,24 @@ fn an_edited_next_start_is_clamped_to_the_policys_maxima() {
             assert_eq!(again, due, "{record}");
         }
     }
+}
+
+/// A profile removed with `rm -rf` while its gateway was writing into it: rm fails, the
+/// directory stays, without `SOUL.md`. That is no profile: once confirmed after the grace, its
+/// slot goes like a deleted one's.
+#[test]
+fn a_directory_left_without_soul_md_loses_its_slot_after_the_grace() {
+    let f = booted();
+    let clock = ManualClock::new(SystemTime::now());
+    let mut r = registrar(&f, &RealFs, &clock);
+    fs::remove_file(f.profile_dir("alpha").join("SOUL.md")).unwrap();
+    fs::write(f.profile_dir("alpha").join("still-writing.log"), "x").unwrap();
+    let c = r.converge(&Scope::Everything);
+    assert_eq!(c.pending, vec!["alpha".to_string()]);
+    assert!(f.slot("alpha").is_dir(), "not torn down at first sight");
+    clock.advance(DELETE_GRACE);
+    let c = settle(&mut r, &clock);
+    assert_eq!(c.removed, vec!["alpha".to_string()], "{c:?}");
+    assert!(!f.slot("alpha").exists());
+    assert!(f.profile_dir("alpha").is_dir(), "the user's directory is the user's: left alone");
 }

@@ -13,7 +13,7 @@ use hermes_core::problem::{exit, Problem};
 use hermes_core::registrar;
 use hermes_core::volume::gateway_logs;
 use std::os::unix::process::CommandExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 
 /// LSB's codes for a single service's `status`.
@@ -122,8 +122,8 @@ impl Front<'_> {
         a: &OneOrAll,
         wait: Wait,
         (verb, past): (&str, &str),
-        ask: impl Fn(&Ctx, &str) -> Result<Asked, Problem>,
-        confirm: impl Fn(&Ctx, Asked, Wait) -> Result<Done, Problem>,
+        ask: impl Fn(&Ctx, &str) -> Result<Asked, Problem> + Sync,
+        confirm: impl Fn(&Ctx, Asked, Wait) -> Result<Done, Problem> + Sync,
     ) -> Result<u8, Problem> {
         if !a.all {
             let p = self.target(&a.target)?;
@@ -280,18 +280,18 @@ impl Front<'_> {
                     return Err(Problem::usage(format!("this deletes profile '{name}' and everything in it; repeat with --yes to confirm")));
                 }
                 profile::delete(&self.ctx, name)?;
-                if !keep_logs {
-                    gateway_logs::remove(&self.ctx, name)?;
-                }
                 if !self.json {
                     println!("\u{2713} deleted profile '{name}'{}", if *keep_logs { " (its gateway log is kept)" } else { "" });
                 }
                 let unregistered = self.registrar_listens();
-                if unregistered {
-                    registrar::request(&self.ctx, name, false)?;
-                    if !self.json {
-                        println!("\u{2713} removed the s6 gateway slot for profile '{name}'");
-                    }
+                // The slot first: its logger writes into the log directory until it is gone.
+                let slot = if unregistered { registrar::request(&self.ctx, name, false) } else { Ok(()) };
+                if !keep_logs {
+                    gateway_logs::remove(&self.ctx, name)?;
+                }
+                slot?;
+                if unregistered && !self.json {
+                    println!("\u{2713} removed the s6 gateway slot for profile '{name}'");
                 }
                 if self.json {
                     print_json(&serde_json::json!({"ok": true, "action": "delete", "profile": name, "slot_removed": unregistered, "logs_kept": keep_logs}));

@@ -2,18 +2,15 @@
 //! the registrar's (root); this module only touches the user's own tree, through the library's
 //! file-system seam.
 
-use hermes_core::clock::wait_until;
 use hermes_core::ctx::Ctx;
 use hermes_core::fs::remove_tree;
-use hermes_core::lifecycle::open_slot;
+use hermes_core::lifecycle::{stop, Wait, SETTLE};
 use hermes_core::name::{self, DEFAULT_PROFILE};
 use hermes_core::problem::Problem;
-use hermes_core::s6::{svc, svstat};
 use hermes_core::volume::{MARKER, PROFILES_DIR};
 use std::ffi::OsStr;
 use std::io;
 use std::path::PathBuf;
-use std::time::Duration;
 
 /// Names `hermes profile create` refuses: they collide with the root profile or read like
 /// system accounts.
@@ -70,27 +67,27 @@ pub fn create(ctx: &Ctx, profile: &str) -> Result<PathBuf, Problem> {
     Ok(path)
 }
 
-/// Stop the profile's gateway (bounded wait), then delete its directory. The slot is left to
-/// the registrar.
+/// Stop the profile's gateway as `stop` does (the profile's lock, the planned-stop marker,
+/// a bounded wait), then delete its directory while still holding the profile's operation
+/// lock, so a `start` racing the delete cannot bring the gateway back in between. The slot
+/// (and after it the log directory) is the caller's next step.
 pub fn delete(ctx: &Ctx, profile: &str) -> Result<(), Problem> {
     name::validate(profile)?;
     if profile == DEFAULT_PROFILE {
         return Err(Problem::usage("the root profile cannot be deleted"));
     }
     let fs = ctx.fs;
-    if let Ok(scandir) = ctx.open_scandir() {
-        if let Ok(slot) = open_slot(ctx, &scandir, profile) {
-            if svc::send(fs, &slot, b"d").is_ok() {
-                wait_until(ctx.clock, Duration::from_secs(10), Duration::from_millis(20), || {
-                    matches!(svstat::read(fs, &slot), Ok(Some(st)) if !st.is_up() && !st.finishing)
-                });
-            }
-        }
-    }
     let home = ctx.open_home().map_err(|e| ctx.problem(&ctx.cfg.home, "open", e))?;
     let profiles = fs.open_dir(&home, OsStr::new(PROFILES_DIR)).map_err(|e| ctx.problem(home.child(OsStr::new(PROFILES_DIR)), "open", e))?;
     let path = profiles.child(OsStr::new(profile));
-    fs.lstat(&profiles, OsStr::new(profile))
-        .map_err(|_| Problem::Io { path: path.clone(), action: "delete".into(), error: io::Error::new(io::ErrorKind::NotFound, "no such profile") })?;
+    let missing = || Problem::Io { path: path.clone(), action: "delete".into(), error: io::Error::new(io::ErrorKind::NotFound, "no such profile") };
+    fs.lstat(&profiles, OsStr::new(profile)).map_err(|_| missing())?;
+    // Best effort, as before: a gateway that would not stop is the teardown's to kill, and a
+    // slot that is not registered (or a scanner that is not running) has nothing to stop.
+    let _held = match stop::stop_holding(ctx, profile, Wait::Settle(SETTLE)) {
+        Ok((_, held)) => held,
+        Err(_) => None,
+    };
+    fs.lstat(&profiles, OsStr::new(profile)).map_err(|_| missing())?;
     remove_tree(fs, &profiles, OsStr::new(profile)).map_err(|e| ctx.problem(&path, "remove", e))
 }

@@ -144,3 +144,68 @@ fn status_exits_3_when_a_wanted_gateway_is_down_and_logs_refuse_an_unknown_profi
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(&o)));
     assert_eq!(v["lines"], serde_json::json!([]), "{v}");
 }
+
+/// A command on the profile in progress (the test holds the profile's operation lock, the
+/// `flock` on the slot's `data/`): `profile delete` waits for it instead of stopping the
+/// gateway under it, then stops it as `stop` does (lock, planned-stop marker), and its log
+/// directory is gone once the slot is, for good: removed after the logger is.
+#[test]
+#[ignore = "needs root, s6 and the hermes user"]
+fn profile_delete_waits_for_a_command_in_progress_and_leaves_no_log_behind() {
+    use std::os::fd::AsRawFd;
+    prerequisites();
+    let w = world();
+    let _reg = w.spawn_registrar();
+    assert!(w.wait_gateway_ready("writer"));
+    let logs = w.f.home.join("logs/gateways/writer");
+    assert!(wait_for(Duration::from_secs(5), || logs.join("current").exists()));
+    let data = fs::File::open(w.f.slot("writer").join("data")).unwrap();
+    // SAFETY: plain system call on a descriptor the test owns.
+    assert_eq!(unsafe { nix::libc::flock(data.as_raw_fd(), nix::libc::LOCK_EX) }, 0);
+    let mut c = std::process::Command::new("s6-setuidgid");
+    c.arg("hermes").arg(env!("CARGO_BIN_EXE_hermes")).args(["profile", "delete", "writer", "--yes"]);
+    c.env("HERMES_HOME", &w.f.home).env("S6_PROFILE_GATEWAY_SCANDIR", &w.f.scandir).env("HERMES_S6_REGISTRAR", &w.f.cfg.registrar_fifo);
+    let child = c.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).spawn().unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    let up = is_up(&w.f.slot("writer"));
+    drop(data);
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(up, Some(true), "the delete stopped the gateway while another command held the profile");
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(!w.f.profile_dir("writer").exists() && !w.f.slot("writer").exists(), "{}", text(&o));
+    let log = fs::read_to_string(w.f.tmp.path().join("registrar.log")).unwrap_or_default();
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(!logs.exists(), "the log directory is gone and stays gone: {:?}\n{log}", fs::read_dir(&logs).map(|d| d.count()));
+    assert_eq!(w.supervisors("gateway-writer"), 0, "no supervisor is left");
+}
+
+/// Deleting a profile whose gateway ignores SIGTERM: the gateway is killed (the slot's
+/// `timeout-kill`), the slot torn down, and no s6-supervise is left running anywhere under the
+/// scandir for it, its logger's included.
+#[test]
+#[ignore = "needs root, s6 and the hermes user"]
+fn profile_delete_of_a_gateway_that_ignores_sigterm_leaves_no_supervisor() {
+    prerequisites();
+    let w = world();
+    assert!(w.wait_gateway_ready("writer"));
+    fs::write(w.f.profile_dir("writer").join("ignore-term"), "").unwrap();
+    let o = w.cli(true, &["restart", "writer"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(w.wait_gateway_ready("writer"));
+    let _reg = w.spawn_registrar();
+    let o = hermes(&w, &["profile", "delete", "writer", "--yes"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let mine = || {
+        let o = std::process::Command::new("pgrep").args(["-a", "s6-supervise"]).output().unwrap();
+        String::from_utf8_lossy(&o.stdout)
+            .lines()
+            .filter_map(|l| l.split_whitespace().next().map(String::from))
+            .filter_map(|pid| fs::read_link(format!("/proc/{pid}/cwd")).ok().map(|cwd| format!("{pid} {}", cwd.display())))
+            .filter(|l| l.contains(&*w.f.scandir.to_string_lossy()) && l.contains("gateway-writer"))
+            .collect::<Vec<_>>()
+    };
+    assert!(!w.f.slot("writer").exists());
+    assert!(mine().is_empty(), "{:?}\n{}", mine(), w.registrar_log());
+    std::thread::sleep(Duration::from_secs(1));
+    assert!(mine().is_empty(), "{:?}\n{}", mine(), w.registrar_log());
+}

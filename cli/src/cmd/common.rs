@@ -99,8 +99,8 @@ pub struct Verb<A, C> {
 /// One verb on one profile or on every registered slot.
 pub fn one_or_all<A, C>(ctx: &Ctx, a: &OneOrAllArgs, json: bool, wait: Wait, verb: Verb<A, C>) -> Result<u8, Problem>
 where
-    A: Fn(&Ctx, &str) -> Result<Asked, Problem>,
-    C: Fn(&Ctx, Asked, Wait) -> Result<Done, Problem>,
+    A: Fn(&Ctx, &str) -> Result<Asked, Problem> + Sync,
+    C: Fn(&Ctx, Asked, Wait) -> Result<Done, Problem> + Sync,
 {
     if !a.all {
         let p = a.profile.as_deref().ok_or_else(|| Problem::usage(format!("{} needs a PROFILE or --all", verb.name)))?;

@@ -10,7 +10,9 @@ use hermes_core::volume::{container as container_argv, multiplex};
 
 #[derive(Args, Debug)]
 pub struct WatchArgs {
-    /// Converge everything once (confirmed deletions included) and exit
+    /// One full pass, then exit: converge everything, confirm deletions after their grace and
+    /// tear them down, do what the crash policy has due meanwhile; what it has scheduled
+    /// later is reported and left to the running registrar
     #[arg(long)]
     pub once: bool,
     #[command(flatten)]
@@ -51,6 +53,10 @@ fn print(c: &Converged, json: bool) {
         let more = if t.truncated { "; stopped at the walk's bound, the next look goes on" } else { "" };
         println!("registrar: took over {} root-owned entries in profile {} (now the hermes user's){left}{more}", t.entries, t.profile);
     }
+    for (p, at) in &c.scheduled {
+        let when = hermes_core::clock::rfc3339(hermes_core::clock::from_unix_secs(*at));
+        println!("registrar: gateway-{p}: the crash policy starts or checks it at {when}; left to the running registrar");
+    }
     for e in &c.errors {
         eprintln!("registrar: error: {e}");
     }
@@ -59,17 +65,14 @@ fn print(c: &Converged, json: bool) {
 pub fn run(ctx: &Ctx, a: &WatchArgs, json: bool) -> Result<u8, Problem> {
     let mut reg = Registrar::new(*ctx, container(ctx))?;
     if a.once {
-        // Until converged: deletions confirmed after their grace, teardowns finished.
+        // Until converged: deletions confirmed after their grace, teardowns finished, and
+        // whatever the policy has due meanwhile done; every look's report kept.
         let mut c = reg.converge(&Scope::Everything);
         while !reg.idle() {
             ctx.clock.sleep(reg.next_deadline().saturating_duration_since(ctx.clock.instant()));
-            let more = reg.tick();
-            c.added.extend(more.added);
-            c.removed.extend(more.removed);
-            c.taken_over.extend(more.taken_over);
-            c.foreign.extend(more.foreign);
-            c.errors.extend(more.errors);
+            c.absorb(reg.tick());
         }
+        c.scheduled = reg.schedule().iter().map(|(p, t)| (p.clone(), *t)).collect();
         print(&c, json);
         return Ok(if c.errors.is_empty() { exit::OK } else { exit::FAILED });
     }

@@ -386,12 +386,16 @@ impl Fs for LinuxFs {
         Ok(FifoReader::new(rd, wr))
     }
 
+    fn shareable(&self) -> Option<&(dyn Fs + Sync)> {
+        Some(self)
+    }
+
     fn try_lock(&self, dir: &Dir, name: &OsStr) -> io::Result<Option<FileLock>> {
         let _id = AsUser::enter(dir.ident)?;
         let flags = OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC | OFlag::O_NOCTTY;
         let fd = owned(openat(Some(dir.fd.as_raw_fd()), name, flags, Mode::empty()).map_err(io_err)?);
-        if kind_of(&fstat(fd.as_raw_fd()).map_err(io_err)?) != Kind::File {
-            return Err(io::Error::new(io::ErrorKind::InvalidInput, "not a regular file"));
+        if !matches!(kind_of(&fstat(fd.as_raw_fd()).map_err(io_err)?), Kind::File | Kind::Dir) {
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, "not a regular file or a directory"));
         }
         // SAFETY: plain system call on a descriptor we own.
         let r = unsafe { nix::libc::flock(fd.as_raw_fd(), nix::libc::LOCK_EX | nix::libc::LOCK_NB) };

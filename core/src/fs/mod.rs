@@ -185,6 +185,7 @@ impl FifoReader {
 }
 
 /// A held `flock`; dropping it releases the lock.
+#[derive(Debug)]
 pub struct FileLock {
     _fd: OwnedFd,
 }
@@ -247,10 +248,15 @@ pub trait Fs {
     fn write_fifo(&self, dir: &Dir, name: &OsStr, data: &[u8]) -> io::Result<()>;
     /// Open an existing FIFO for reading without blocking (see [`FifoReader`]).
     fn open_fifo(&self, dir: &Dir, name: &OsStr) -> io::Result<FifoReader>;
-    /// Take an exclusive `flock` on an existing file, without waiting: `Ok(None)` when another
+    /// Take an exclusive `flock` on an existing file or directory, without waiting: `Ok(None)` when another
     /// holds it. Released when the returned lock is dropped. Opened read-only, so a file the
     /// caller may only read (a root-owned lock file of the hermes group) can be locked.
     fn try_lock(&self, dir: &Dir, name: &OsStr) -> io::Result<Option<FileLock>>;
+    /// This file system as one that threads may share (`--all` runs profiles side by side),
+    /// when it is one; `None` (the default) keeps the caller on one thread.
+    fn shareable(&self) -> Option<&(dyn Fs + Sync)> {
+        None
+    }
     /// Whether some process holds a write lock on the file (`fcntl F_GETLK`, what s6-svok and
     /// s6-svstat ask of `supervise/lock`). A missing file is `Ok(false)`.
     fn lock_held(&self, dir: &Dir, name: &OsStr) -> io::Result<bool>;

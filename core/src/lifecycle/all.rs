@@ -3,6 +3,8 @@
 use super::{registered, Asked, Done};
 use crate::ctx::Ctx;
 use crate::problem::Problem;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
 
 /// Outcome of a verb applied to every registered slot.
 pub struct AllResults {
@@ -32,15 +34,48 @@ impl AllResults {
     }
 }
 
-/// Ask every registered slot with `ask`, then watch each with `confirm` (so the waits
-/// overlap instead of adding up), going on past failures.
+/// How many profiles `--all` acts on at once.
+pub const CONCURRENCY: usize = 8;
+
+/// Apply a verb (`ask`, then `confirm`: tell s6, then watch the outcome) to every registered
+/// slot, [`CONCURRENCY`] profiles at a time, going on past failures; the results in the
+/// profiles' order. Each profile's own command still runs under its locks, so profiles run
+/// side by side while one profile's operations stay one after the other. With a file system
+/// or clock that cannot be shared between threads (the fault-injecting test double), one at a
+/// time.
 pub fn for_all(
     ctx: &Ctx,
-    ask: impl Fn(&Ctx, &str) -> Result<Asked, Problem>,
-    confirm: impl Fn(&Ctx, Asked) -> Result<Done, Problem>,
+    ask: impl Fn(&Ctx, &str) -> Result<Asked, Problem> + Sync,
+    confirm: impl Fn(&Ctx, Asked) -> Result<Done, Problem> + Sync,
 ) -> Result<AllResults, Problem> {
     let scandir = ctx.open_scandir()?;
     let names = registered(ctx, &scandir)?;
-    let asked: Vec<(String, Result<Asked, Problem>)> = names.iter().map(|p| (p.clone(), ask(ctx, p))).collect();
-    Ok(AllResults { results: asked.into_iter().map(|(p, a)| (p, a.and_then(|a| confirm(ctx, a)))).collect() })
+    let one = |ctx: &Ctx, p: &str| ask(ctx, p).and_then(|a| confirm(ctx, a));
+    let (Some(fs), Some(clock)) = (ctx.fs.shareable(), ctx.clock.shareable()) else {
+        return Ok(AllResults { results: names.iter().map(|p| (p.clone(), one(ctx, p))).collect() });
+    };
+    let next = AtomicUsize::new(0);
+    let slots: Vec<Mutex<Option<Result<Done, Problem>>>> = names.iter().map(|_| Mutex::new(None)).collect();
+    std::thread::scope(|scope| {
+        for _ in 0..CONCURRENCY.min(names.len()) {
+            scope.spawn(|| {
+                let ctx = Ctx::new(fs, clock, ctx.cfg);
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(p) = names.get(i) else { break };
+                    let r = one(&ctx, p);
+                    *slots[i].lock().unwrap_or_else(|e| e.into_inner()) = Some(r);
+                }
+            });
+        }
+    });
+    let results = names
+        .into_iter()
+        .zip(slots)
+        .map(|(p, r)| {
+            let r = r.into_inner().unwrap_or_else(|e| e.into_inner());
+            (p, r.expect("every profile was done by a worker"))
+        })
+        .collect();
+    Ok(AllResults { results })
 }

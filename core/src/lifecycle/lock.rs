@@ -2,6 +2,11 @@
 //! user), the crash policy's `finish` and the registrar's scheduled starts (run by root) each
 //! hold the slot's `data/lock` while they tell s6 what to do and record it, so what s6 wants
 //! and what the volume records never disagree, however they race.
+//!
+//! The operator's commands also complete one after the other: each holds the slot's `data/`
+//! directory's own `flock` (the operation lock) for the whole command, its wait included, so
+//! a `restart` cannot bring the gateway up while a `stop` waits for it to go down. The finish
+//! and the registrar never take the operation lock: a stop's wait needs its finish to run.
 
 use crate::clock::wait_until;
 use crate::ctx::Ctx;
@@ -16,6 +21,17 @@ use std::time::Duration;
 
 /// How long an operation waits for another on the same profile.
 pub const WAIT: Duration = Duration::from_secs(15);
+
+/// How long a command waits for another command on the same profile to complete: the
+/// longest a `restart` takes (a stop to end, its gateway to come up and settle, its finish).
+pub const OPERATION_WAIT: Duration = Duration::from_secs(60);
+
+/// Hold the profile's operation lock (see the module's documentation) for the whole of one
+/// command, waiting up to `limit` for another command to complete. `Ok(None)` when the slot
+/// has no `data/` directory (a slot from an older release).
+pub fn operation(ctx: &Ctx, slot: &Dir, limit: Duration) -> Result<Option<FileLock>, Problem> {
+    take(ctx, slot, crate::slot::DATA_DIR, limit, Duration::from_millis(20), "another command on this profile to complete")
+}
 
 /// How long `start`/`restart` wait for a stop in progress to end: its grace, then its finish.
 pub const QUIET_WAIT: Duration = Duration::from_millis(crate::slot::STOP_GRACE_MS + 6000);
@@ -42,10 +58,14 @@ pub fn hold_when_quiet(ctx: &Ctx, slot: &Dir, limit: Duration) -> Result<Option<
 /// Hold the profile's lock, waiting up to `limit` for it. `Ok(None)` when the slot has no
 /// lock file (a slot from an older release): the operation goes on unserialised.
 pub fn hold(ctx: &Ctx, slot: &Dir, limit: Duration) -> Result<Option<FileLock>, Problem> {
-    let path = slot.child(OsStr::new(LOCK_FILE));
+    take(ctx, slot, LOCK_FILE, limit, Duration::from_millis(5), "another operation on this profile to finish")
+}
+
+fn take(ctx: &Ctx, slot: &Dir, name: &str, limit: Duration, poll: Duration, waiting_for: &str) -> Result<Option<FileLock>, Problem> {
+    let path = slot.child(OsStr::new(name));
     let mut got = None;
     let mut failure = None;
-    let acquired = wait_until(ctx.clock, limit, Duration::from_millis(5), || match ctx.fs.try_lock(slot, OsStr::new(LOCK_FILE)) {
+    let acquired = wait_until(ctx.clock, limit, poll, || match ctx.fs.try_lock(slot, OsStr::new(name)) {
         Ok(Some(l)) => {
             got = Some(l);
             true
@@ -62,7 +82,7 @@ pub fn hold(ctx: &Ctx, slot: &Dir, limit: Duration) -> Result<Option<FileLock>, 
         (None, Some(e)) => Err(ctx.problem(&path, "lock", e)),
         (None, None) => {
             debug_assert!(!acquired);
-            Err(Problem::Timeout { what: format!("another operation on this profile to finish (it holds {})", path.display()) })
+            Err(Problem::Timeout { what: format!("{waiting_for} (it holds {})", path.display()) })
         }
     }
 }

@@ -119,6 +119,11 @@ pub struct Asked {
     pub written: Result<Written, Problem>,
     /// What the crash policy held and the command cleared.
     pub cleared: Option<PolicyState>,
+    /// The profile's operation lock, held until the command's outcome is known.
+    pub operation: Option<crate::fs::FileLock>,
+    /// Unix time of the operator's intent (just before s6 was told): a finish that decided
+    /// "stay down" for a death before it must not undo it.
+    pub at: f64,
 }
 
 /// What a command did, as its user is told.
@@ -187,7 +192,17 @@ impl Asked {
 /// Watch a started gateway until it is up and has stayed up for the settle window.
 pub fn confirm_up(ctx: &Ctx, asked: Asked, wait: Wait) -> Result<Done, Problem> {
     let Wait::Settle(window) = wait else { return asked.done(None, None) };
-    match settle::until_stable(ctx, &asked.slot, asked.old_pid, window) {
+    let mut settled = settle::until_stable(ctx, &asked.slot, asked.old_pid, window);
+    if settled == settle::Settled::WantedDown && reassert_up(ctx, &asked) {
+        settled = settle::until_stable(ctx, &asked.slot, asked.old_pid, window);
+    }
+    if settled == settle::Settled::WantedDown {
+        settled = match svstat::read(ctx.fs, &asked.slot).ok().flatten() {
+            Some(st) if svstat::died(ctx.fs, &asked.slot) => settle::Settled::Died { how: settle::describe_end(&st) },
+            _ => settle::Settled::NotUp,
+        };
+    }
+    match settled {
         settle::Settled::Up { pid } => asked.done(Some(pid), None),
         settle::Settled::Died { how } => {
             // What the crash policy made of the death is known once the finish is done.
@@ -202,7 +217,7 @@ pub fn confirm_up(ctx: &Ctx, asked: Asked, wait: Wait) -> Result<Done, Problem> 
                 cleared: asked.cleared.map(PolicyState::as_str),
             })
         }
-        settle::Settled::NotUp => Err(Problem::Timeout {
+        settle::Settled::NotUp | settle::Settled::WantedDown => Err(Problem::Timeout {
             what: format!(
                 "gateway-{} to come up (s6 was told; it is still not running after {} s){}",
                 asked.profile,
@@ -211,6 +226,33 @@ pub fn confirm_up(ctx: &Ctx, asked: Asked, wait: Wait) -> Result<Done, Problem> 
             ),
         }),
     }
+}
+
+/// A start's `u` can reach s6 while the finish of an earlier death runs; when that finish
+/// then answers "stay down" (a backoff decided from the record as it was before the start
+/// cleared it), s6 forgets the `u`. The operator's intent is newer than that decision, so it
+/// wins: under the profile's lock, if the gateway is still wanted `running`, nothing else
+/// told s6 `d` since (a stop records `stopped` under the lock), and the policy's last recorded
+/// death is older than the start, clear the policy again and tell s6 `u` again. Whether it did.
+fn reassert_up(ctx: &Ctx, asked: &Asked) -> bool {
+    let Ok(_held) = lock::hold(ctx, &asked.slot, lock::WAIT) else { return false };
+    let quiet_down = svstat::read(ctx.fs, &asked.slot).ok().flatten().is_some_and(|st| !st.is_up() && !st.want_up && !st.finishing);
+    let rec = crate::policy::record::read(ctx, &asked.profile);
+    let older = rec.last_exit.is_none_or(|e| e.at < asked.at);
+    if !quiet_down || !older || desired::read(ctx, &asked.profile) != Some(Wanted::Running) {
+        return false;
+    }
+    if crate::policy::record::exists(ctx, &asked.profile) {
+        let fresh = crate::policy::on_operator_start(&rec, unix_now(ctx));
+        if crate::policy::record::write(ctx, &asked.profile, &fresh).is_err() {
+            return false;
+        }
+    }
+    if control(ctx, &asked.slot, &asked.profile, "-u", b"u").is_err() {
+        return false;
+    }
+    settle::until_acknowledged(ctx, &asked.slot, true);
+    true
 }
 
 /// Watch a stopped gateway until it is down.

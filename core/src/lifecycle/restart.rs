@@ -15,6 +15,7 @@ use crate::volume::state::Wanted;
 pub fn ask(ctx: &Ctx, profile: &str) -> Result<Asked, Problem> {
     let scandir = ctx.open_scandir()?;
     let slot = open_slot(ctx, &scandir, profile)?;
+    let operation = lock::operation(ctx, &slot, lock::OPERATION_WAIT)?;
     let _held = lock::hold_when_quiet(ctx, &slot, lock::QUIET_WAIT)?;
     let now = super::unix_now(ctx);
     let rec = record::read(ctx, profile);
@@ -28,7 +29,7 @@ pub fn ask(ctx: &Ctx, profile: &str) -> Result<Asked, Problem> {
     control(ctx, &slot, profile, command, bytes)?;
     super::settle::until_acknowledged(ctx, &slot, true);
     let written = super::record_wanted(ctx, profile, &Wanted::Running, "gateway restarted");
-    Ok(Asked { profile: profile.to_string(), slot, old_pid: old, written, cleared })
+    Ok(Asked { profile: profile.to_string(), slot, old_pid: old, written, cleared, operation, at: now })
 }
 
 pub fn restart(ctx: &Ctx, profile: &str, wait: Wait) -> Result<Done, Problem> {

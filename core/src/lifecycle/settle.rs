@@ -34,19 +34,35 @@ pub enum Settled {
     Died { how: String },
     /// It did not come up within [`UP_WAIT`].
     NotUp,
+    /// Before it came up, s6 stopped wanting it up: a finish answered "stay down" (125), or
+    /// someone told s6 `d`. Nothing will start it now.
+    WantedDown,
+}
+
+/// Down, not wanted up and no finish running: s6 will not start it by itself.
+fn wanted_down(st: &Status) -> bool {
+    !st.is_up() && !st.want_up && !st.finishing
 }
 
 /// Wait until the gateway runs as a pid other than `not` and has kept that pid for `window`.
 pub fn until_stable(ctx: &Ctx, slot: &Dir, not: Option<u64>, window: Duration) -> Settled {
     let read = || svstat::read(ctx.fs, slot).ok().flatten();
     let mut seen: Option<u64> = None;
+    let mut down = false;
     let came_up = wait_until(ctx.clock, UP_WAIT, POLL, || match read() {
         Some(st) if st.is_up() && Some(st.pid) != not => {
             seen = Some(st.pid);
             true
         }
+        Some(st) if wanted_down(&st) => {
+            down = true;
+            true
+        }
         _ => false,
     });
+    if down {
+        return Settled::WantedDown;
+    }
     let Some(pid) = seen.filter(|_| came_up) else {
         return match read() {
             Some(st) if svstat::died(ctx.fs, slot) && !st.is_up() => Settled::Died { how: describe_end(&st) },

@@ -11,16 +11,18 @@ use crate::volume::state::Wanted;
 pub fn ask(ctx: &Ctx, profile: &str) -> Result<Asked, Problem> {
     let scandir = ctx.open_scandir()?;
     let slot = open_slot(ctx, &scandir, profile)?;
+    let operation = lock::operation(ctx, &slot, lock::OPERATION_WAIT)?;
     let _held = lock::hold_when_quiet(ctx, &slot, lock::QUIET_WAIT)?;
+    let now = super::unix_now(ctx);
     let rec = record::read(ctx, profile);
     let cleared = rec.holds_down().then_some(rec.state);
     if record::exists(ctx, profile) {
-        record::write(ctx, profile, &policy::on_operator_start(&rec, super::unix_now(ctx)))?;
+        record::write(ctx, profile, &policy::on_operator_start(&rec, now))?;
     }
     control(ctx, &slot, profile, "-u", b"u")?;
     super::settle::until_acknowledged(ctx, &slot, true);
     let written = super::record_wanted(ctx, profile, &Wanted::Running, "gateway started");
-    Ok(Asked { profile: profile.to_string(), slot, old_pid: None, written, cleared })
+    Ok(Asked { profile: profile.to_string(), slot, old_pid: None, written, cleared, operation, at: now })
 }
 
 pub fn start(ctx: &Ctx, profile: &str, wait: Wait) -> Result<Done, Problem> {

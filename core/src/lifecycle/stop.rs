@@ -5,6 +5,7 @@
 
 use super::{confirm_down, control, lock, open_slot, Asked, Done, Wait};
 use crate::ctx::Ctx;
+use crate::fs::FileLock;
 use crate::problem::Problem;
 use crate::s6::svstat;
 use crate::volume::desired::Written;
@@ -14,6 +15,7 @@ use crate::volume::state::Wanted;
 pub fn ask(ctx: &Ctx, profile: &str) -> Result<Asked, Problem> {
     let scandir = ctx.open_scandir()?;
     let slot = open_slot(ctx, &scandir, profile)?;
+    let operation = lock::operation(ctx, &slot, lock::OPERATION_WAIT)?;
     let _held = lock::hold(ctx, &slot, lock::WAIT)?;
     let up = svstat::read(ctx.fs, &slot).ok().flatten().filter(|st| st.is_up()).map(|st| st.pid);
     if let Some(pid) = up {
@@ -24,12 +26,20 @@ pub fn ask(ctx: &Ctx, profile: &str) -> Result<Asked, Problem> {
     control(ctx, &slot, profile, "-d", b"d")?;
     super::settle::until_acknowledged(ctx, &slot, false);
     let written = super::record_wanted(ctx, profile, &Wanted::Stopped, "gateway stopped");
-    Ok(Asked { profile: profile.to_string(), slot, old_pid: up, written, cleared: None })
+    Ok(Asked { profile: profile.to_string(), slot, old_pid: up, written, cleared: None, operation, at: super::unix_now(ctx) })
 }
 
 pub fn stop(ctx: &Ctx, profile: &str, wait: Wait) -> Result<Done, Problem> {
     let asked = ask(ctx, profile)?;
     confirm(ctx, asked, wait)
+}
+
+/// `stop`, keeping the profile's operation lock: what the caller does next (deleting the
+/// profile) happens before any other command on the profile can start it again.
+pub fn stop_holding(ctx: &Ctx, profile: &str, wait: Wait) -> Result<(Done, Option<FileLock>), Problem> {
+    let mut asked = ask(ctx, profile)?;
+    let operation = asked.operation.take();
+    Ok((confirm(ctx, asked, wait)?, operation))
 }
 
 /// Wait until the gateway is down (unless `Wait::No`), then make sure the volume still says

@@ -37,6 +37,16 @@ fn contract(class: ExitClass) -> i32 {
     }
 }
 
+/// How long after a death an operator start can still have been meant to override it (its
+/// command raced the death; the finish ran a moment later, after up to a second's lock wait).
+const SUPERSEDED_WITHIN: f64 = 30.0;
+
+/// Whether the record was reset by an operator start after this death: the run it counted
+/// started after the death, so the death was of a run the operator already replaced.
+fn superseded(rec: &record::Record, death_at: f64) -> bool {
+    rec.state == PolicyState::Running && rec.running_since > death_at && rec.running_since <= death_at + SUPERSEDED_WITHIN
+}
+
 /// The exit code for s6: 0 (restart after s6's own throttle) or 125 (stay down).
 pub fn finish(ctx: &Ctx, profile: &str, code: i32, signal: i32, knobs: &Knobs) -> i32 {
     let death = Death {
@@ -57,8 +67,9 @@ pub fn finish(ctx: &Ctx, profile: &str, code: i32, signal: i32, knobs: &Knobs) -
         let mut r = rec.clone();
         r.last_exit = Some(record::LastExit { at: death.at, code: death.code, signal: death.signal });
         (Decision::StayDown, r)
-    } else if class == ExitClass::Crash && rec.restart_asked_until.is_some_and(|t| death.at <= t) {
-        // The death an operator `restart` asked for.
+    } else if class == ExitClass::Crash && (rec.restart_asked_until.is_some_and(|t| death.at <= t) || superseded(&rec, death.at)) {
+        // The death an operator `restart` asked for, or one that an operator `start` made
+        // while it happened already overrides: the operator's intent is newer than this death.
         let mut r = rec.clone();
         r.restart_asked_until = None;
         r.state = PolicyState::Restarting;
@@ -78,5 +89,24 @@ pub fn finish(ctx: &Ctx, profile: &str, code: i32, signal: i32, knobs: &Knobs) -
         Decision::Restart => 0,
         Decision::StayDown if class == ExitClass::Crash && !recorded => 0,
         Decision::StayDown => S6_PERMANENT_FAILURE,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policy::{on_death, on_operator_start, Record};
+
+    #[test]
+    fn a_death_before_an_operator_start_is_superseded_and_a_later_one_is_not() {
+        let started = on_operator_start(&Record::default(), 100.0);
+        assert!(superseded(&started, 99.5), "the start was recorded after this death");
+        assert!(!superseded(&started, 100.5), "a death of the run the start began");
+        assert!(!superseded(&started, 100.0 - SUPERSEDED_WITHIN - 1.0), "too old to be the death the start raced");
+        // The policy's own restart moves running_since past the death: not an operator start.
+        let (_, restarting) = on_death(&started, &Death { at: 150.0, code: Some(1), signal: None }, &Knobs::default(), 0.5);
+        assert!(!superseded(&restarting, 150.0));
+        let edited = Record { running_since: 1e300, ..Record::default() };
+        assert!(!superseded(&edited, 100.0), "a hand-edited far future holds nothing");
     }
 }

@@ -10,8 +10,9 @@
 //!   profile that comes back after a teardown gets back what it had;
 //! - P has a slot but its directory is gone: a deletion, acted on only when confirmed: seen
 //!   gone again after [`DELETE_GRACE`], with `profiles/` itself present and readable. A
-//!   missing `SOUL.md` alone, a missing or unreadable `profiles/`, a restore in progress:
-//!   nothing is torn down;
+//!   directory left without `SOUL.md` (an `rm -rf` that failed halfway) counts as gone, after
+//!   the same grace; a missing or unreadable `profiles/`, a restore in progress, a `SOUL.md`
+//!   rewritten within the grace: nothing is torn down;
 //! - the teardown ([`crate::slot::teardown`]) never blocks the loop and never orphans a
 //!   gateway.
 //!
@@ -82,6 +83,9 @@ pub struct Converged {
     /// Root-owned entries given to the configured user, by profile.
     pub taken_over: Vec<TakenOver>,
     pub errors: Vec<String>,
+    /// What the crash policy has scheduled later (profile, Unix time): filled by a one-shot
+    /// pass (`watch --once`), which leaves it to the running registrar.
+    pub scheduled: Vec<(String, f64)>,
 }
 
 /// One profile's take-over of root-made entries.
@@ -100,7 +104,8 @@ impl Converged {
     pub fn is_empty(&self) -> bool {
         self.added.is_empty() && self.removed.is_empty() && self.foreign.is_empty() && self.pending.is_empty() && self.policy.is_empty() && self.taken_over.is_empty() && self.errors.is_empty()
     }
-    fn absorb(&mut self, other: Converged) {
+    /// Add what a later look changed.
+    pub fn absorb(&mut self, other: Converged) {
         self.added.extend(other.added);
         self.removed.extend(other.removed);
         self.foreign.extend(other.foreign);
@@ -108,6 +113,7 @@ impl Converged {
         self.policy.extend(other.policy);
         self.taken_over.extend(other.taken_over);
         self.errors.extend(other.errors);
+        self.scheduled.extend(other.scheduled);
     }
 }
 
@@ -123,7 +129,7 @@ pub enum Scope {
 enum OnVolume {
     /// A directory with `SOUL.md` (or the root profile).
     Profile,
-    /// A directory without `SOUL.md`: not a profile now, but not a deletion either.
+    /// A directory without `SOUL.md`: not a profile; a deletion once confirmed after the grace.
     DirOnly,
     /// No directory: a deletion, if `profiles/` can be trusted.
     Gone,
@@ -328,10 +334,13 @@ impl<'a> Registrar<'a> {
                         Err(e) => out.errors.push(e.to_string()),
                     }
                 }
-                (OnVolume::Profile | OnVolume::DirOnly | OnVolume::Unknown, _) => {
+                (OnVolume::Profile | OnVolume::Unknown, _) => {
                     self.pending.remove(p);
                 }
-                (OnVolume::Gone, true) => match self.pending.get(p) {
+                // A directory without SOUL.md (an `rm -rf` that failed halfway, a profile
+                // emptied) is no profile: confirmed like a deletion, after the same grace, so
+                // a SOUL.md rewritten in place (removed, then written again) tears nothing down.
+                (OnVolume::Gone | OnVolume::DirOnly, true) => match self.pending.get(p) {
                     None => {
                         self.pending.insert(p.clone(), now);
                         out.pending.push(p.clone());
@@ -349,7 +358,7 @@ impl<'a> Registrar<'a> {
                     }
                     Some(_) => {}
                 },
-                (OnVolume::Gone, false) => {
+                (OnVolume::Gone | OnVolume::DirOnly, false) => {
                     self.pending.remove(p);
                 }
             }

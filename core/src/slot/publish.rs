@@ -313,13 +313,28 @@ pub struct Swept {
     pub failed: Vec<(OsString, io::Error)>,
 }
 
-/// Remove every staging leftover, including root-owned ones from an interrupted pass.
+/// Whether an s6-supervise still runs in `scandir/<name>` or its `log/`.
+fn supervised(fs: &dyn Fs, scandir: &Dir, name: &OsStr) -> bool {
+    let Ok(d) = fs.open_dir(scandir, name) else { return false };
+    let log = fs.open_dir(&d, OsStr::new("log"));
+    crate::s6::svstat::supervisor_alive(fs, &d).unwrap_or(true) || log.is_ok_and(|l| crate::s6::svstat::supervisor_alive(fs, &l).unwrap_or(true))
+}
+
+/// Remove every staging leftover, including root-owned ones from an interrupted pass. A
+/// teardown's directory is the teardown's (a live one, or one the registrar resumes), and a
+/// directory a supervisor still runs in is never removed under it (the supervisor would
+/// live on in a deleted directory, its gateway with it).
 pub fn sweep_staging(fs: &dyn Fs, scandir: &Dir) -> io::Result<Swept> {
     let mut removed = Vec::new();
     let mut failed = Vec::new();
-    let mut names: Vec<OsString> = fs.list(scandir)?.into_iter().map(|(n, _)| n).filter(|n| is_staging_leftover(n)).collect();
+    let mut names: Vec<OsString> =
+        fs.list(scandir)?.into_iter().map(|(n, _)| n).filter(|n| is_staging_leftover(n) && !super::teardown::is_aside(n)).collect();
     names.sort();
     for name in names {
+        if supervised(fs, scandir, &name) {
+            failed.push((name, io::Error::other("an s6-supervise still runs in it; left in place")));
+            continue;
+        }
         match remove_tree(fs, scandir, &name) {
             Ok(()) => removed.push(name),
             Err(e) => failed.push((name, e)),

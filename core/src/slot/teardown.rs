@@ -25,6 +25,12 @@ pub const LOGGER_AFTER: Duration = Duration::from_secs(1);
 pub const GIVE_UP_AFTER: Duration = Duration::from_secs(30);
 const MARK: &str = ".tmp.removing-";
 
+/// Whether a scandir entry is a teardown's directory (`.gateway-<P>.tmp.removing-*`): only
+/// the teardown removes it, once its supervisors are gone ([`leftovers`], [`resume`]).
+pub fn is_aside(name: &OsStr) -> bool {
+    name.to_str().is_some_and(|s| s.starts_with(".gateway-") && s.contains(MARK))
+}
+
 #[derive(Debug)]
 pub struct Teardown {
     pub profile: String,
@@ -99,7 +105,7 @@ pub fn leftovers(ctx: &Ctx, scandir: &Dir) -> Vec<OsString> {
         .unwrap_or_default()
         .into_iter()
         .map(|(n, _)| n)
-        .filter(|n| n.to_str().is_some_and(|s| s.starts_with(".gateway-") && s.contains(MARK)))
+        .filter(|n| is_aside(n))
         .collect();
     v.sort();
     v

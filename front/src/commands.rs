@@ -279,7 +279,8 @@ impl Front<'_> {
                 if !yes {
                     return Err(Problem::usage(format!("this deletes profile '{name}' and everything in it; repeat with --yes to confirm")));
                 }
-                profile::delete(&self.ctx, name)?;
+                let program = &self.ctx.cfg.upstream_program;
+                profile::delete(&self.ctx, name, upstream::installed(program).then_some(program.as_path()))?;
                 if !self.json {
                     println!("\u{2713} deleted profile '{name}'{}", if *keep_logs { " (its gateway log is kept)" } else { "" });
                 }

@@ -68,10 +68,11 @@ pub fn create(ctx: &Ctx, profile: &str) -> Result<PathBuf, Problem> {
 }
 
 /// Stop the profile's gateway as `stop` does (the profile's lock, the planned-stop marker,
-/// a bounded wait), then delete its directory while still holding the profile's operation
+/// a bounded wait), then delete its directory (hermes-agent's own `profile delete` when
+/// `upstream` is its CLI, else a link-safe removal) while still holding the profile's operation
 /// lock, so a `start` racing the delete cannot bring the gateway back in between. The slot
 /// (and after it the log directory) is the caller's next step.
-pub fn delete(ctx: &Ctx, profile: &str) -> Result<(), Problem> {
+pub fn delete(ctx: &Ctx, profile: &str, upstream: Option<&std::path::Path>) -> Result<(), Problem> {
     name::validate(profile)?;
     if profile == DEFAULT_PROFILE {
         return Err(Problem::usage("the root profile cannot be deleted"));
@@ -89,5 +90,19 @@ pub fn delete(ctx: &Ctx, profile: &str) -> Result<(), Problem> {
         Err(_) => None,
     };
     fs.lstat(&profiles, OsStr::new(profile)).map_err(|_| missing())?;
-    remove_tree(fs, &profiles, OsStr::new(profile)).map_err(|e| ctx.problem(&path, "remove", e))
+    let Some(program) = upstream else {
+        return remove_tree(fs, &profiles, OsStr::new(profile)).map_err(|e| ctx.problem(&path, "remove", e));
+    };
+    // hermes-agent's own delete (its aliases, its service files), still under the lock: a
+    // concurrent start waits, then finds no profile.
+    let code = crate::upstream::run(program, &["profile", "delete", profile, "--yes"].map(OsStr::new))
+        .map_err(|e| Problem::Io { path: program.to_path_buf(), action: "run".into(), error: e })?;
+    match fs.lstat(&profiles, OsStr::new(profile)) {
+        Err(_) => Ok(()),
+        Ok(_) => Err(Problem::Io {
+            path,
+            action: "delete".into(),
+            error: io::Error::other(format!("hermes-agent's `profile delete {profile} --yes` exited {code} and left the directory; its slot stays")),
+        }),
+    }
 }

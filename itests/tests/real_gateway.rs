@@ -62,6 +62,12 @@ fn r01_real_gateways_survive_a_restart_and_stopped_stays_stopped() {
     assert_eq!(c.up("gateway-writer"), Some(false), "writer stays stopped");
     assert_eq!(status(&c, "coder")["state"], "running");
     assert_eq!(status(&c, "writer")["state"], "stopped");
+    // Delete: stopped through the lifecycle, upstream's delete, the slot and the log gone.
+    let e = c.hermes(&["hermes", "profile", "delete", "coder", "--yes"]);
+    assert!(e.ok(), "{}", e.out);
+    for gone in ["/opt/data/profiles/coder", "/run/service/gateway-coder", "/opt/data/logs/gateways/coder"] {
+        assert!(wait_until(15 * SEC, || !c.hermes(&["test", "-e", gone]).ok()), "{gone} is still there: {}", e.out);
+    }
 }
 
 /// A real gateway killed with SIGKILL is restarted by the crash policy (not by its own storm

@@ -11,6 +11,7 @@
 mod boot_pass;
 mod boot_to_up;
 mod docker;
+mod real_gateway;
 mod registrar;
 mod report;
 mod s6;
@@ -25,12 +26,12 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// Every benchmark, in report order.
-const ALL: [&str; 6] = [boot_pass::NAME, boot_to_up::NAME, status::NAME, start::NAME, registrar::NAME, docker::NAME];
+const ALL: [&str; 7] = [boot_pass::NAME, boot_to_up::NAME, status::NAME, start::NAME, registrar::NAME, docker::NAME, real_gateway::NAME];
 /// The benchmarks run unless `--only` says otherwise (`docker` needs `--docker`).
 const DEFAULT: [&str; 5] = [boot_pass::NAME, boot_to_up::NAME, status::NAME, start::NAME, registrar::NAME];
 
 const USAGE: &str = "usage: hermes-bench [--only NAME,...] [--docker] [--sizes 1,10,100,1000,5000] [--profiles N] [--runs N] [--image TAG] [--out FILE]
-  benchmarks: boot-pass, boot-to-up, status, start, registrar, docker (docker runs only with --docker or --only)";
+  benchmarks: boot-pass, boot-to-up, status, start, registrar, docker, real-gateway (the last two run only with --docker or --only)";
 
 struct Opts {
     only: Vec<String>,
@@ -65,8 +66,10 @@ fn parse() -> Opts {
                 }
             }
             "--docker" => {
-                if !o.only.iter().any(|n| n == docker::NAME) {
-                    o.only.push(docker::NAME.into());
+                for n in [docker::NAME, real_gateway::NAME] {
+                    if !o.only.iter().any(|x| x == n) {
+                        o.only.push(n.into());
+                    }
                 }
             }
             "--no-lifecycle" => o.only = vec![boot_pass::NAME.into()],
@@ -150,6 +153,9 @@ fn main() {
     }
     if selected(docker::NAME) {
         sections.push(docker::run(&env, &o.image));
+    }
+    if selected(real_gateway::NAME) {
+        sections.push(real_gateway::run(&env, &o.image));
     }
     s6::kill_under(&base);
     let _ = fs::remove_dir_all(&base);

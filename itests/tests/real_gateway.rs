@@ -147,3 +147,27 @@ fn r05_upstream_commands_pass_through_and_its_s6_code_never_runs() {
     let theirs = c.root(&["find", "/run/service", "-user", "hermes"]).out;
     assert!(theirs.trim().is_empty(), "entries the user owns in the scandir: {theirs}");
 }
+
+/// Kubernetes' root mode (only CHOWN SETUID SETGID KILL: no DAC_READ_SEARCH): hermes-agent's
+/// gateway makes its profile directory (and the home, for the default profile) 0700, and root
+/// could no longer look into them; the boot pass, the registrar and `status` then lost the
+/// profile. Root's lookups in the volume are retried as the volume's owner.
+#[test]
+#[ignore = "needs Docker"]
+fn r06_private_profile_dirs_under_minimal_capabilities() {
+    let caps = ["CHOWN", "SETUID", "SETGID", "KILL"].iter().map(|s| s.to_string()).collect();
+    let c = HermesContainer::start_as("real-caps", &RunAs { real_gateway: true, cap_drop_all: true, cap_add: caps, ..RunAs::default() });
+    create_and_start(&c, "coder");
+    let e = c.hermes(&["hermes", "gateway", "start"]);
+    assert!(e.ok(), "{}", e.out);
+    assert!(wait_until(30 * SEC, || running(&c, "default")), "{:?}", state_of(&c, "default"));
+    let modes = c.hermes(&["stat", "-c", "%a %n", "/opt/data", "/opt/data/profiles/coder"]).out;
+    assert!(modes.lines().all(|l| l.starts_with("700 ")), "the real gateway made them private: {modes}");
+    let all = c.admin(&["/usr/local/bin/hermes-reconcile", "status"]);
+    assert!(all.out.contains("coder ") && !all.out.contains("cannot watch"), "{}", all.out);
+    let before = c.pid("gateway-coder");
+    c.restart();
+    assert!(c.last_pass().iter().any(|l| l.contains("profile=coder prior_state=running action=started")), "{:?}", c.last_pass());
+    assert!(wait_until(30 * SEC, || running(&c, "coder") && running(&c, "default")), "not back: {}", c.logs());
+    assert_ne!(c.pid("gateway-coder"), before);
+}

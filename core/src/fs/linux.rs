@@ -1,6 +1,7 @@
 //! The real [`Fs`]: `*at` system calls on directory descriptors via `nix`.
 
 use super::identity::AsUser;
+use super::lookup;
 use super::{Capped, Dir, FifoReader, FileLock, Fs, Ident, Kind, Meta, Node, RenameMode};
 use nix::dir::Dir as NixDir;
 use nix::errno::Errno;
@@ -143,15 +144,13 @@ impl Fs for LinuxFs {
     fn open_dir(&self, parent: &Dir, name: &OsStr) -> io::Result<Dir> {
         // O_NOFOLLOW on a link yields ELOOP, O_DIRECTORY on a non-dir ENOTDIR; both are "this
         // is not a directory we will enter".
-        let _id = AsUser::enter_lookup(parent.ident)?;
-        let fd = openat(Some(parent.fd.as_raw_fd()), name, NOFOLLOW_DIR, Mode::empty()).map_err(io_err)?;
+        let fd = lookup(parent.ident, || openat(Some(parent.fd.as_raw_fd()), name, NOFOLLOW_DIR, Mode::empty()).map_err(io_err))?;
         Ok(Dir { fd: owned(fd), path: parent.child(name), ident: parent.ident })
     }
 
     fn list(&self, dir: &Dir) -> io::Result<Vec<(OsString, Kind)>> {
-        let _id = AsUser::enter_lookup(dir.ident)?;
         // fdopendir takes ownership of its descriptor, so give it a fresh one of the same dir.
-        let fd = openat(Some(dir.fd.as_raw_fd()), ".", LISTING, Mode::empty()).map_err(io_err)?;
+        let fd = lookup(dir.ident, || openat(Some(dir.fd.as_raw_fd()), ".", LISTING, Mode::empty()).map_err(io_err))?;
         let mut nd = NixDir::from_fd(fd).map_err(io_err)?;
         let mut out = Vec::new();
         for entry in nd.iter() {
@@ -180,9 +179,7 @@ impl Fs for LinuxFs {
     }
 
     fn lstat(&self, dir: &Dir, name: &OsStr) -> io::Result<Meta> {
-        let _id = AsUser::enter_lookup(dir.ident)?;
-        let st = fstatat(Some(dir.fd.as_raw_fd()), name, nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW)
-            .map_err(io_err)?;
+        let st = lookup(dir.ident, || fstatat(Some(dir.fd.as_raw_fd()), name, nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW).map_err(io_err))?;
         Ok(meta_of(&st))
     }
 
@@ -302,18 +299,16 @@ impl Fs for LinuxFs {
     }
 
     fn open_node(&self, dir: &Dir, name: &OsStr) -> io::Result<Node> {
-        let _id = AsUser::enter_lookup(dir.ident)?;
         let flags = OFlag::O_PATH | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
-        let fd = owned(openat(Some(dir.fd.as_raw_fd()), name, flags, Mode::empty()).map_err(io_err)?);
+        let fd = owned(lookup(dir.ident, || openat(Some(dir.fd.as_raw_fd()), name, flags, Mode::empty()).map_err(io_err))?);
         let st = fstat(fd.as_raw_fd()).map_err(io_err)?;
         let path = if name == "." { dir.path.clone() } else { dir.child(name) };
         Ok(Node { fd, path, ident: dir.ident, meta: meta_of(&st) })
     }
 
     fn enter_node(&self, node: &Node) -> io::Result<Dir> {
-        let _id = AsUser::enter_lookup(node.ident)?;
         // Relative to the node's own descriptor: the same inode, or ENOTDIR.
-        let fd = openat(Some(node.fd.as_raw_fd()), ".", NOFOLLOW_DIR, Mode::empty()).map_err(io_err)?;
+        let fd = lookup(node.ident, || openat(Some(node.fd.as_raw_fd()), ".", NOFOLLOW_DIR, Mode::empty()).map_err(io_err))?;
         Ok(Dir { fd: owned(fd), path: node.path.clone(), ident: node.ident })
     }
 

@@ -30,6 +30,24 @@ use std::path::{Path, PathBuf};
 
 pub use linux::{LinuxFs, RealFs};
 
+/// A metadata-only operation below a directory of identity `ident`: as the process, and if
+/// that is refused (a root without CAP_DAC_READ_SEARCH, as Kubernetes' root mode runs, in a
+/// directory the owner made private: hermes-agent's gateway makes its profile 0700), once
+/// more as the directory's owner, who can do exactly what the user could.
+pub fn lookup<T>(ident: Option<Ident>, op: impl Fn() -> io::Result<T>) -> io::Result<T> {
+    let first = {
+        let _id = identity::AsUser::enter_lookup(ident)?;
+        op()
+    };
+    match first {
+        Err(e) if e.kind() == io::ErrorKind::PermissionDenied && ident.is_some() => {
+            let _id = identity::AsUser::enter(ident)?;
+            op()
+        }
+        other => other,
+    }
+}
+
 /// Whose file-system identity operations below a directory run with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Ident {

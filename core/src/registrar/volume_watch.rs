@@ -38,6 +38,8 @@ pub struct VolumeWatch {
     watches: HashMap<WatchDescriptor, Watched>,
     /// The most watches held at once.
     budget: usize,
+    /// The volume's owner: a watch root is refused on a private directory is added as them.
+    owner: Option<crate::fs::Ident>,
     /// A watch could not be added (the budget, or the user's watch limit): only the resync
     /// covers what it would have seen.
     pub degraded: Option<String>,
@@ -85,7 +87,7 @@ fn guard(path: &std::path::Path) -> AddWatchFlags {
 impl VolumeWatch {
     pub fn new(budget: usize) -> io::Result<VolumeWatch> {
         let ino = Inotify::init(InitFlags::IN_NONBLOCK | InitFlags::IN_CLOEXEC).map_err(io::Error::from)?;
-        Ok(VolumeWatch { ino, watches: HashMap::new(), budget: budget.max(2), degraded: None, any_entry: false })
+        Ok(VolumeWatch { ino, watches: HashMap::new(), budget: budget.max(2), owner: None, degraded: None, any_entry: false })
     }
 
     pub fn fd(&self) -> BorrowedFd<'_> {
@@ -103,15 +105,16 @@ impl VolumeWatch {
             }
             return;
         }
-        match self.ino.add_watch(path, mask | guard(path)) {
+        let ino = &self.ino;
+        let added = crate::fs::lookup(self.owner, || ino.add_watch(path, mask | guard(path)).map_err(io::Error::from));
+        match added {
             Ok(wd) => {
                 self.watches.insert(wd, what);
             }
             Err(e) => {
                 if self.degraded.is_none() {
-                    self.degraded = Some(format!(
-                        "cannot watch {what:?} ({e}); changes there are seen by the resync only (raise fs.inotify.max_user_watches)"
-                    ));
+                    let fix = if e.raw_os_error() == Some(nix::libc::ENOSPC) { " (raise fs.inotify.max_user_watches)" } else { "" };
+                    self.degraded = Some(format!("cannot watch {what:?} ({e}); changes there are seen by the resync only{fix}"));
                 }
             }
         }
@@ -119,6 +122,7 @@ impl VolumeWatch {
 
     /// (Re)establish every watch: the home, `profiles/`, and each valid profile directory.
     pub fn watch_all(&mut self, fs: &dyn crate::fs::Fs, home: &Dir) {
+        self.owner = home.ident();
         let volume: Vec<WatchDescriptor> = self.watches.iter().filter(|(_, w)| **w != Watched::Scandir).map(|(wd, _)| *wd).collect();
         for wd in volume {
             self.watches.remove(&wd);

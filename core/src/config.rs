@@ -27,6 +27,8 @@ pub const DEFAULT_RECONCILE: &str = "/usr/local/bin/hermes-reconcile";
 /// Where the image installs upstream's hermes-agent CLI: the `hermes` front passes every
 /// command that is not a supervision verb to it.
 pub const DEFAULT_UPSTREAM: &str = "/opt/hermes/.venv/bin/hermes";
+/// Where execline's programs are: s6-overlay's /command, Debian's /usr/lib/execline/bin.
+pub const EXECLINE_DIRS: &str = "/command:/usr/lib/execline/bin";
 /// What a slot rendered by root runs to drop privileges, when no root-only copy is on PATH.
 pub const DEFAULT_APPLYUIDGID: &str = "/usr/bin/s6-applyuidgid";
 
@@ -99,6 +101,10 @@ pub struct Config {
     /// The `s6-applyuidgid` a root-rendered slot drops privileges with: an absolute path only
     /// root can change (see [`crate::trusted`]).
     pub applyuidgid: String,
+    /// execline's `cd`, where only root can change it: a root-rendered slot enters the home
+    /// after dropping privileges (hermes-agent makes it 0700, and a root without
+    /// CAP_DAC_READ_SEARCH cannot enter it); `None`: the script's own `cd`, before the drop.
+    pub execline_cd: Option<String>,
     /// hermes-agent's own `hermes` (the `hermes` front passes it what is not ours).
     pub upstream_program: PathBuf,
     pub policy: crate::policy::Knobs,
@@ -120,6 +126,7 @@ impl Default for Config {
             proc_root: PathBuf::from(DEFAULT_PROC),
             reconcile_program: DEFAULT_RECONCILE.to_string(),
             applyuidgid: DEFAULT_APPLYUIDGID.to_string(),
+            execline_cd: None,
             upstream_program: PathBuf::from(DEFAULT_UPSTREAM),
             policy: crate::policy::Knobs::default(),
         }
@@ -271,6 +278,7 @@ impl Config {
             applyuidgid: crate::trusted::find("s6-applyuidgid", env("PATH").as_deref())
                 .map(|p| p.to_string_lossy().into_owned())
                 .unwrap_or_else(|| DEFAULT_APPLYUIDGID.to_string()),
+            execline_cd: crate::trusted::find("cd", Some(EXECLINE_DIRS)).map(|p| p.to_string_lossy().into_owned()),
             upstream_program: path(None, "HERMES_S6_UPSTREAM", DEFAULT_UPSTREAM),
             policy: knobs(env)?,
         };

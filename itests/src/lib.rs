@@ -349,8 +349,18 @@ impl HermesContainer {
         self.admin(&["s6-svstat", "-o", "up", "/run/service/registrar"]).out.trim() == "true"
     }
 
-    pub fn boot_passes(&self) -> usize {
+    /// The boot log, read as the container's user, else as the volume's (hermes-agent makes the
+    /// home 0700, which a root without CAP_DAC_READ_SEARCH cannot enter).
+    fn boot_log(&self) -> Exec {
         let e = self.admin(&["cat", "/opt/data/logs/container-boot.log"]);
+        if e.ok() {
+            return e;
+        }
+        self.hermes(&["cat", "/opt/data/logs/container-boot.log"])
+    }
+
+    pub fn boot_passes(&self) -> usize {
+        let e = self.boot_log();
         if !e.ok() {
             return 0;
         }
@@ -359,7 +369,7 @@ impl HermesContainer {
 
     /// The lines of the last boot pass in the boot log.
     pub fn last_pass(&self) -> Vec<String> {
-        let log = self.admin(&["cat", "/opt/data/logs/container-boot.log"]).out;
+        let log = self.boot_log().out;
         let lines: Vec<&str> = log.lines().collect();
         let start = lines.iter().rposition(|l| l.contains(" profile=default ")).unwrap_or(0);
         lines[start..].iter().map(|s| s.to_string()).collect()

@@ -219,7 +219,9 @@ fn run_pod(manifest: &str, admin: &str) {
     pod.play(false);
     let back = wait(Duration::from_secs(20), || String::from_utf8_lossy(&pod.exec("10000:10000", &["s6-svstat", "-o", "up", "/run/service/gateway-coder"]).stdout).trim() == "true");
     assert!(back, "{}", text(&pod.exec(admin, &["hermes-reconcile", "status"])));
-    let roots = pod.exec(admin, &["find", "/opt/data", "-user", "0"]);
+    // As the volume's owner: hermes-agent's gateway makes its profile 0700, and a root
+    // without CAP_DAC_READ_SEARCH (root mode's 4 capabilities) cannot look inside.
+    let roots = pod.exec("10000:10000", &["find", "/opt/data", "-user", "0"]);
     assert!(roots.status.success() && roots.stdout.is_empty(), "root-owned files in the volume: {}", text(&roots));
 }
 

@@ -179,6 +179,10 @@ impl Fs for LinuxFs {
     }
 
     fn lstat(&self, dir: &Dir, name: &OsStr) -> io::Result<Meta> {
+        if name == "." {
+            // The directory itself: its descriptor says, with no permission to look inside.
+            return fstat(dir.fd.as_raw_fd()).map(|st| meta_of(&st)).map_err(io_err);
+        }
         let st = lookup(dir.ident, || fstatat(Some(dir.fd.as_raw_fd()), name, nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW).map_err(io_err))?;
         Ok(meta_of(&st))
     }
@@ -300,7 +304,12 @@ impl Fs for LinuxFs {
 
     fn open_node(&self, dir: &Dir, name: &OsStr) -> io::Result<Node> {
         let flags = OFlag::O_PATH | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
-        let fd = owned(lookup(dir.ident, || openat(Some(dir.fd.as_raw_fd()), name, flags, Mode::empty()).map_err(io_err))?);
+        let fd = if name == "." {
+            // The directory itself: its own descriptor, with no permission to look inside.
+            dir.fd.try_clone()?
+        } else {
+            owned(lookup(dir.ident, || openat(Some(dir.fd.as_raw_fd()), name, flags, Mode::empty()).map_err(io_err))?)
+        };
         let st = fstat(fd.as_raw_fd()).map_err(io_err)?;
         let path = if name == "." { dir.path.clone() } else { dir.child(name) };
         Ok(Node { fd, path, ident: dir.ident, meta: meta_of(&st) })

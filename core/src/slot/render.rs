@@ -54,6 +54,17 @@ impl Privilege {
             Privilege::AsIs => format!("exec {cmd}"),
         }
     }
+
+    /// How the gateway enters the home: after the drop, through execline's `cd`, when root
+    /// renders and it is there (the home may be the user's 0700, which a root without
+    /// CAP_DAC_READ_SEARCH cannot enter); else the script's own `cd` first.
+    fn enter_home(self, cfg: &Config) -> (String, String) {
+        let home = sh_quote(&cfg.home.to_string_lossy());
+        match (self, &cfg.execline_cd) {
+            (Privilege::DropTo { .. }, Some(cd)) => (String::new(), format!("{} {home} ", sh_quote(cd))),
+            _ => (format!("cd {home} || exit 111\n"), String::new()),
+        }
+    }
 }
 
 /// Single-quote a string for POSIX sh unless it is made only of safe characters.
@@ -95,16 +106,17 @@ export HERMES_GATEWAY_MAX_STARTS=0 PYTHONUNBUFFERED=1\n";
 
 pub fn run_script(cfg: &Config, profile: &str, privilege: Privilege) -> String {
     let home = sh_quote(&cfg.home.to_string_lossy());
+    let (cd_first, cd_after) = privilege.enter_home(cfg);
     format!(
         "#!{interp}\n\
          # shellcheck shell=sh\n\
          export HOME={home}\n\
-         cd {home} || exit 111\n\
+         {cd_first}\
          {SUPERVISED_ENV}\
          exec 2>&1\n\
          {exec}\n",
         interp = cfg.interpreter,
-        exec = privilege.exec(cfg, &gateway_command(cfg, profile)),
+        exec = privilege.exec(cfg, &format!("{cd_after}{}", gateway_command(cfg, profile))),
     )
 }
 
@@ -200,6 +212,18 @@ mod tests {
         }
         assert!(got.contains(super::super::trust::RUN_MARK), "the trust check must know our run script:\n{got}");
         assert!(!got.contains("activate"), "the venv's bin must not come first on the gateway's PATH: its /restart finds our `hermes`");
+    }
+
+    /// hermes-agent makes the home 0700; a root without CAP_DAC_READ_SEARCH (Kubernetes' root
+    /// mode) cannot enter it, so the gateway enters it after the drop, with execline's `cd`.
+    #[test]
+    fn a_root_rendered_slot_enters_the_home_after_the_drop() {
+        let cfg = Config { execline_cd: Some("/usr/lib/execline/bin/cd".into()), ..Config::default() };
+        let got = run_script(&cfg, "coder", DROP);
+        assert!(!got.contains("\ncd "), "no cd as root: {got}");
+        assert!(got.ends_with("exec /usr/bin/s6-applyuidgid -u 10000 -g 10000 -G 10000 /usr/lib/execline/bin/cd /opt/data hermes -p coder gateway run --replace\n"), "{got}");
+        let unprivileged = run_script(&cfg, "coder", Privilege::AsIs);
+        assert!(unprivileged.contains("\ncd /opt/data || exit 111\n"), "{unprivileged}");
     }
 
     #[test]

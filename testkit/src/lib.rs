@@ -34,7 +34,9 @@ impl Fixture {
         let scandir = tmp.path().join("service");
         fs::create_dir(&home).unwrap();
         fs::create_dir(&scandir).unwrap();
-        let cfg = Config { home: home.clone(), scandir: scandir.clone(), ..Config::default() };
+        // As the binaries resolve it on this machine, so in-process passes render what they do.
+        let execline_cd = hermes_core::trusted::find("cd", Some(hermes_core::config::EXECLINE_DIRS)).map(|p| p.to_string_lossy().into_owned());
+        let cfg = Config { home: home.clone(), scandir: scandir.clone(), execline_cd, ..Config::default() };
         Fixture { tmp, home, scandir, cfg }
     }
 

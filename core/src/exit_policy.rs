@@ -4,12 +4,17 @@
 //! - exit 0: the gateway finished on purpose (an operator stop it saw the marker of, a clean
 //!   shutdown): not restarted;
 //! - exit 78 (`EX_CONFIG`): its configuration is wrong; a restart cannot fix it: parked;
+//! - exit 75 (`EX_TEMPFAIL`): "restart me" (hermes-agent's `/restart` under a supervisor, a
+//!   transient refusal): restarted with the policy's backoff, never parked, never counted
+//!   toward a quarantine;
 //! - anything else, or death by a signal: a crash, restarted.
 
 /// A deliberate, clean end.
 pub const FINISHED: i32 = 0;
 /// `EX_CONFIG` from sysexits.h: the gateway refused its configuration.
 pub const CONFIG_ERROR: i32 = 78;
+/// `EX_TEMPFAIL` from sysexits.h: the gateway asks its supervisor to start it again.
+pub const RESTART_ME: i32 = 75;
 /// What a `finish` script exits with to tell s6-supervise "do not restart" (s6 calls it a
 /// permanent failure; the service is left down, wanted down).
 pub const S6_PERMANENT_FAILURE: i32 = 125;
@@ -21,6 +26,8 @@ pub const S6_SIGNALLED: i32 = 256;
 pub enum ExitClass {
     Finished,
     ConfigError,
+    /// Exit 75: asked to be started again.
+    Restart,
     Crash,
 }
 
@@ -30,6 +37,7 @@ impl ExitClass {
         match code {
             Some(FINISHED) => ExitClass::Finished,
             Some(CONFIG_ERROR) => ExitClass::ConfigError,
+            Some(RESTART_ME) => ExitClass::Restart,
             _ => ExitClass::Crash,
         }
     }
@@ -41,7 +49,7 @@ impl ExitClass {
 
     /// Whether s6 should start the gateway again by itself.
     pub fn restarts(self) -> bool {
-        self == ExitClass::Crash
+        matches!(self, ExitClass::Crash | ExitClass::Restart)
     }
 }
 
@@ -53,9 +61,10 @@ mod tests {
     fn the_contract_with_the_finish_script() {
         assert_eq!(ExitClass::of_finish_arg(0), ExitClass::Finished);
         assert_eq!(ExitClass::of_finish_arg(78), ExitClass::ConfigError);
-        for code in [1, 2, 75, 137, 255, 256] {
+        for code in [1, 2, 137, 255, 256] {
             assert_eq!(ExitClass::of_finish_arg(code), ExitClass::Crash, "{code}");
         }
-        assert!(!ExitClass::Finished.restarts() && !ExitClass::ConfigError.restarts() && ExitClass::Crash.restarts());
+        assert_eq!(ExitClass::of_finish_arg(75), ExitClass::Restart);
+        assert!(!ExitClass::Finished.restarts() && !ExitClass::ConfigError.restarts() && ExitClass::Crash.restarts() && ExitClass::Restart.restarts());
     }
 }

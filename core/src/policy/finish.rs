@@ -67,7 +67,7 @@ pub fn finish(ctx: &Ctx, profile: &str, code: i32, signal: i32, knobs: &Knobs) -
         let mut r = rec.clone();
         r.last_exit = Some(record::LastExit { at: death.at, code: death.code, signal: death.signal });
         (Decision::StayDown, r)
-    } else if class == ExitClass::Crash && (rec.restart_asked_until.is_some_and(|t| death.at <= t) || superseded(&rec, death.at)) {
+    } else if class.restarts() && (rec.restart_asked_until.is_some_and(|t| death.at <= t) || superseded(&rec, death.at)) {
         // The death an operator `restart` asked for, or one that an operator `start` made
         // while it happened already overrides: the operator's intent is newer than this death.
         let mut r = rec.clone();
@@ -87,7 +87,7 @@ pub fn finish(ctx: &Ctx, profile: &str, code: i32, signal: i32, knobs: &Knobs) -
     }
     match decision {
         Decision::Restart => 0,
-        Decision::StayDown if class == ExitClass::Crash && !recorded => 0,
+        Decision::StayDown if class.restarts() && !recorded => 0,
         Decision::StayDown => S6_PERMANENT_FAILURE,
     }
 }

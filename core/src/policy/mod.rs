@@ -97,6 +97,7 @@ fn jittered(d: Duration, unit: f64) -> Duration {
 pub fn on_death(rec: &Record, death: &Death, k: &Knobs, unit: f64) -> (Decision, Record) {
     let mut r = rec.clone();
     r.last_exit = Some(record::LastExit { at: death.at, code: death.code, signal: death.signal });
+    let asked = ExitClass::of(death.code) == ExitClass::Restart;
     match ExitClass::of(death.code) {
         ExitClass::Finished => {
             r.state = PolicyState::Finished;
@@ -109,7 +110,7 @@ pub fn on_death(rec: &Record, death: &Death, k: &Knobs, unit: f64) -> (Decision,
             r.next_start = None;
             return (Decision::StayDown, r);
         }
-        ExitClass::Crash => {}
+        ExitClass::Crash | ExitClass::Restart => {}
     }
     let ran_for = death.at - r.running_since;
     let healthy_run = ran_for >= secs(k.stable_after);
@@ -121,15 +122,19 @@ pub fn on_death(rec: &Record, death: &Death, k: &Knobs, unit: f64) -> (Decision,
     }
     r.consecutive += 1;
     r.crashes.retain(|t| death.at - t < secs(k.crash_window));
-    r.crashes.push(death.at);
-    if was_probing && !healthy_run {
+    // A gateway that asked to be restarted (exit 75) is backed off like a crash but never
+    // quarantined for it, and a probe that asks so has not failed.
+    if !asked {
+        r.crashes.push(death.at);
+    }
+    if was_probing && !healthy_run && !asked {
         r.probes += 1;
         let cool = doubling(k.cooldown, r.probes + 1, k.cooldown_max);
         r.state = PolicyState::Quarantined;
         r.next_start = Some(death.at + secs(cool));
         return (Decision::StayDown, r);
     }
-    if r.crashes.len() >= k.crash_limit {
+    if !asked && r.crashes.len() >= k.crash_limit {
         r.probes = 0;
         r.state = PolicyState::Quarantined;
         r.next_start = Some(death.at + secs(k.cooldown));
@@ -276,6 +281,31 @@ mod tests {
         assert_eq!((d, r.state), (Decision::StayDown, PolicyState::ConfigError));
         let (d, _) = on_death(&rec, &Death { at: 1.0, code: None, signal: Some(9) }, &k, 0.5);
         assert_eq!(d, Decision::StayDown, "a signal is a crash: the 4th in a row backs off");
+    }
+
+    /// hermes-agent's `/restart` under a supervisor exits 75 ("restart me"): measured, the
+    /// policy counted each one as a crash, and the fifth in 5 minutes quarantined the gateway.
+    #[test]
+    fn restart_me_backs_off_but_never_quarantines_or_parks() {
+        let k = Knobs::default();
+        let mut rec = on_operator_start(&Record::default(), 0.0);
+        let mut now = 0.0;
+        for i in 0..50 {
+            now += 0.5;
+            let (d, r) = on_death(&rec, &Death { at: now, code: Some(75), signal: None }, &k, 0.5);
+            assert_ne!(r.state, PolicyState::Quarantined, "exit 75 number {i} quarantined");
+            assert!(r.crashes.is_empty(), "counted as a crash: {:?}", r.crashes);
+            now = match d {
+                Decision::Restart => now + 1.0,
+                Decision::StayDown => r.next_start.expect("backing off has a time: never parked"),
+            };
+            assert!(now - 0.5 * (i as f64 + 1.0) >= 0.0);
+            rec = if d == Decision::StayDown { on_scheduled_start(&r, now) } else { r };
+        }
+        // A probe that asks to be restarted has not failed.
+        let probing = Record { state: PolicyState::Probing, running_since: 0.0, crashes: vec![1.0; 5], ..Record::default() };
+        let (_, r) = on_death(&probing, &Death { at: 2.0, code: Some(75), signal: None }, &k, 0.5);
+        assert_ne!(r.state, PolicyState::Quarantined);
     }
 
     #[test]

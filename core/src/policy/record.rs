@@ -132,7 +132,8 @@ impl Record {
             _ => k.backoff_max.max(k.cooldown_max),
         }
         .as_secs_f64();
-        let death = self.last_exit.map(|e| e.at);
+        // The death the hold follows: the last exit recorded, else the last crash counted.
+        let death = self.last_exit.map(|e| e.at).or_else(|| self.crashes.iter().copied().reduce(f64::max));
         self.next_start = match (self.next_start, death) {
             (Some(t), Some(d)) => Some(t.min(d + longest)),
             (Some(t), None) => Some(t.min(now)),

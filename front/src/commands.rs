@@ -248,12 +248,17 @@ impl Front<'_> {
                     // hermes-agent's own create (its SOUL.md, .env and skills), as this user.
                     profile::check_new_name(name)?;
                     let mut argv: Vec<&std::ffi::OsStr> = vec!["profile".as_ref(), "create".as_ref()];
-                    argv.extend(args.iter().map(std::ffi::OsStr::new));
+                    // Our own global flag is not hermes-agent's.
+                    argv.extend(args.iter().filter(|a| *a != "--json").map(std::ffi::OsStr::new));
                     let program = &self.ctx.cfg.upstream_program;
-                    let code = upstream::run(program, &argv).map_err(|e| Problem::Io { path: program.clone(), action: "run".into(), error: e })?;
+                    let code = upstream::run(program, &argv, (self.ctx.cfg.uid, self.ctx.cfg.gid)).map_err(|e| Problem::Io { path: program.clone(), action: "run".into(), error: e })?;
                     if code != 0 {
                         eprintln!("\u{2717} hermes-agent's `profile create` exited {code}: no gateway slot was registered for '{name}'");
                         return Ok(u8::try_from(code).unwrap_or(exit::FAILED));
+                    }
+                    // It may have exited 0 without making one (`--help`): then there is nothing to register.
+                    if !hermes_core::volume::profile_exists(&self.ctx, name).unwrap_or(false) {
+                        return Ok(exit::OK);
                     }
                     self.ctx.cfg.home.join(hermes_core::volume::PROFILES_DIR).join(name)
                 } else {

@@ -95,7 +95,7 @@ pub fn delete(ctx: &Ctx, profile: &str, upstream: Option<&std::path::Path>) -> R
     };
     // hermes-agent's own delete (its aliases, its service files), still under the lock: a
     // concurrent start waits, then finds no profile.
-    let code = crate::upstream::run(program, &["profile", "delete", profile, "--yes"].map(OsStr::new))
+    let code = crate::upstream::run(program, &["profile", "delete", profile, "--yes"].map(OsStr::new), (ctx.cfg.uid, ctx.cfg.gid))
         .map_err(|e| Problem::Io { path: program.to_path_buf(), action: "run".into(), error: e })?;
     match fs.lstat(&profiles, OsStr::new(profile)) {
         Err(_) => Ok(()),

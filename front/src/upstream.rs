@@ -32,13 +32,23 @@ const OURS: [&str; 2] = ["status", "generate"];
 
 /// Global options that take a value in the next word (upstream's and ours).
 fn takes_value(a: &str) -> bool {
-    matches!(a, "-p" | "--profile" | "-z" | "--usage-file" | "-m" | "--model" | "--provider" | "-t" | "--toolsets" | "--resume" | "--skills")
+    // hermes-agent 0.19.0's `_TOP_LEVEL_VALUE_FLAGS`, plus our `-p`.
+    matches!(
+        a,
+        "-p" | "--profile" | "-z" | "--oneshot" | "--usage-file" | "-m" | "--model" | "--provider" | "-t" | "--toolsets" | "-r" | "--resume" | "-s" | "--skills"
+    )
 }
+
+/// Options of ours after `status`: any other (`--deep`, `--all`) is hermes-agent's own
+/// `status`.
+const STATUS_OPTIONS: [&str; 3] = ["--json", "-h", "--help"];
 
 /// Decide where `args` (without the program name) go.
 pub fn route(args: &[OsString]) -> Route {
     let mut words = Vec::new();
     let mut flags = Vec::new();
+    // Options after the first word (upstream's own `status --deep` is not ours).
+    let mut later = Vec::new();
     let mut i = 0;
     while i < args.len() {
         let Some(a) = args[i].to_str() else {
@@ -53,6 +63,8 @@ pub fn route(args: &[OsString]) -> Route {
         if a.starts_with('-') && a.len() > 1 {
             if words.is_empty() {
                 flags.push(a);
+            } else {
+                later.push(a);
             }
             if takes_value(a) {
                 i += 1;
@@ -61,14 +73,12 @@ pub fn route(args: &[OsString]) -> Route {
             words.push(a);
         }
         i += 1;
-        if words.len() == 2 {
-            break;
-        }
     }
     match words.first().copied() {
         None if flags.iter().any(|f| matches!(*f, "--version" | "-V")) => Route::Version,
         None if flags.iter().any(|f| matches!(*f, "--help" | "-h")) => Route::Help,
         None => Route::Upstream,
+        Some("status") if words.len() > 1 || later.iter().any(|f| !STATUS_OPTIONS.contains(f)) => Route::Upstream,
         Some(w) if OURS.contains(&w) => Route::Ours,
         Some("gateway") => match words.get(1) {
             None => Route::Ours,
@@ -96,10 +106,29 @@ pub fn exec(program: &Path, args: &[OsString]) -> std::io::Error {
 }
 
 /// Run upstream's CLI to completion with these arguments, its streams the user's; its exit
-/// code (128 + the signal that killed it).
-pub fn run(program: &Path, args: &[&OsStr]) -> std::io::Result<i32> {
+/// code (128 + the signal that killed it). Run as root (`HERMES_DOCKER_EXEC_AS_ROOT` kept the
+/// front root), it runs as `user` all the same: hermes-agent loads the volume's `.env` and
+/// plugins, which are the user's to write.
+pub fn run(program: &Path, args: &[&OsStr], user: (u32, u32)) -> std::io::Result<i32> {
     use std::os::unix::process::{CommandExt, ExitStatusExt};
-    let st = std::process::Command::new(program).arg0("hermes").args(args).status()?;
+    let mut cmd = std::process::Command::new(program);
+    cmd.arg0("hermes").args(args);
+    if nix::unistd::geteuid().is_root() {
+        let (uid, gid) = user;
+        // In the child, groups first, then gid, then uid (std's own uid/gid run before
+        // pre_exec, after which setgroups is refused). SAFETY: these are async-signal-safe
+        // system calls and nothing else runs between fork and exec.
+        unsafe {
+            cmd.pre_exec(move || {
+                use nix::unistd::{setgid, setgroups, setuid, Gid, Uid};
+                setgroups(&[Gid::from_raw(gid)])?;
+                setgid(Gid::from_raw(gid))?;
+                setuid(Uid::from_raw(uid))?;
+                Ok(())
+            });
+        }
+    }
+    let st = cmd.status()?;
     Ok(st.code().unwrap_or_else(|| 128 + st.signal().unwrap_or(0)))
 }
 
@@ -142,6 +171,7 @@ mod tests {
             "gateway",
             "--json status",
             "status",
+            "status --json",
             "profile create coder",
             "profile delete coder --yes",
         ] {
@@ -163,6 +193,10 @@ mod tests {
             "version",
             "dashboard --port 9119",
             "-m gateway chat",
+            "-r status chat",
+            "status --deep",
+            "status --all",
+            "status gateway",
         ] {
             assert_eq!(r(theirs), Route::Upstream, "{theirs:?}");
         }

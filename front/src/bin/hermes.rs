@@ -16,8 +16,19 @@ use std::os::unix::process::CommandExt;
 use std::process::ExitCode;
 
 /// `docker exec` runs as root; the user's commands must not, or root does the user's work.
+/// `HERMES_DOCKER_EXEC_AS_ROOT=1` keeps root for this front's own verbs only.
 fn drop_root() -> Result<(), Problem> {
-    if !nix::unistd::geteuid().is_root() || is_set(std::env::var("HERMES_DOCKER_EXEC_AS_ROOT").ok().as_deref()) {
+    if is_set(std::env::var("HERMES_DOCKER_EXEC_AS_ROOT").ok().as_deref()) {
+        return Ok(());
+    }
+    drop_root_always()
+}
+
+/// Become the hermes user. hermes-agent's own CLI always runs so, whatever
+/// `HERMES_DOCKER_EXEC_AS_ROOT` says: it loads the volume's `.env` and plugins, which are
+/// the user's to write (docs/security.md, attack 27).
+fn drop_root_always() -> Result<(), Problem> {
+    if !nix::unistd::geteuid().is_root() {
         return Ok(());
     }
     // The gateways' ids, as the boot pass renders them: HERMES_UID/HERMES_GID, else the user.
@@ -127,7 +138,7 @@ fn main() -> ExitCode {
     let args: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
     let route = upstream::route(&args);
     if route != Route::Ours {
-        if let Err(p) = drop_root() {
+        if let Err(p) = drop_root_always() {
             report_problem(&p, false);
             return ExitCode::from(p.exit_code());
         }

@@ -20,7 +20,7 @@ every gateway is as wanted, 3 when one wanted running is not.
 With --json, results and errors are JSON on stdout.
 
 Environment: HERMES_HOME (default /opt/data), S6_PROFILE_GATEWAY_SCANDIR (/run/service),
-HERMES_DOCKER_EXEC_AS_ROOT=1 keeps root for `docker exec` (files in the volume are still
+HERMES_DOCKER_EXEC_AS_ROOT=1 keeps root for `docker exec` of these verbs (files in the volume are still
 written as the hermes user).";
 
 /// Manage hermes-agent's per-profile gateways under s6.

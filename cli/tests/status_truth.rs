@@ -118,3 +118,23 @@ fn the_registrar_watches_within_its_budget_and_says_so() {
     assert!(text.contains("registrar: the registrar's inotify budget of 40 watches is spent"), "{text}");
     assert!(json(&w.cli(false, &["--json", "status"]))["registrar_notices"].to_string().contains("budget"));
 }
+
+/// `status` shows what each running gateway costs, like `pm2 ls`: resident memory and CPU,
+/// in the table and in `--json` (issue 20).
+#[test]
+#[ignore = "needs root, s6 and the hermes user"]
+fn status_shows_each_running_gateways_memory_and_cpu() {
+    prerequisites();
+    let w = world();
+    let st = w.status_json("coder");
+    let rss = st["usage"]["rss_bytes"].as_u64().unwrap_or(0);
+    assert!(rss > 100_000, "no memory figure for a running gateway: {st}");
+    assert!(st["usage"]["cpu_percent"].as_f64().is_some_and(|c| c >= 0.0), "{st}");
+    assert!(w.status_json("writer")["usage"].is_null(), "a stopped gateway costs nothing");
+    let o = w.cli(false, &["status"]);
+    let text = String::from_utf8_lossy(&o.stdout);
+    let header = text.lines().next().unwrap_or_default();
+    assert!(header.contains(" MEM ") && header.contains(" CPU "), "{text}");
+    let row = text.lines().find(|l| l.starts_with("coder ")).unwrap_or_default();
+    assert!(row.contains(" MB ") || row.contains(" KB "), "{text}");
+}

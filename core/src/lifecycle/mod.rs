@@ -15,6 +15,7 @@ pub mod restart;
 pub mod settle;
 pub mod start;
 pub mod status;
+pub mod usage;
 pub mod stop;
 pub mod unregister;
 

@@ -38,6 +38,8 @@ pub struct ProfileStatus {
     pub restarts: Option<usize>,
     pub exit_code: Option<i32>,
     pub signal: Option<i32>,
+    /// What the running gateway costs: resident memory and CPU (like `pm2 ls`).
+    pub usage: Option<super::usage::Usage>,
     /// Up and ready (s6's readiness; a gateway without notification is ready when up).
     pub ready: bool,
     /// No `down` file: s6 starts it when its supervisor starts.
@@ -190,6 +192,7 @@ pub fn of(ctx: &Ctx, scandir: &Dir, profile: &str) -> ProfileStatus {
         restarts: None,
         exit_code: None,
         signal: None,
+        usage: None,
         ready: false,
         normally_up: false,
         want_up: false,
@@ -219,6 +222,7 @@ pub fn of(ctx: &Ctx, scandir: &Dir, profile: &str) -> ProfileStatus {
             let now = crate::clock::unix_secs(ctx.clock.now()) as i64;
             ps.up = st.is_up();
             ps.pid = st.is_up().then_some(st.pid);
+            ps.usage = ps.pid.and_then(|pid| super::usage::of(ctx, pid));
             ps.since = Some(rfc3339(from_unix_secs(st.since as f64)));
             ps.since_secs = Some((now - st.since).max(0));
             ps.want_up = st.want_up;
@@ -531,10 +535,14 @@ pub fn render_table(r: &StatusReport) -> String {
     // A wanted state is the user's text: escaped, and cut to a column's width.
     let wanted: Vec<String> = r.profiles.iter().map(|p| p.wanted.as_ref().map_or("-".into(), |w| cell(w.as_str()))).collect();
     let ww = wanted.iter().map(|w| w.chars().count()).chain([7]).max().unwrap_or(7);
-    let row = |out: &mut String, cols: [&str; 8]| {
-        let _ = writeln!(out, "{:<wp$} {:<ww$} {:<4} {:<8} {:<20} {:>8} {:<10} {}", cols[0], cols[1], cols[2], cols[3], cols[4], cols[5], cols[6], cols[7]);
+    let row = |out: &mut String, cols: [&str; 10]| {
+        let _ = writeln!(
+            out,
+            "{:<wp$} {:<ww$} {:<4} {:<8} {:>7} {:>6} {:<20} {:>8} {:<10} {}",
+            cols[0], cols[1], cols[2], cols[3], cols[4], cols[5], cols[6], cols[7], cols[8], cols[9]
+        );
     };
-    row(&mut out, ["PROFILE", "WANTED", "S6", "PID", "SINCE", "RESTARTS", "LAST EXIT", "STATE"]);
+    row(&mut out, ["PROFILE", "WANTED", "S6", "PID", "MEM", "CPU", "SINCE", "RESTARTS", "LAST EXIT", "STATE"]);
     for (p, wanted) in r.profiles.iter().zip(&wanted) {
         let last = match (p.exit_code, p.signal) {
             (_, Some(s)) => format!("signal {s}"),
@@ -555,6 +563,8 @@ pub fn render_table(r: &StatusReport) -> String {
                 wanted,
                 s6,
                 &p.pid.map(|x| x.to_string()).unwrap_or_else(|| "-".into()),
+                &p.usage.map(|u| super::usage::human_bytes(u.rss_bytes)).unwrap_or_else(|| "-".into()),
+                &p.usage.map(|u| format!("{:.1}%", u.cpu_percent)).unwrap_or_else(|| "-".into()),
                 p.since.as_deref().unwrap_or("-"),
                 &p.restarts.map(|x| x.to_string()).unwrap_or_else(|| "-".into()),
                 &last,

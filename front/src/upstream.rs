@@ -87,6 +87,8 @@ pub fn route(args: &[OsString]) -> Route {
         },
         Some("profile") => match words.get(1) {
             Some(v) if PROFILE_VERBS.contains(v) => Route::Ours,
+            // hermes-agent's `profile list` has no JSON; ours does.
+            Some(&"list") if flags.contains(&"--json") || later.contains(&"--json") => Route::Ours,
             _ => Route::Upstream,
         },
         Some(_) => Route::Upstream,
@@ -173,6 +175,8 @@ mod tests {
             "status",
             "status --json",
             "profile create coder",
+            "--json profile list",
+            "profile list --json",
             "profile delete coder --yes",
         ] {
             assert_eq!(r(ours), Route::Ours, "{ours}");

@@ -56,18 +56,24 @@ pub fn for_all(
     };
     let next = AtomicUsize::new(0);
     let slots: Vec<Mutex<Option<Result<Done, Problem>>>> = names.iter().map(|_| Mutex::new(None)).collect();
-    std::thread::scope(|scope| {
-        for _ in 0..CONCURRENCY.min(names.len()) {
-            scope.spawn(|| {
-                let ctx = Ctx::new(fs, clock, ctx.cfg);
-                loop {
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(p) = names.get(i) else { break };
-                    let r = one(&ctx, p);
-                    *slots[i].lock().unwrap_or_else(|e| e.into_inner()) = Some(r);
-                }
-            });
+    let work = || {
+        let ctx = Ctx::new(fs, clock, ctx.cfg);
+        loop {
+            let i = next.fetch_add(1, Ordering::Relaxed);
+            let Some(p) = names.get(i) else { break };
+            let r = one(&ctx, p);
+            *slots[i].lock().unwrap_or_else(|e| e.into_inner()) = Some(r);
         }
+    };
+    std::thread::scope(|scope| {
+        // Helpers as the system allows (at a task limit, none: a thread is a task), and this
+        // thread works too, so every profile is done whatever could be spawned.
+        for _ in 1..CONCURRENCY.min(names.len()) {
+            if std::thread::Builder::new().spawn_scoped(scope, work).is_err() {
+                break;
+            }
+        }
+        work();
     });
     let results = names
         .into_iter()

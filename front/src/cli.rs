@@ -121,8 +121,19 @@ pub enum Gateway {
     Logs(LogsArgs),
     /// Every profile's gateway: the same table as `hermes status`
     List,
+    /// Under s6 there is no service to install: says how gateways are registered and started
+    Install(IgnoredArgs),
+    /// Under s6 there is no service to remove: says how gateways are stopped and unregistered
+    Uninstall(IgnoredArgs),
     /// Run the gateway (under s6: ask s6 to run it, then stay as a heartbeat)
     Run(RunArgs),
+}
+
+/// hermes-agent's options for a verb that has nothing to do here (accepted, unused).
+#[derive(Args, Debug)]
+pub struct IgnoredArgs {
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true, hide = true)]
+    pub rest: Vec<String>,
 }
 
 #[derive(Args, Debug)]

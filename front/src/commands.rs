@@ -98,6 +98,21 @@ impl Front<'_> {
             Gateway::Status(t) => self.gateway_status(t),
             Gateway::Logs(a) => self.logs(a),
             Gateway::List => self.status(),
+            // Upstream's own words for these under s6 (its host message, "not needed inside a
+            // Docker container", is wrong in this image).
+            Gateway::Install(_) => {
+                println!("Per-profile gateways are auto-registered when you create a profile.\n");
+                println!("  hermes profile create <name>     # creates the s6 service slot");
+                println!("  hermes -p <name> gateway start   # bring it up via s6");
+                println!("  hermes status                    # see currently-supervised gateways");
+                Ok(exit::OK)
+            }
+            Gateway::Uninstall(_) => {
+                println!("Per-profile gateways are auto-unregistered when you delete the profile.\n");
+                println!("  hermes profile delete <name>     # tears down the s6 service slot");
+                println!("  hermes -p <name> gateway stop    # stop without deleting the profile");
+                Ok(exit::OK)
+            }
             Gateway::Run(a) => self.run_gateway(a),
         }
     }

@@ -23,7 +23,7 @@ pub enum Route {
 }
 
 /// `gateway` subcommands this front answers (upstream's would reach s6 its own way).
-pub const GATEWAY_VERBS: [&str; 7] = ["start", "stop", "restart", "status", "logs", "list", "run"];
+pub const GATEWAY_VERBS: [&str; 9] = ["start", "stop", "restart", "status", "logs", "list", "run", "install", "uninstall"];
 /// `profile` subcommands this front wraps: upstream's create and delete run inside them.
 pub const PROFILE_VERBS: [&str; 2] = ["create", "delete"];
 
@@ -169,6 +169,8 @@ mod tests {
             "gateway status",
             "gateway logs -f coder",
             "gateway list",
+            "gateway install",
+            "gateway uninstall --force",
             "gateway run --replace",
             "gateway",
             "--json status",
@@ -191,7 +193,6 @@ mod tests {
             "profile list",
             "profile",
             "profile use coder",
-            "gateway install",
             "gateway setup",
             "skills list",
             "version",

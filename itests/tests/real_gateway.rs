@@ -171,3 +171,27 @@ fn r06_private_profile_dirs_under_minimal_capabilities() {
     assert!(wait_until(30 * SEC, || running(&c, "coder") && running(&c, "default")), "not back: {}", c.logs());
     assert_ne!(c.pid("gateway-coder"), before);
 }
+
+/// hermes-agent's own code starts, stops and restarts gateways too (its dashboard's restart
+/// button runs `python -m hermes_cli.main gateway restart`). With its s6 path off, that took
+/// its host path: the supervised gateway killed (a crash to the policy) and an unsupervised
+/// one started. The image's shim sends those calls to our front.
+#[test]
+#[ignore = "needs Docker"]
+fn r07_upstreams_own_lifecycle_calls_go_through_the_front() {
+    let c = real("real-shim");
+    create_and_start(&c, "coder");
+    let upstream = |verb: &str| c.hermes(&["/opt/hermes/.venv/bin/python", "-m", "hermes_cli.main", "-p", "coder", "gateway", verb]);
+    let before = c.pid("gateway-coder");
+    let e = upstream("restart");
+    assert!(e.ok() && e.out.contains("Restarted gateway-coder under s6"), "{}", e.out);
+    assert!(wait_until(30 * SEC, || running(&c, "coder") && c.pid("gateway-coder") != before), "{}", status(&c, "coder"));
+    let st = status(&c, "coder");
+    assert_eq!(st["policy"]["recent_crashes"].as_u64().unwrap_or(0), 0, "an asked-for restart is no crash: {st}");
+    let gateways = c.hermes(&["sh", "-c", "ps -eo args | grep -c '[g]ateway run'"]).out;
+    assert_eq!(gateways.trim(), "1", "one gateway, the supervised one");
+    let e = upstream("stop");
+    assert!(e.ok() && e.out.contains("Stopped gateway-coder under s6"), "{}", e.out);
+    assert_eq!(status(&c, "coder")["state"], "stopped");
+    assert_eq!(state_of(&c, "coder")["desired_state"], "stopped", "the operator's intent is recorded");
+}

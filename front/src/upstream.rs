@@ -121,17 +121,20 @@ pub fn run(program: &Path, args: &[&OsStr], user: (u32, u32)) -> std::io::Result
         // pre_exec, after which setgroups is refused). SAFETY: these are async-signal-safe
         // system calls and nothing else runs between fork and exec.
         unsafe {
-            cmd.pre_exec(move || {
-                use nix::unistd::{setgid, setgroups, setuid, Gid, Uid};
-                setgroups(&[Gid::from_raw(gid)])?;
-                setgid(Gid::from_raw(gid))?;
-                setuid(Uid::from_raw(uid))?;
-                Ok(())
-            });
+            cmd.pre_exec(move || become_user(uid, gid).map_err(|(_, e)| e.into()));
         }
     }
     let st = cmd.status()?;
     Ok(st.code().unwrap_or_else(|| 128 + st.signal().unwrap_or(0)))
+}
+
+/// Become `uid`/`gid` for good, in the order that works (groups, gid, uid); on failure, which
+/// step failed. The one privilege drop of the front: itself, and upstream's CLI in its child.
+pub fn become_user(uid: u32, gid: u32) -> Result<(), (&'static str, nix::Error)> {
+    use nix::unistd::{setgid, setgroups, setuid, Gid, Uid};
+    setgroups(&[Gid::from_raw(gid)]).map_err(|e| ("setgroups", e))?;
+    setgid(Gid::from_raw(gid)).map_err(|e| ("setgid", e))?;
+    setuid(Uid::from_raw(uid)).map_err(|e| ("setuid", e))
 }
 
 /// What upstream prints for `args`, when it runs and exits 0.

@@ -33,11 +33,9 @@ fn drop_root_always() -> Result<(), Problem> {
     }
     // The gateways' ids, as the boot pass renders them: HERMES_UID/HERMES_GID, else the user.
     let cfg = Config::resolve(&|k| std::env::var(k).ok(), Overrides::default(), &config::lookup_user)?;
-    let fail = |what: &str, e: nix::Error| Problem::usage(format!("cannot drop root to uid {} ({what}: {e}); set HERMES_DOCKER_EXEC_AS_ROOT=1 to stay root", cfg.uid));
-    let gid = nix::unistd::Gid::from_raw(cfg.gid);
-    nix::unistd::setgroups(&[gid]).map_err(|e| fail("setgroups", e))?;
-    nix::unistd::setgid(gid).map_err(|e| fail("setgid", e))?;
-    nix::unistd::setuid(nix::unistd::Uid::from_raw(cfg.uid)).map_err(|e| fail("setuid", e))?;
+    upstream::become_user(cfg.uid, cfg.gid).map_err(|(what, e)| {
+        Problem::usage(format!("cannot drop root to uid {} ({what}: {e}); set HERMES_DOCKER_EXEC_AS_ROOT=1 to stay root", cfg.uid))
+    })?;
     std::env::set_var("HOME", &cfg.home);
     Ok(())
 }

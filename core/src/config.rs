@@ -53,6 +53,10 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ("HERMES_CRASH_WINDOW", "crash policy: that window (default 5m)"),
     ("HERMES_CRASH_COOLDOWN", "crash policy: first probe after a quarantine (default 10m)"),
     ("HERMES_CRASH_COOLDOWN_MAX", "crash policy: longest wait between probes (default 6h)"),
+    ("GATEWAY_MULTIPLEX_PROFILES", "one root gateway serves every profile: named slots stay down"),
+    ("HERMES_GATEWAY_NO_SUPERVISE", "the container's `gateway run` opts out of s6 (the boot pass seeds no state)"),
+    ("HERMES_S6_SUPERVISED_CHILD", "set by a slot's run script: `hermes gateway run` is the supervised gateway itself"),
+    ("HERMES_DOCKER_EXEC_AS_ROOT", "`hermes` run as root keeps root for its own verbs (hermes-agent's CLI never does)"),
 ];
 
 /// A duration as people write it: `500ms`, `2s`, `10m`, `6h`, or a bare number of seconds
@@ -108,6 +112,24 @@ pub struct Config {
     /// hermes-agent's own `hermes` (the `hermes` front passes it what is not ours).
     pub upstream_program: PathBuf,
     pub policy: crate::policy::Knobs,
+    /// The container's facts that come from its environment, as given (their meaning is
+    /// `volume::container`'s and `volume::multiplex`'s to decide).
+    pub container_env: ContainerEnv,
+}
+
+/// What the container's environment says about how its gateways run, read with the rest of
+/// the configuration and nowhere else.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ContainerEnv {
+    /// `GATEWAY_MULTIPLEX_PROFILES`: one root gateway serves every profile.
+    pub multiplex: Option<String>,
+    /// `HERMES_GATEWAY_NO_SUPERVISE`: the container's `gateway run` opts out of s6.
+    pub no_supervise: Option<String>,
+    /// `HERMES_S6_SUPERVISED_CHILD`: set by a slot's run script, so `hermes gateway run`
+    /// knows it is the supervised gateway itself.
+    pub supervised_child: bool,
+    /// `HERMES_DOCKER_EXEC_AS_ROOT`: the `hermes` front keeps root for its own verbs.
+    pub exec_as_root: bool,
 }
 
 impl Default for Config {
@@ -129,6 +151,7 @@ impl Default for Config {
             execline_cd: None,
             upstream_program: PathBuf::from(DEFAULT_UPSTREAM),
             policy: crate::policy::Knobs::default(),
+            container_env: ContainerEnv::default(),
         }
     }
 }
@@ -281,6 +304,12 @@ impl Config {
             execline_cd: crate::trusted::find("cd", Some(EXECLINE_DIRS)).map(|p| p.to_string_lossy().into_owned()),
             upstream_program: path(None, "HERMES_S6_UPSTREAM", DEFAULT_UPSTREAM),
             policy: knobs(env)?,
+            container_env: ContainerEnv {
+                multiplex: env("GATEWAY_MULTIPLEX_PROFILES"),
+                no_supervise: env("HERMES_GATEWAY_NO_SUPERVISE"),
+                supervised_child: env("HERMES_S6_SUPERVISED_CHILD").is_some_and(|v| !v.is_empty()),
+                exec_as_root: is_set(env("HERMES_DOCKER_EXEC_AS_ROOT").as_deref()),
+            },
         };
         cfg.check()?;
         Ok(cfg)

@@ -49,16 +49,7 @@ impl Decision {
     }
 }
 
-/// Facts about the container that are not on the volume.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Container {
-    /// The container's command is `dashboard`: no gateways at all.
-    pub dashboard: bool,
-    /// The command is the legacy `gateway run` and opting out was not requested.
-    pub legacy_gateway_run: bool,
-    /// One root gateway serves every profile: named slots stay down.
-    pub multiplex: bool,
-}
+pub use crate::volume::container::Container;
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Plan {

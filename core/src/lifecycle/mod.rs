@@ -10,6 +10,7 @@ pub mod all;
 pub mod capacity;
 pub mod health;
 pub mod lock;
+pub mod profile;
 pub mod register;
 pub mod restart;
 pub mod settle;
@@ -101,14 +102,6 @@ impl Wait {
     }
 }
 
-/// One command's outcome as JSON: `{"ok": true, …}` or `{"ok": false, "error": …}`.
-pub fn outcome_json(verb: &str, profile: &str, r: &Result<Done, Problem>) -> serde_json::Value {
-    match r {
-        Ok(d) => d.to_json(verb),
-        Err(e) => serde_json::json!({"ok": false, "profile": profile, "action": verb, "error": e.to_json()}),
-    }
-}
-
 /// A command told s6 what to do (and recorded it): what watching it needs.
 #[derive(Debug)]
 pub struct Asked {
@@ -137,51 +130,6 @@ pub struct Done {
     pub cleared: Option<PolicyState>,
     /// How it went, when there is something to say ("killed after not stopping on SIGTERM").
     pub note: Option<String>,
-}
-
-impl Done {
-    /// What happened, in lines for a person (after the command's own first line).
-    pub fn details(&self, wait: Wait) -> Vec<String> {
-        let mut v = Vec::new();
-        match (self.pid, wait) {
-            (Some(pid), Wait::Settle(w)) => v.push(format!("up (pid {pid}) and still up after {}", human(w))),
-            (None, Wait::No) => v.push("not waited for (--no-wait): see `status`".into()),
-            _ => {}
-        }
-        if let Some(n) = &self.note {
-            v.push(n.clone());
-        }
-        if let Some(c) = self.cleared {
-            v.push(format!("cleared the crash policy's hold ({}): an operator start always wins", c.as_str()));
-        }
-        match &self.written {
-            Written::Yes => {}
-            Written::NoProfileDir => v.push("no profile directory: the wanted state was not recorded".into()),
-            Written::ReplacedUnreadable(why) => v.push(format!("the old gateway_state.json {why}; it was replaced")),
-        }
-        v
-    }
-
-    pub fn to_json(&self, verb: &str) -> serde_json::Value {
-        serde_json::json!({
-            "ok": true,
-            "profile": self.profile,
-            "action": verb,
-            "pid": self.pid,
-            "note": self.note,
-            "cleared": self.cleared.map(|c| c.as_str()),
-            "wanted_state_recorded": self.written != Written::NoProfileDir,
-        })
-    }
-}
-
-fn human(d: Duration) -> String {
-    let s = d.as_secs_f64();
-    if s >= 1.0 && s.fract() == 0.0 {
-        format!("{s:.0} s")
-    } else {
-        format!("{s} s")
-    }
 }
 
 impl Asked {

@@ -1,12 +1,12 @@
 //! `watch` (root): the registrar daemon.
 
-use crate::RenderArgs;
+use crate::args::RenderArgs;
+use crate::out::Out;
 use clap::Args;
 use hermes_core::boot::plan::Container;
 use hermes_core::ctx::Ctx;
 use hermes_core::problem::{exit, Problem};
 use hermes_core::registrar::{daemon, Converged, Registrar, Scope};
-use hermes_core::volume::{container as container_argv, multiplex};
 
 #[derive(Args, Debug)]
 pub struct WatchArgs {
@@ -20,12 +20,10 @@ pub struct WatchArgs {
 }
 
 /// A dashboard container gets no slots; multiplexing keeps named gateways down (read once:
-/// the container's command and environment do not change while it runs).
+/// the container's command and environment do not change while it runs). The legacy
+/// `gateway run` command is the boot pass's to migrate, once.
 fn container(ctx: &Ctx) -> Container {
-    let argv = container_argv::read(ctx.fs, &ctx.cfg.proc_root);
-    let env = std::env::var("GATEWAY_MULTIPLEX_PROFILES").ok();
-    let flag = ctx.open_home().map(|h| multiplex::read_config_flag(ctx.fs, &h)).unwrap_or(Ok(None));
-    Container { dashboard: container_argv::is_dashboard(&argv), legacy_gateway_run: false, multiplex: multiplex::resolve(env.as_deref(), flag).0 }
+    Container { legacy_gateway_run: false, ..Container::observe(ctx).0 }
 }
 
 fn print(c: &Converged, json: bool) {
@@ -62,7 +60,8 @@ fn print(c: &Converged, json: bool) {
     }
 }
 
-pub fn run(ctx: &Ctx, a: &WatchArgs, json: bool) -> Result<u8, Problem> {
+pub fn run(ctx: &Ctx, a: &WatchArgs, out: Out) -> Result<u8, Problem> {
+    let json = out.json;
     let mut reg = Registrar::new(*ctx, container(ctx))?;
     if a.once {
         // Until converged: deletions confirmed after their grace, teardowns finished, and

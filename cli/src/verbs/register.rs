@@ -1,9 +1,10 @@
 //! `register P [--start]` (root).
 
-use super::common::one_slot;
-use crate::RenderArgs;
+use crate::args::RenderArgs;
+use crate::out::Out;
 use clap::Args;
 use hermes_core::ctx::Ctx;
+use hermes_core::lifecycle::profile_arg;
 use hermes_core::lifecycle::register::register;
 use hermes_core::problem::Problem;
 use hermes_core::s6::svscan::Rescan;
@@ -19,11 +20,11 @@ pub struct RegisterArgs {
     pub render: RenderArgs,
 }
 
-pub fn run(ctx: &Ctx, a: &RegisterArgs, json: bool) -> Result<u8, Problem> {
-    one_slot(ctx, &a.profile, "register", json, |ctx, p| {
-        Ok(match register(ctx, p, a.start)? {
-            Rescan::NoScanner => vec![format!("no s6-svscan is listening on {}; the slot is picked up when it starts", ctx.cfg.scandir.display())],
-            _ => Vec::new(),
-        })
-    })
+pub fn run(ctx: &Ctx, a: &RegisterArgs, out: Out) -> Result<u8, Problem> {
+    let p = profile_arg(&a.profile)?;
+    let r = register(ctx, &p, a.start).map(|rescan| match rescan {
+        Rescan::NoScanner => vec![format!("no s6-svscan is listening on {}; the slot is picked up when it starts", ctx.cfg.scandir.display())],
+        _ => Vec::new(),
+    });
+    out.slot_outcome("register", &p, r)
 }

@@ -1,38 +1,23 @@
-//! Profiles on the volume, as the unprivileged user creates and deletes them. The slot side is
-//! the registrar's (root); this module only touches the user's own tree, through the library's
-//! file-system seam.
+//! The verbs `profile create` and `profile delete`, as the unprivileged user runs them: the
+//! user's own tree, through the file-system seam; the slot is the registrar's (root), asked
+//! for through its doorbell. A delete stops the gateway through the lifecycle first.
 
-use hermes_core::ctx::Ctx;
-use hermes_core::fs::remove_tree;
-use hermes_core::lifecycle::{stop, Wait, SETTLE};
-use hermes_core::name::{self, DEFAULT_PROFILE};
-use hermes_core::problem::Problem;
-use hermes_core::volume::{MARKER, PROFILES_DIR};
+use super::{stop, Wait, SETTLE};
+use crate::ctx::Ctx;
+use crate::fs::{remove_tree, Kind};
+use crate::name::{self, DEFAULT_PROFILE};
+use crate::problem::Problem;
+use crate::registrar;
+use crate::volume::{gateway_logs, MARKER, PROFILES_DIR};
 use std::ffi::OsStr;
 use std::io;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// Names `hermes profile create` refuses: they collide with the root profile or read like
 /// system accounts.
 pub const RESERVED: [&str; 6] = ["hermes", "default", "test", "tmp", "root", "sudo"];
 
 pub const DEFAULT_SOUL: &str = "You are Hermes Agent, an intelligent AI assistant created by Nous Research.\n";
-
-/// The profile name in `profile create`'s arguments: the first word that is neither an
-/// option nor the value of one (hermes-agent's `--clone-from SOURCE`, `--description TEXT`).
-pub fn name_in_create_args(args: &[String]) -> Result<String, Problem> {
-    let mut it = args.iter();
-    while let Some(a) = it.next() {
-        match a.as_str() {
-            "--clone-from" | "--description" => {
-                it.next();
-            }
-            o if o.starts_with('-') => {}
-            n => return Ok(n.to_string()),
-        }
-    }
-    Err(Problem::usage("profile create needs the new profile's NAME"))
-}
 
 /// A name a new profile may take: one the supervisor can give a slot, and not reserved.
 pub fn check_new_name(profile: &str) -> Result<(), Problem> {
@@ -67,12 +52,49 @@ pub fn create(ctx: &Ctx, profile: &str) -> Result<PathBuf, Problem> {
     Ok(path)
 }
 
-/// Stop the profile's gateway as `stop` does (the profile's lock, the planned-stop marker,
-/// a bounded wait), then delete its directory (hermes-agent's own `profile delete` when
-/// `upstream` is its CLI, else a link-safe removal) while still holding the profile's operation
-/// lock, so a `start` racing the delete cannot bring the gateway back in between. The slot
-/// (and after it the log directory) is the caller's next step.
-pub fn delete(ctx: &Ctx, profile: &str, upstream: Option<&std::path::Path>) -> Result<(), Problem> {
+/// Whether a registrar can answer for slots here: s6 supervises (the registrar is one of its
+/// services) or its doorbell exists.
+pub fn registrar_listens(ctx: &Ctx) -> bool {
+    let fifo = &ctx.cfg.registrar_fifo;
+    let doorbell = match (fifo.parent(), fifo.file_name()) {
+        (Some(dir), Some(name)) => ctx.fs.open_root(dir).and_then(|d| ctx.fs.lstat(&d, name)).is_ok_and(|st| st.kind != Kind::Symlink),
+        _ => false,
+    };
+    crate::s6::svscan::supervising(ctx) || doorbell
+}
+
+/// Who removes the profile's directory: hermes-agent's own `profile delete` (its aliases, its
+/// service files), run by the caller as the user and reporting its exit code; or this library,
+/// link-safe.
+pub enum Remover<'a> {
+    Ourselves,
+    Upstream { program: &'a Path, run: &'a dyn Fn() -> io::Result<i32> },
+}
+
+/// What `profile delete` did once the directory was gone.
+#[derive(Debug)]
+pub struct Deleted {
+    /// The slot was removed by the registrar (`Ok(false)`: none answers here), or why not.
+    pub slot: Result<bool, Problem>,
+    pub logs_kept: bool,
+}
+
+/// Delete a profile (a failure to remove the slot is reported in [`Deleted::slot`]): stop its gateway as `stop` does (the profile's lock, the planned-stop
+/// marker, a bounded wait), remove its directory while still holding the profile's operation
+/// lock (so a `start` racing the delete cannot bring the gateway back in between), then its
+/// slot (through the registrar, when one listens), then its gateway log unless `keep_logs`:
+/// the slot first, as its logger writes into the log directory until it is gone.
+pub fn delete(ctx: &Ctx, profile: &str, remover: Remover, keep_logs: bool) -> Result<Deleted, Problem> {
+    remove_dir(ctx, profile, remover)?;
+    let listens = registrar_listens(ctx);
+    let slot = if listens { registrar::request(ctx, profile, false).map(|()| true) } else { Ok(false) };
+    if !keep_logs {
+        gateway_logs::remove(ctx, profile)?;
+    }
+    Ok(Deleted { slot, logs_kept: keep_logs })
+}
+
+fn remove_dir(ctx: &Ctx, profile: &str, remover: Remover) -> Result<(), Problem> {
     name::validate(profile)?;
     if profile == DEFAULT_PROFILE {
         return Err(Problem::usage("the root profile cannot be deleted"));
@@ -90,13 +112,11 @@ pub fn delete(ctx: &Ctx, profile: &str, upstream: Option<&std::path::Path>) -> R
         Err(_) => None,
     };
     fs.lstat(&profiles, OsStr::new(profile)).map_err(|_| missing())?;
-    let Some(program) = upstream else {
+    let Remover::Upstream { program, run } = remover else {
         return remove_tree(fs, &profiles, OsStr::new(profile)).map_err(|e| ctx.problem(&path, "remove", e));
     };
-    // hermes-agent's own delete (its aliases, its service files), still under the lock: a
-    // concurrent start waits, then finds no profile.
-    let code = crate::upstream::run(program, &["profile", "delete", profile, "--yes"].map(OsStr::new), (ctx.cfg.uid, ctx.cfg.gid))
-        .map_err(|e| Problem::Io { path: program.to_path_buf(), action: "run".into(), error: e })?;
+    // Still under the lock: a concurrent start waits, then finds no profile.
+    let code = run().map_err(|e| Problem::Io { path: program.to_path_buf(), action: "run".into(), error: e })?;
     match fs.lstat(&profiles, OsStr::new(profile)) {
         Err(_) => Ok(()),
         Ok(_) => Err(Problem::Io {

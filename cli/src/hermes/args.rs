@@ -1,10 +1,11 @@
-//! The `hermes` command line, as clap definitions (also what completions and the man page are
+//! The `hermes` command tree, as clap definitions (also what completions and the man page are
 //! generated from). Upstream's surface around supervision:
 //!
 //!   hermes [-p P] gateway start|stop|restart|status|logs|run
 //!   hermes profile create|delete|list
 //!   hermes status | dashboard
 
+use crate::verbs::{logs, restart, run_gateway, start, stop};
 use clap::{Args, Parser, Subcommand};
 
 pub const AFTER_HELP: &str = "\
@@ -62,63 +63,18 @@ pub struct Target {
     pub profile: Option<String>,
 }
 
-#[derive(Args, Debug)]
-pub struct OneOrAll {
-    #[command(flatten)]
-    pub target: Target,
-    /// Every registered gateway; goes on past failures, reports each, exits 1 if any failed
-    #[arg(long, conflicts_with = "target")]
-    pub all: bool,
-}
-
-/// How long `start`/`restart` watch the gateway they started.
-#[derive(Args, Debug, Clone, Default)]
-pub struct Settle {
-    /// Succeed only once the gateway is up and has stayed up this long (default 1; 0: just up)
-    #[arg(long, value_name = "SECONDS", conflicts_with = "no_wait")]
-    pub wait: Option<f64>,
-    /// Return once s6 is told and the wanted state recorded, without watching the gateway
-    #[arg(long)]
-    pub no_wait: bool,
-}
-
-#[derive(Args, Debug)]
-pub struct StartArgs {
-    #[command(flatten)]
-    pub which: OneOrAll,
-    #[command(flatten)]
-    pub settle: Settle,
-}
-
-#[derive(Args, Debug)]
-pub struct RestartArgs {
-    #[command(flatten)]
-    pub which: OneOrAll,
-    #[command(flatten)]
-    pub settle: Settle,
-}
-
-#[derive(Args, Debug)]
-pub struct StopArgs {
-    #[command(flatten)]
-    pub which: OneOrAll,
-    /// Return once s6 is told and the wanted state recorded, without waiting for the gateway to be down
-    #[arg(long)]
-    pub no_wait: bool,
-}
-
 #[derive(Subcommand, Debug)]
 pub enum Gateway {
     /// Start the gateway (registering its slot if the profile has none), record that it is wanted running, clear any crash-policy hold, and wait until it has stayed up
-    Start(StartArgs),
+    Start(start::StartArgs),
     /// Stop the gateway, record that it is wanted stopped, and wait until it is down (killed if it ignores SIGTERM)
-    Stop(StopArgs),
+    Stop(stop::StopArgs),
     /// Restart the gateway (starts it if down), record that it is wanted running, and wait until the new one has stayed up
-    Restart(RestartArgs),
+    Restart(restart::RestartArgs),
     /// One gateway: wanted state, s6 state, restarts, last exit, the crash policy's verdict and why, its log
     Status(Target),
     /// Show the gateway's log (its output and errors, as its s6-log logger keeps them)
-    Logs(LogsArgs),
+    Logs(logs::LogsArgs),
     /// Every profile's gateway: the same table as `hermes status`
     List,
     /// Under s6 there is no service to install: says how gateways are registered and started
@@ -126,37 +82,12 @@ pub enum Gateway {
     /// Under s6 there is no service to remove: says how gateways are stopped and unregistered
     Uninstall(IgnoredArgs),
     /// Run the gateway (under s6: ask s6 to run it, then stay as a heartbeat)
-    Run(RunArgs),
+    Run(run_gateway::RunArgs),
 }
 
 /// hermes-agent's options for a verb that has nothing to do here (accepted, unused).
 #[derive(Args, Debug)]
 pub struct IgnoredArgs {
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true, hide = true)]
-    pub rest: Vec<String>,
-}
-
-#[derive(Args, Debug)]
-pub struct LogsArgs {
-    #[command(flatten)]
-    pub target: Target,
-    /// How many of the last lines to show
-    #[arg(short = 'n', long = "lines", default_value_t = 50, value_name = "N")]
-    pub lines: usize,
-    /// Keep printing lines as they are written (until interrupted)
-    #[arg(short = 'f', long)]
-    pub follow: bool,
-}
-
-#[derive(Args, Debug)]
-pub struct RunArgs {
-    /// Run in the foreground, without s6 (also HERMES_GATEWAY_NO_SUPERVISE=1)
-    #[arg(long)]
-    pub no_supervise: bool,
-    /// Take over from a gateway already running for this profile
-    #[arg(long)]
-    pub replace: bool,
-    /// Extra arguments passed to the gateway program
     #[arg(trailing_var_arg = true, allow_hyphen_values = true, hide = true)]
     pub rest: Vec<String>,
 }

@@ -1,9 +1,10 @@
 //! `request P [--gone]` (the user): ring the registrar and wait for the slot.
 
-use super::common::one_slot;
-use crate::RegistrarArgs;
+use crate::args::RegistrarArgs;
+use crate::out::Out;
 use clap::Args;
 use hermes_core::ctx::Ctx;
+use hermes_core::lifecycle::profile_arg;
 use hermes_core::problem::Problem;
 use hermes_core::registrar;
 
@@ -18,6 +19,8 @@ pub struct RequestArgs {
     pub registrar: RegistrarArgs,
 }
 
-pub fn run(ctx: &Ctx, a: &RequestArgs, json: bool) -> Result<u8, Problem> {
-    one_slot(ctx, &a.profile, "request", json, |ctx, p| registrar::request(ctx, p, !a.gone).map(|_| Vec::new()))
+pub fn run(ctx: &Ctx, a: &RequestArgs, out: Out) -> Result<u8, Problem> {
+    let p = profile_arg(&a.profile)?;
+    let r = registrar::request(ctx, &p, !a.gone).map(|_| Vec::new());
+    out.slot_outcome("request", &p, r)
 }

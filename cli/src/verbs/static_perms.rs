@@ -1,6 +1,6 @@
 //! `static-perms DIR` (root): upstream's 015-supervise-perms.
 
-use crate::out;
+use crate::out::{self, Out};
 use clap::Args;
 use hermes_core::ctx::Ctx;
 use hermes_core::problem::{exit, Problem};
@@ -17,9 +17,9 @@ pub struct StaticPermsArgs {
     pub skip: Vec<String>,
 }
 
-pub fn run(ctx: &Ctx, a: &StaticPermsArgs, json: bool) -> Result<u8, Problem> {
+pub fn run(ctx: &Ctx, a: &StaticPermsArgs, out: Out) -> Result<u8, Problem> {
     let done = static_services::apply(ctx, &a.dir, &a.skip)?;
-    if json {
+    if out.json {
         out::json(&serde_json::json!({"ok": true, "services": done}));
     } else {
         for d in &done {

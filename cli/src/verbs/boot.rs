@@ -1,14 +1,13 @@
 //! The boot pass (`hermes-reconcile`, `boot`) and its dry run (`plan`, `boot --dry-run`).
 
-use crate::out;
-use crate::RenderArgs;
+use crate::out::{self, Out};
+use crate::args::RenderArgs;
 use clap::Args;
 use hermes_core::boot::plan::Container;
 use hermes_core::boot::{self, Options, PassReport};
 use hermes_core::ctx::Ctx;
 use hermes_core::problem::{exit, Problem};
 use hermes_core::s6::svscan::Rescan;
-use hermes_core::volume::{container as container_argv, multiplex};
 
 #[derive(Args, Debug)]
 pub struct BootArgs {
@@ -25,31 +24,12 @@ pub struct PlanArgs {
     pub render: RenderArgs,
 }
 
-/// Facts about the container that are not on the volume, plus a warning when the multiplex
-/// setting could not be read.
-fn container_facts(ctx: &Ctx) -> (Container, Option<String>) {
-    let argv = container_argv::read(ctx.fs, &ctx.cfg.proc_root);
-    let no_supervise = container_argv::no_supervise_env(std::env::var("HERMES_GATEWAY_NO_SUPERVISE").ok().as_deref());
-    let env = std::env::var("GATEWAY_MULTIPLEX_PROFILES").ok();
-    let config_flag = match ctx.open_home() {
-        Ok(home) => multiplex::read_config_flag(ctx.fs, &home),
-        Err(_) => Ok(None),
-    };
-    let (multiplex, warning) = multiplex::resolve(env.as_deref(), config_flag);
-    let c = Container {
-        dashboard: container_argv::is_dashboard(&argv),
-        legacy_gateway_run: !no_supervise && container_argv::is_legacy_gateway_run(&argv),
-        multiplex,
-    };
-    (c, warning)
-}
-
-pub fn boot(ctx: &Ctx, dry_run: bool, json: bool) -> Result<u8, Problem> {
-    let (container, mx_warning) = container_facts(ctx);
+pub fn boot(ctx: &Ctx, dry_run: bool, out: Out) -> Result<u8, Problem> {
+    let (container, mx_warning) = Container::observe(ctx);
     let opts = Options { dry_run, ..Options::default() };
     let mut report = boot::run(ctx, &container, &opts)?;
     report.warnings.extend(mx_warning);
-    if json {
+    if out.json {
         out::json(&serde_json::to_value(&report).expect("the report serialises"));
     } else {
         print(&report, ctx);

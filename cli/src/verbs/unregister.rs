@@ -1,8 +1,9 @@
 //! `unregister P` (root).
 
-use super::common::one_slot;
+use crate::out::Out;
 use clap::Args;
 use hermes_core::ctx::Ctx;
+use hermes_core::lifecycle::profile_arg;
 use hermes_core::lifecycle::unregister::{unregister, Unregistered};
 use hermes_core::problem::Problem;
 
@@ -15,15 +16,17 @@ pub struct UnregisterArgs {
     pub force: bool,
 }
 
-pub fn run(ctx: &Ctx, a: &UnregisterArgs, json: bool) -> Result<u8, Problem> {
-    one_slot(ctx, &a.profile, "unregister", json, |ctx, p| {
+pub fn run(ctx: &Ctx, a: &UnregisterArgs, out: Out) -> Result<u8, Problem> {
+    let p = profile_arg(&a.profile)?;
+    let r = unregister(ctx, &p, a.force).map(|done| {
         let mut notes = Vec::new();
-        if unregister(ctx, p, a.force)? == Unregistered::WasAbsent {
+        if done == Unregistered::WasAbsent {
             notes.push(format!("gateway-{p} was not registered: nothing to do"));
         }
-        if a.force && hermes_core::volume::profile_exists(ctx, p).unwrap_or(false) {
+        if a.force && hermes_core::volume::profile_exists(ctx, &p).unwrap_or(false) {
             notes.push(format!("profile '{p}' is still on the volume: a running registrar registers its slot again"));
         }
-        Ok(notes)
-    })
+        notes
+    });
+    out.slot_outcome("unregister", &p, r)
 }

@@ -1,7 +1,7 @@
 //! `finish P CODE SIGNAL …` (root, from a slot's finish script under s6-supervise): the crash
 //! policy's verdict on a death, as the exit code s6 reads (0 restart, 125 stay down).
 
-use crate::RenderArgs;
+use crate::args::RenderArgs;
 use clap::Args;
 use hermes_core::ctx::Ctx;
 use hermes_core::policy::finish::finish;

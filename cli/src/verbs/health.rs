@@ -1,7 +1,7 @@
 //! `health [--live]`: the container's probe (the image's HEALTHCHECK, Kubernetes' liveness
 //! and readiness probes).
 
-use crate::out;
+use crate::out::{self, Out};
 use clap::Args;
 use hermes_core::ctx::Ctx;
 use hermes_core::lifecycle::health;
@@ -22,13 +22,13 @@ pub struct HealthArgs {
     pub live: bool,
 }
 
-pub fn run(ctx: &Ctx, a: &HealthArgs, json: bool) -> Result<u8, Problem> {
+pub fn run(ctx: &Ctx, a: &HealthArgs, out: Out) -> Result<u8, Problem> {
     let h = match health::check(ctx, !a.live) {
         Ok(h) => h,
         Err(p) => health::Health { problems: vec![p.to_string()], ..Default::default() },
     };
     let ok = if a.live { h.live } else { h.live && h.ready };
-    if json {
+    if out.json {
         let mut v = serde_json::to_value(&h).expect("serialises");
         v["ok"] = serde_json::json!(ok);
         out::json(&v);

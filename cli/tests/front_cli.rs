@@ -4,6 +4,7 @@
 
 use std::path::Path;
 use std::process::{Command, Output};
+use hermes_testkit::world::text;
 
 struct Home {
     tmp: tempfile::TempDir,
@@ -29,10 +30,6 @@ impl Home {
             .output()
             .unwrap()
     }
-}
-
-fn text(o: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
 }
 
 fn json(o: &Output) -> serde_json::Value {

@@ -4,10 +4,7 @@
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::{Command, Output};
-
-fn text(o: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
-}
+use hermes_testkit::world::text;
 
 /// `hermes` copied alone into a root-only directory: no `hermes-gateway` beside it, so a front
 /// that looked its gateway up on PATH would find the planted one.

@@ -11,24 +11,18 @@ use std::fs;
 use std::path::Path;
 use std::process::Output;
 use std::time::Duration;
+use hermes_testkit::world::text;
 
 fn world() -> World {
-    let mut w = World::new(|f| {
+    World::booted(env!("CARGO_BIN_EXE_hermes-reconcile"), |f| {
         f.state("default", Some("stopped"), None);
         f.profile("coder", None, None);
         f.profile("writer", Some("running"), None);
-    });
-    w.set_bin(common::world::workspace_binary("hermes-reconcile").to_str().unwrap());
-    w.boot();
-    w
+    })
 }
 
 fn hermes(w: &World, args: &[&str]) -> Output {
     w.run(Path::new(env!("CARGO_BIN_EXE_hermes")), true, args)
-}
-
-fn text(o: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
 }
 
 #[test]

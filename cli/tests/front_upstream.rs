@@ -7,10 +7,7 @@
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::{Command, Output};
-
-fn text(o: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
-}
+use hermes_testkit::world::text;
 
 /// A fake upstream CLI: appends `<uid> <args>` to `log` and exits 7 for `fail`.
 fn fake_upstream(dir: &Path, log: &Path) -> std::path::PathBuf {

@@ -77,7 +77,30 @@ pub fn chown_tree(p: &std::path::Path) {
     assert!(st.success());
 }
 
+/// A command's output as a person reads it: its stdout, then its stderr.
+pub fn text(o: &std::process::Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+}
+
 impl World {
+    /// A world `setup` populates, booted under real s6 with this `hermes-reconcile`.
+    pub fn booted(bin: &str, setup: impl FnOnce(&Fixture)) -> World {
+        let mut w = World::new(setup);
+        w.set_bin(bin);
+        w.boot();
+        w
+    }
+
+    /// [`World::booted`], then wait (at most 10 s) for `profile`'s gateway to be up.
+    pub fn booted_with_up(bin: &str, profile: &str, setup: impl FnOnce(&Fixture)) -> World {
+        let w = World::booted(bin, setup);
+        assert!(
+            super::svscan::wait_for(std::time::Duration::from_secs(10), || super::svscan::is_up(&w.f.slot(profile)) == Some(true)),
+            "gateway-{profile} did not come up"
+        );
+        w
+    }
+
     /// `setup` populates the home (as root); it is then handed to the hermes user.
     pub fn new(setup: impl FnOnce(&Fixture)) -> World {
         let mut f = Fixture::new();

@@ -2,12 +2,11 @@
 
 use crate::out::{self, Out};
 use hermes_core::ctx::Ctx;
-use hermes_core::lifecycle::register::require_root;
 use hermes_core::problem::{exit, Problem};
 use hermes_core::volume::adopt;
 
 pub fn run(ctx: &Ctx, out: Out) -> Result<u8, Problem> {
-    require_root(ctx, "adopting the volume", &ctx.cfg.home, "in non-root mode the volume must already belong to the uid the container runs as (Kubernetes: securityContext.fsGroup, or an initContainer that chowns it)")?;
+    ctx.require_root("adopting the volume", &ctx.cfg.home, "in non-root mode the volume must already belong to the uid the container runs as (Kubernetes: securityContext.fsGroup, or an initContainer that chowns it)")?;
     let done = adopt::adopt(ctx)?;
     let (from, changed, linked, other) = match &done {
         Some(d) => (Some(d.from), d.changed, d.hard_linked.len(), d.other_fs.len()),

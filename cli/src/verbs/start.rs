@@ -5,7 +5,7 @@ use crate::args::{OneOrAll, Settle, Which};
 use crate::out::{Out, VerbName, Voice};
 use clap::Args;
 use hermes_core::ctx::Ctx;
-use hermes_core::lifecycle::{confirm_up, register, start, Done, Wait};
+use hermes_core::lifecycle::{confirm_up, start, Done, Wait};
 use hermes_core::problem::Problem;
 use hermes_core::registrar;
 
@@ -34,7 +34,7 @@ pub fn run(ctx: &Ctx, which: &Which, settle: &Settle, out: Out) -> Result<u8, Pr
 /// outside, or while the registrar was down) gets one from the registrar, then starts.
 pub fn start_or_register(ctx: &Ctx, p: &str, wait: Wait, out: Out) -> Result<Done, Problem> {
     match start::start(ctx, p, wait) {
-        Err(Problem::NotRegistered { .. }) if register::require_profile(ctx, p).is_ok() => {
+        Err(Problem::NotRegistered { .. }) if hermes_core::volume::require_profile(ctx, p).is_ok() => {
             registrar::request(ctx, p, true)?;
             out.say(format_args!("\u{2713} registered the s6 gateway slot for profile '{p}'"));
             start::start(ctx, p, wait)

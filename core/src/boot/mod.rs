@@ -143,8 +143,7 @@ pub fn run(ctx: &Ctx, container: &Container, opts: &Options) -> Result<PassRepor
         return Ok(report);
     }
     let scandir = ctx.open_scandir()?;
-    crate::lifecycle::register::require_authority(
-        ctx,
+    ctx.require_authority(
         &scandir,
         "the boot pass",
         "run it as root, as the image's cont-init does (`hermes-reconcile plan` shows what it would do, as any user)",

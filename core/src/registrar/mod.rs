@@ -33,7 +33,7 @@ use crate::boot::plan::{starts, Container};
 use crate::ctx::Ctx;
 use crate::fs::{Dir, Kind};
 use crate::lifecycle::capacity::{self, Usage};
-use crate::lifecycle::register::{add_slot, require_authority};
+use crate::lifecycle::register::add_slot;
 use crate::lifecycle::registered;
 use crate::name::{self, slot_name, DEFAULT_PROFILE};
 use crate::policy::{self, schedule};
@@ -154,7 +154,7 @@ impl<'a> Registrar<'a> {
     /// scandir.
     pub fn new(ctx: Ctx<'a>, container: Container) -> Result<Registrar<'a>, Problem> {
         let scandir = ctx.open_scandir()?;
-        require_authority(&ctx, &scandir, "the registrar", "it runs as root (the image's `registrar` service); as the hermes user, ring it: `hermes-reconcile request <profile>`")?;
+        ctx.require_authority(&scandir, "the registrar", "it runs as root (the image's `registrar` service); as the hermes user, ring it: `hermes-reconcile request <profile>`")?;
         Ok(Registrar { ctx, container, pending: BTreeMap::new(), teardowns: Vec::new(), next_resync: ctx.clock.instant() + RESYNC, due: BTreeMap::new() })
     }
 

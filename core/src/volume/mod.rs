@@ -73,3 +73,12 @@ pub fn profile_exists(ctx: &Ctx, profile: &str) -> Result<bool, Problem> {
         Err(e) => Err(ctx.problem(dir.child(OsStr::new(MARKER)), "inspect", e)),
     }
 }
+
+/// A named profile must exist on the volume as a real directory holding `SOUL.md`.
+pub fn require_profile(ctx: &Ctx, profile: &str) -> Result<(), Problem> {
+    if profile_exists(ctx, profile)? {
+        Ok(())
+    } else {
+        Err(Problem::NoProfile { profile: profile.into(), path: profile_path(&ctx.cfg.home, profile) })
+    }
+}

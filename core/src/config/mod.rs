@@ -2,6 +2,8 @@
 //! way (flags, then the environment, then defaults), and passed down. The library never reads
 //! the environment itself; [`Config::resolve`] is given it.
 
+pub mod knobs;
+
 use crate::problem::Problem;
 use std::path::{Path, PathBuf};
 
@@ -111,7 +113,7 @@ pub struct Config {
     pub execline_cd: Option<String>,
     /// hermes-agent's own `hermes` (the `hermes` front passes it what is not ours).
     pub upstream_program: PathBuf,
-    pub policy: crate::policy::Knobs,
+    pub policy: knobs::Knobs,
     /// The container's facts that come from its environment, as given (their meaning is
     /// `volume::container`'s and `volume::multiplex`'s to decide).
     pub container_env: ContainerEnv,
@@ -150,7 +152,7 @@ impl Default for Config {
             applyuidgid: DEFAULT_APPLYUIDGID.to_string(),
             execline_cd: None,
             upstream_program: PathBuf::from(DEFAULT_UPSTREAM),
-            policy: crate::policy::Knobs::default(),
+            policy: knobs::Knobs::default(),
             container_env: ContainerEnv::default(),
         }
     }
@@ -196,8 +198,8 @@ fn reconcile_program(env: &dyn Fn(&str) -> Option<String>, current_exe: Option<&
 }
 
 /// The crash policy's settings from `HERMES_CRASH_*`.
-fn knobs(env: &dyn Fn(&str) -> Option<String>) -> Result<crate::policy::Knobs, Problem> {
-    let mut k = crate::policy::Knobs::default();
+fn knobs(env: &dyn Fn(&str) -> Option<String>) -> Result<knobs::Knobs, Problem> {
+    let mut k = knobs::Knobs::default();
     let dur = |var: &str, into: &mut std::time::Duration| -> Result<(), Problem> {
         if let Some(v) = env(var).filter(|v| !v.trim().is_empty()) {
             *into = parse_duration(&v).ok_or_else(|| Problem::usage(format!("{var} must be a duration like 500ms, 2s, 10m or 6h, got {v:?}")))?;

@@ -3,7 +3,7 @@
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Command;
 use hermes_testkit::world::text;
 
 /// `hermes` copied alone into a root-only directory: no `hermes-gateway` beside it, so a front

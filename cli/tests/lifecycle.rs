@@ -9,7 +9,7 @@ use common::svscan::{as_hermes, is_up, wait_for};
 use common::world::{prerequisites, World};
 use std::fs;
 use std::os::unix::fs::{symlink, MetadataExt};
-use std::process::{Command, Output};
+use std::process::Command;
 use std::time::{Duration, Instant};
 use hermes_testkit::world::text as out;
 

@@ -10,7 +10,7 @@ use common::svscan::wait_for;
 use common::world::{prerequisites, World};
 use std::fs;
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Command;
 use std::time::Duration;
 use hermes_testkit::world::text as out;
 

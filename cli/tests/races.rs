@@ -8,7 +8,7 @@ use hermes_testkit as common;
 use common::svscan::wait_for;
 use common::world::{prerequisites, World};
 use std::fs;
-use std::process::{Command, Output};
+use std::process::Command;
 use std::time::{Duration, Instant};
 use hermes_testkit::world::text as out;
 

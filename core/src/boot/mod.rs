@@ -14,7 +14,7 @@ use crate::name::slot_name;
 use crate::escape::log_value;
 use crate::problem::Problem;
 use crate::s6::svscan::{self, Rescan};
-use crate::lifecycle::capacity;
+use crate::s6::capacity;
 use crate::registrar::doorbell;
 use crate::slot::teardown::{self, Progress};
 use crate::slot::{self, Live, Published};

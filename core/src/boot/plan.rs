@@ -3,7 +3,7 @@
 
 use crate::volume::discovery::{Candidate, Facts, Snapshot};
 use crate::escape::log_value;
-use crate::lifecycle::capacity::PER_PROFILE;
+use crate::s6::capacity::PER_PROFILE;
 use crate::name::DEFAULT_PROFILE;
 use crate::volume::state::{PriorExit, Wanted};
 

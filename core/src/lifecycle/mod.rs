@@ -7,7 +7,6 @@
 //! user rings.
 
 pub mod all;
-pub mod capacity;
 pub mod health;
 pub mod lock;
 pub mod profile;

@@ -2,7 +2,7 @@
 //! atomically (down unless `--start`), and ask s6-svscan to pick it up. Refuses a duplicate, a
 //! profile that is not on the volume, and a slot the scanner could not supervise.
 
-use super::capacity;
+use crate::s6::capacity;
 use crate::ctx::Ctx;
 use crate::fs::Dir;
 use crate::name::slot_name;

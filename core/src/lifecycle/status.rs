@@ -2,7 +2,8 @@
 //! and what the crash policy holds, as one word (`state`) and a sentence a person can act on
 //! (`explanation`).
 
-use super::{capacity, registered};
+use super::registered;
+use crate::s6::capacity;
 use crate::ctx::Ctx;
 use crate::exit_policy::ExitClass;
 use crate::fs::Dir;

@@ -32,7 +32,7 @@ mod volume_watch;
 use crate::boot::plan::{starts, Container};
 use crate::ctx::Ctx;
 use crate::fs::{Dir, Kind};
-use crate::lifecycle::capacity::{self, Usage};
+use crate::s6::capacity::{self, Usage};
 use crate::lifecycle::register::add_slot;
 use crate::lifecycle::registered;
 use crate::name::{self, slot_name, DEFAULT_PROFILE};

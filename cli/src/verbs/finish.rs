@@ -4,7 +4,7 @@
 use crate::args::RenderArgs;
 use clap::Args;
 use hermes_core::ctx::Ctx;
-use hermes_core::policy::finish::finish;
+use hermes_core::lifecycle::finish::finish;
 use hermes_core::problem::Problem;
 
 #[derive(Args, Debug)]

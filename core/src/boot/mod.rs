@@ -225,7 +225,7 @@ pub fn run(ctx: &Ctx, container: &Container, opts: &Options) -> Result<PassRepor
         if start && outcome.is_ok() && with_record.contains(&entry.profile) {
             // The run starts now, not when the last container ran it: a crash soon after
             // this boot is not mistaken for the end of a long healthy run.
-            crate::policy::record::note_started(ctx, &entry.profile);
+            crate::volume::policy_record::note_started(ctx, &entry.profile);
         }
         match outcome {
             Ok(None) => {}

@@ -7,6 +7,7 @@
 //! user rings.
 
 pub mod all;
+pub mod finish;
 pub mod health;
 pub mod lock;
 pub mod profile;
@@ -185,14 +186,14 @@ pub fn confirm_up(ctx: &Ctx, asked: Asked, wait: Wait) -> Result<Done, Problem> 
 fn reassert_up(ctx: &Ctx, asked: &Asked) -> bool {
     let Ok(_held) = lock::hold(ctx, &asked.slot, lock::WAIT) else { return false };
     let quiet_down = svstat::read(ctx.fs, &asked.slot).ok().flatten().is_some_and(|st| !st.is_up() && !st.want_up && !st.finishing);
-    let rec = crate::policy::record::read(ctx, &asked.profile);
+    let rec = crate::volume::policy_record::read(ctx, &asked.profile);
     let older = rec.last_exit.is_none_or(|e| e.at < asked.at);
     if !quiet_down || !older || desired::read(ctx, &asked.profile) != Some(Wanted::Running) {
         return false;
     }
-    if crate::policy::record::exists(ctx, &asked.profile) {
+    if crate::volume::policy_record::exists(ctx, &asked.profile) {
         let fresh = crate::policy::on_operator_start(&rec, unix_now(ctx));
-        if crate::policy::record::write(ctx, &asked.profile, &fresh).is_err() {
+        if crate::volume::policy_record::write(ctx, &asked.profile, &fresh).is_err() {
             return false;
         }
     }

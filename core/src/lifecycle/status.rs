@@ -15,7 +15,7 @@ use crate::volume::discovery::{self, Candidate};
 use crate::volume::open_profile_dir;
 use crate::volume::state::{read_json_object, effective_state, Wanted, STATE_FILE};
 use crate::clock::{from_unix_secs, rfc3339};
-use crate::policy::record::{self, PolicyState, Record};
+use crate::volume::policy_record::{self as record, PolicyState, Record};
 use crate::registrar::take_over::{self, TakeOver};
 use crate::volume::gateway_logs;
 use super::settle;

@@ -17,14 +17,11 @@
 //! down); a delayed restart or a probe is the registrar's job, which it learns of
 //! from the record (the finish rings it), see [`schedule`]. Nothing here sleeps.
 
-pub mod schedule;
-pub mod finish;
-pub mod record;
 
 use crate::exit_policy::ExitClass;
 use std::time::Duration;
 
-pub use record::{PolicyState, Record};
+pub use crate::volume::policy_record::{self as record, PolicyState, Record};
 
 pub use crate::config::knobs::Knobs;
 

@@ -26,6 +26,7 @@
 pub mod daemon;
 pub mod doorbell;
 pub mod notice;
+pub mod schedule;
 pub mod take_over;
 mod volume_watch;
 
@@ -36,7 +37,7 @@ use crate::s6::capacity::{self, Usage};
 use crate::lifecycle::register::add_slot;
 use crate::lifecycle::registered;
 use crate::name::{self, slot_name, DEFAULT_PROFILE};
-use crate::policy::{self, schedule};
+use crate::policy;
 use crate::problem::Problem;
 use crate::s6::svscan;
 use crate::slot::teardown::{self, Progress, Teardown};

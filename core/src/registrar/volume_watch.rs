@@ -16,7 +16,7 @@
 use super::Scope;
 use crate::fs::Dir;
 use crate::name::{self, DEFAULT_PROFILE};
-use crate::policy::record::RECORD_FILE;
+use crate::volume::policy_record::RECORD_FILE;
 use crate::volume::{MARKER, PROFILES_DIR};
 use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify, WatchDescriptor};
 use std::collections::{BTreeSet, HashMap};

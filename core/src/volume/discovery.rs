@@ -4,7 +4,7 @@
 use crate::escape::log_value;
 use crate::name::{self, DEFAULT_PROFILE};
 use crate::fs::{Dir, Fs, Kind};
-use crate::policy::record::{self, Hold};
+use crate::volume::policy_record::{self as record, Hold};
 use crate::volume::state::{read_prior_exit, read_prior_state, PriorExit, PriorState};
 pub use crate::volume::{MARKER, PROFILES_DIR};
 use std::ffi::OsStr;

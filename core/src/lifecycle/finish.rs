@@ -5,12 +5,12 @@
 //! hold for long; whatever goes wrong, it falls back to the plain contract (0 and 78 park,
 //! anything else restarts).
 
-use super::record::{self, PolicyState};
-use super::{on_death, Death, Decision, Knobs};
+use crate::volume::policy_record::{self as record, PolicyState};
+use crate::policy::{on_death, Death, Decision, Knobs};
 use crate::clock::unix_secs_f64;
 use crate::ctx::Ctx;
 use crate::exit_policy::{ExitClass, S6_PERMANENT_FAILURE, S6_SIGNALLED};
-use crate::lifecycle::lock;
+use super::lock;
 use crate::name::slot_name;
 use crate::registrar::doorbell;
 use crate::s6::svstat;
@@ -73,7 +73,7 @@ pub fn finish(ctx: &Ctx, profile: &str, code: i32, signal: i32, knobs: &Knobs) -
         let mut r = rec.clone();
         r.restart_asked_until = None;
         r.state = PolicyState::Restarting;
-        r.running_since = death.at + super::S6_THROTTLE.as_secs_f64();
+        r.running_since = death.at + crate::policy::S6_THROTTLE.as_secs_f64();
         r.last_exit = Some(record::LastExit { at: death.at, code: death.code, signal: death.signal });
         (Decision::Restart, r)
     } else {

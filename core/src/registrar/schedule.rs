@@ -4,8 +4,8 @@
 //! profile's lock, after reading the record and the wanted state again: an operator's `stop`
 //! always wins.
 
-use super::record::{self, PolicyState, Record};
-use super::{on_scheduled_start, on_stable, Knobs};
+use crate::volume::policy_record::{self as record, PolicyState, Record};
+use crate::policy::{on_scheduled_start, on_stable, Knobs};
 use crate::ctx::Ctx;
 use crate::fs::Dir;
 use crate::boot::plan::{starts, Container};

@@ -116,7 +116,7 @@ impl Record {
     /// with no end, or no known death, is due now. So an edited `next_start: 1e300` costs at
     /// most the longest wait the operator configured, and the bound does not move with the
     /// clock (the registrar's timer reaches it).
-    pub fn clamped(mut self, now: f64, k: &super::Knobs) -> Record {
+    pub fn clamped(mut self, now: f64, k: &crate::config::knobs::Knobs) -> Record {
         let past = |t: f64| t.is_finite() && t <= now + FUTURE_SLACK;
         self.crashes.retain(|t| past(*t));
         if !past(self.running_since) {
@@ -224,7 +224,7 @@ mod tests {
 
     #[test]
     fn every_stored_time_is_clamped_to_what_the_policy_could_have_written() {
-        let k = crate::policy::Knobs::default();
+        let k = crate::config::knobs::Knobs::default();
         let now = 1_800_000_000.0;
         let exit = |at: f64| Some(LastExit { at, code: Some(1), signal: None });
         let q = Record { state: PolicyState::Quarantined, next_start: Some(4.0e9), last_exit: exit(now - 10.0), ..Record::default() };

@@ -68,16 +68,10 @@ pub struct PassReport {
     pub unsupervised: Vec<String>,
 }
 
-/// Read the home and the scandir's room, and decide. Touches nothing unless `sweep` (stale
-/// runtime files of the profiles that get a slot are removed while their directories are
-/// open).
-pub fn survey(ctx: &Ctx, container: &Container, sweep: bool) -> (Plan, Vec<String>) {
-    let (plan, warnings, _) = survey_with_records(ctx, container, sweep);
-    (plan, warnings)
-}
-
-/// [`survey`], plus the profiles that had a crash-policy record when the home was read (the
-/// only ones whose record a start has to touch).
+/// Read the home and the scandir's room, and decide; with the profiles that had a
+/// crash-policy record when the home was read (the only ones whose record a start has to
+/// touch). Touches nothing unless `sweep` (stale runtime files of the profiles that get a
+/// slot are removed while their directories are open).
 fn survey_with_records(ctx: &Ctx, container: &Container, sweep: bool) -> (Plan, Vec<String>, HashSet<String>) {
     if container.dashboard {
         return (plan::decide(&discovery::Snapshot::empty(), container, None), Vec::new(), HashSet::new());

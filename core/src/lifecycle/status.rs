@@ -407,11 +407,6 @@ pub fn verdict(registered: bool, st: Option<&Status>, died: bool, wanted: Option
     }
 }
 
-/// The one-word verdict of earlier versions, from s6's status and the wanted state alone.
-pub fn reason(st: &Status, died: bool, wanted: Option<&Wanted>) -> &'static str {
-    verdict(true, Some(st), died, wanted, None).legacy()
-}
-
 fn last_exit(code: Option<i32>, signal: Option<i32>) -> Option<String> {
     match (code, signal) {
         (_, Some(sig)) => Some(format!("killed by signal {sig} ({})", settle::signal_name(sig))),

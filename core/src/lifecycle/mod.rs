@@ -125,6 +125,8 @@ pub struct Asked {
     /// Unix time of the operator's intent (just before s6 was told): a finish that decided
     /// "stay down" for a death before it must not undo it.
     pub at: f64,
+    /// The `gateway.parked` marker the command removed first (start, restart), if any.
+    pub unparked: Option<std::path::PathBuf>,
 }
 
 /// What a command did, as its user is told.
@@ -137,6 +139,8 @@ pub struct Done {
     pub cleared: Option<PolicyState>,
     /// How it went, when there is something to say ("killed after not stopping on SIGTERM").
     pub note: Option<String>,
+    /// The `gateway.parked` marker removed to start it (as hermes-agent's own start does).
+    pub unparked: Option<std::path::PathBuf>,
 }
 
 impl Done {
@@ -154,6 +158,9 @@ impl Done {
         if let Some(c) = self.cleared {
             v.push(format!("cleared the crash policy's hold ({}): an operator start always wins", c.as_str()));
         }
+        if let Some(p) = &self.unparked {
+            v.push(format!("unparked: removed {} (hermes-agent's marker that kept the slot down)", p.display()));
+        }
         match &self.written {
             Written::Yes => {}
             Written::NoProfileDir => v.push("no profile directory: the wanted state was not recorded".into()),
@@ -170,6 +177,7 @@ impl Done {
             "pid": self.pid,
             "note": self.note,
             "cleared": self.cleared.map(|c| c.as_str()),
+            "unparked": self.unparked.as_ref().map(|p| p.display().to_string()),
             "wanted_state_recorded": self.written != Written::NoProfileDir,
         })
     }
@@ -186,7 +194,7 @@ fn human(d: Duration) -> String {
 
 impl Asked {
     fn done(self, pid: Option<u64>, note: Option<String>) -> Result<Done, Problem> {
-        Ok(Done { profile: self.profile, pid, written: self.written?, cleared: self.cleared, note })
+        Ok(Done { profile: self.profile, pid, written: self.written?, cleared: self.cleared, note, unparked: self.unparked })
     }
 }
 

@@ -170,16 +170,20 @@ impl Done {
     }
 
     pub fn to_json(&self, verb: &str) -> serde_json::Value {
-        serde_json::json!({
+        let mut v = serde_json::json!({
             "ok": true,
             "profile": self.profile,
             "action": verb,
             "pid": self.pid,
             "note": self.note,
             "cleared": self.cleared.map(|c| c.as_str()),
-            "unparked": self.unparked.as_ref().map(|p| p.display().to_string()),
             "wanted_state_recorded": self.written != Written::NoProfileDir,
-        })
+        });
+        // Only when a marker was removed: every other answer keeps its exact shape.
+        if let Some(p) = &self.unparked {
+            v["unparked"] = serde_json::json!(p.display().to_string());
+        }
+        v
     }
 }
 

@@ -156,7 +156,8 @@ impl ProfileStatus {
 /// and the scandir entry are read.
 pub fn status(ctx: &Ctx, only: Option<&str>) -> Result<StatusReport, Problem> {
     let scandir = ctx.open_scandir()?;
-    let multiplex = crate::volume::multiplex::enabled(ctx);
+    // Read only where it can change the answer (not for the root profile alone).
+    let multiplex = only != Some(DEFAULT_PROFILE) && crate::volume::multiplex::enabled(ctx);
     if let Some(p) = only {
         let on_volume = crate::volume::profile_exists(ctx, p).unwrap_or(false);
         let mut ps = of(ctx, &scandir, p);

@@ -162,7 +162,7 @@ pub fn scan_home(fs: &dyn Fs, home: Option<&Dir>, home_error: Option<String>, sw
         if name == crate::volume::tombstone::DELETED_DIR {
             continue;
         }
-        if let Some(n) = name.to_str().filter(|n| tombstones.contains(*n)) {
+        if let Some(n) = name.to_str().filter(|n| tombstones.contains(*n) && name::validate(n).is_ok()) {
             if kind == Kind::Dir {
                 snap.warnings.push(format!(
                     "{} is not a profile: it is tombstoned by {}/{n} (hermes-agent deleted it; `hermes profile create {n}` makes it again)",

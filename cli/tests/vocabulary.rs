@@ -39,11 +39,10 @@ fn status_all(w: &World) -> serde_json::Value {
     serde_json::from_slice(&o.stdout).unwrap_or_else(|_| panic!("status --json: {}", out(&o)))
 }
 
-/// A file the hermes user owns in a profile's directory, as its own tools would leave it.
-fn user_file(w: &World, path: &Path) {
+/// A file the hermes user owns in the volume, as its own tools would leave it.
+fn user_file(path: &Path) {
     fs::write(path, "").unwrap();
     chown_tree(path);
-    let _ = w;
 }
 
 /// Exit 75 is a request, not a crash: s6 restarts it, the policy backs it off, and however
@@ -132,7 +131,7 @@ fn a_parked_profile_stays_down_at_boot_in_the_registrar_and_in_status_and_start_
     let _reg = w.spawn_registrar();
     assert!(w.wait_gateway_ready("live"));
     let marker = w.f.profile_dir("live").join("gateway.parked");
-    user_file(&w, &marker);
+    user_file(&marker);
     assert!(wait_for(Duration::from_secs(10), || is_up(&w.f.slot("live")) == Some(false) && has_down_file(&w, "live")), "{}", w.registrar_log());
     assert_eq!(w.status_json("live")["state"], "parked");
     assert_eq!(w.state_json("live")["gateway_state"], "running", "the gateway's own intent is kept for when it is unparked");
@@ -200,7 +199,7 @@ fn a_tombstoned_profile_with_soul_and_desired_running_gets_no_slot() {
     // At run time: `live` is tombstoned; its slot goes after the registrar's grace.
     let _reg = w.spawn_registrar();
     let tomb = w.f.home.join("profiles/.deleted/live");
-    user_file(&w, &tomb);
+    user_file(&tomb);
     let o = w.cli(true, &["request", "live", "--gone"]);
     assert!(o.status.success(), "{}\n{}", out(&o), w.registrar_log());
     assert!(!w.f.slot("live").exists());

@@ -151,15 +151,22 @@ pub fn clap_error(e: clap::Error, json: bool) -> ExitCode {
 /// One command's outcome as JSON: `{"ok": true, …}` or `{"ok": false, "error": …}`.
 pub fn outcome_json(verb: &str, profile: &str, r: &Result<Done, Problem>) -> serde_json::Value {
     match r {
-        Ok(d) => serde_json::json!({
-            "ok": true,
-            "profile": d.profile,
-            "action": verb,
-            "pid": d.pid,
-            "note": d.note,
-            "cleared": d.cleared.map(|c| c.as_str()),
-            "wanted_state_recorded": d.written != Written::NoProfileDir,
-        }),
+        Ok(d) => {
+            let mut v = serde_json::json!({
+                "ok": true,
+                "profile": d.profile,
+                "action": verb,
+                "pid": d.pid,
+                "note": d.note,
+                "cleared": d.cleared.map(|c| c.as_str()),
+                "wanted_state_recorded": d.written != Written::NoProfileDir,
+            });
+            // Only when a marker was removed: every other answer keeps its exact shape.
+            if let Some(p) = &d.unparked {
+                v["unparked"] = serde_json::json!(p.display().to_string());
+            }
+            v
+        }
         Err(e) => serde_json::json!({"ok": false, "profile": profile, "action": verb, "error": e.to_json()}),
     }
 }
@@ -177,6 +184,9 @@ pub fn details(d: &Done, wait: Wait) -> Vec<String> {
     }
     if let Some(c) = d.cleared {
         v.push(format!("cleared the crash policy's hold ({}): an operator start always wins", c.as_str()));
+    }
+    if let Some(p) = &d.unparked {
+        v.push(format!("unparked: removed {} (hermes-agent's marker that kept the slot down)", p.display()));
     }
     match &d.written {
         Written::Yes => {}

@@ -101,6 +101,9 @@ pub fn render_table(r: &StatusReport) -> String {
     for n in &r.registrar_notices {
         let _ = writeln!(out, "registrar: {}", terminal(n));
     }
+    if let Some(m) = &r.multiplexing {
+        let _ = writeln!(out, "\nmultiplexing: gateway-default serves {}; named slots stay down", terminal(&m.serves.join(", ")));
+    }
     out
 }
 
@@ -118,6 +121,7 @@ mod tests {
             capacity_hint: None,
             registrar_notices: vec!["inotify budget spent".into()],
             last_take_over: Some(TakeOver { profile: "coder".into(), entries: 4, at: 0.0 }),
+            multiplexing: None,
         }
     }
 

@@ -10,12 +10,13 @@ use std::process::Command;
 /// A stand-in for `hermes [-p P] gateway run --replace` that keeps the shutdown contract: on
 /// SIGTERM it exits 0 if a planned-stop marker is in its profile's home (operator stop), 1
 /// otherwise (container stop or crash: restart me). A file `exit78` makes it fail like a
-/// configuration error; `crash` makes it exit 1 at once; `ignore-term` makes it ignore
-/// SIGTERM altogether.
+/// configuration error; `exit75` makes it ask to be restarted (hermes-agent's `EX_TEMPFAIL`);
+/// `crash` makes it exit 1 at once; `ignore-term` makes it ignore SIGTERM altogether.
 pub const FAKE_GATEWAY: &str = r#"#!/bin/sh
 dir="$HERMES_HOME"
 [ "$1" = "-p" ] && dir="$HERMES_HOME/profiles/$2"
 [ -f "$dir/exit78" ] && exit 78
+[ -f "$dir/exit75" ] && exit 75
 [ -f "$dir/crash" ] && exit 1
 if [ -f "$dir/ignore-term" ]; then
   echo $$ > "$dir/fake-gateway.ready"
@@ -152,10 +153,15 @@ impl World {
     /// (and its logger) is supervised, so a command right after it finds a listening
     /// supervisor: that is checked here, with no waiting.
     pub fn boot(&mut self) {
+        let _ = self.boot_with(&hermes_core::boot::plan::Container::default());
+    }
+
+    /// [`World::boot`] with these container facts (multiplexing, say); the pass's report.
+    pub fn boot_with(&mut self, container: &hermes_core::boot::plan::Container) -> hermes_core::boot::PassReport {
         let mut env: Vec<(&str, &std::ffi::OsStr)> = vec![("HERMES_HOME", self.f.home.as_os_str())];
         env.extend(self.env.iter().map(|(k, v)| (k.as_str(), std::ffi::OsStr::new(v))));
         self.sv = Some(Svscan::start(&self.f.scandir, &env));
-        let r = self.f.run();
+        let r = self.f.run_with(container, &hermes_core::boot::Options::default());
         assert!(r.errors.is_empty(), "{:?}", r.errors);
         assert_eq!(r.rescan, Some(hermes_core::s6::svscan::Rescan::Sent));
         assert!(r.unsupervised.is_empty(), "the pass gave up waiting for {:?}", r.unsupervised);
@@ -167,6 +173,7 @@ impl World {
                 s.display()
             );
         }
+        r
     }
 
     /// A container restart: the tree stops, the scandir is a fresh tmpfs, s6-svscan starts

@@ -51,6 +51,17 @@ fn print(c: &Converged, json: bool) {
         let more = if t.truncated { "; stopped at the walk's bound, the next look goes on" } else { "" };
         println!("registrar: took over {} root-owned entries in profile {} (now the hermes user's){left}{more}", t.entries, t.profile);
     }
+    for (p, was) in &c.parked {
+        let what = if *was { "stopped and kept down" } else { "kept down" };
+        println!("registrar: gateway-{p} {what}: profiles/{p}/gateway.parked parks it (`hermes -p {p} gateway start` unparks it)");
+    }
+    for (p, started) in &c.unparked {
+        let what = if *started { "started again (still wanted running)" } else { "left down (not wanted running, or held)" };
+        println!("registrar: profiles/{p}/gateway.parked is gone: gateway-{p} {what}");
+    }
+    for p in &c.folded {
+        println!("registrar: {p} wants running under multiplexing: gateway-default serves it (started if it was down); gateway-{p} stays down");
+    }
     for (p, at) in &c.scheduled {
         let when = hermes_core::clock::rfc3339(hermes_core::clock::from_unix_secs(*at));
         println!("registrar: gateway-{p}: the crash policy starts or checks it at {when}; left to the running registrar");

@@ -107,6 +107,12 @@ fn survey_with_records(ctx: &Ctx, container: &Container, sweep: bool) -> (Plan, 
     if snap.default.policy.is_some() {
         with_record.insert(crate::name::DEFAULT_PROFILE.to_string());
     }
+    if !plan.folded.is_empty() {
+        warnings.push(format!(
+            "multiplexing: {} want(s) running; one root gateway serves every profile, so gateway-default is started in their place (action=registered reason=folded) and their own slots stay down",
+            plan.folded.join(", ")
+        ));
+    }
     if plan.over_capacity > 0 {
         warnings.push(format!(
             "{} profile(s) not published (action=skipped reason=capacity): the scanner supervises at most {} services, {} are kept for other services, and each profile needs 2; {}",

@@ -118,6 +118,8 @@ pub struct Asked {
     /// Unix time of the operator's intent (just before s6 was told): a finish that decided
     /// "stay down" for a death before it must not undo it.
     pub at: f64,
+    /// The `gateway.parked` marker the command removed first (start, restart), if any.
+    pub unparked: Option<std::path::PathBuf>,
 }
 
 /// What a command did, as its user is told.
@@ -130,11 +132,13 @@ pub struct Done {
     pub cleared: Option<PolicyState>,
     /// How it went, when there is something to say ("killed after not stopping on SIGTERM").
     pub note: Option<String>,
+    /// The `gateway.parked` marker removed to start it (as hermes-agent's own start does).
+    pub unparked: Option<std::path::PathBuf>,
 }
 
 impl Asked {
     fn done(self, pid: Option<u64>, note: Option<String>) -> Result<Done, Problem> {
-        Ok(Done { profile: self.profile, pid, written: self.written?, cleared: self.cleared, note })
+        Ok(Done { profile: self.profile, pid, written: self.written?, cleared: self.cleared, note, unparked: self.unparked })
     }
 }
 

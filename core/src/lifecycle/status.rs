@@ -69,6 +69,22 @@ pub struct ProfileStatus {
     /// could not be, or has not been yet. Absent when it is ours or could not be checked.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub foreign: Option<String>,
+    /// The `gateway.parked` marker that keeps this named profile's slot down (see
+    /// `volume::parked`), when there is one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub parked_by: Option<String>,
+    /// Multiplexing: the profile whose gateway serves this one (`default`); its own slot
+    /// stays down.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub served_by: Option<String>,
+}
+
+/// Multiplexing, as `status` reports it: one root gateway serves every profile on the
+/// volume but the parked ones.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Multiplexing {
+    /// The profiles gateway-default serves, `default` first.
+    pub serves: Vec<String>,
 }
 
 /// What `status` shows of a crash-policy record.
@@ -100,6 +116,9 @@ pub struct StatusReport {
     /// The registrar's last take-over of root-made entries (root mode), if any.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_take_over: Option<TakeOver>,
+    /// Present when multiplexing is on: what the root gateway serves.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub multiplexing: Option<Multiplexing>,
 }
 
 /// How a gateway stands against what is wanted of it, judged once from its verdict: `status`
@@ -118,11 +137,11 @@ pub enum Standing {
 
 impl ProfileStatus {
     pub fn standing(&self) -> Standing {
-        if self.wanted != Some(Wanted::Running) || self.up {
+        if self.wanted != Some(Wanted::Running) || self.up || self.verdict == Verdict::Served {
             return Standing::AsWanted;
         }
         match self.verdict {
-            Verdict::Quarantined | Verdict::BackingOff | Verdict::Parked | Verdict::ConfigError => Standing::Accounted,
+            Verdict::Quarantined | Verdict::BackingOff | Verdict::Parked | Verdict::ParkedByMarker | Verdict::ConfigError => Standing::Accounted,
             _ => Standing::Failing,
         }
     }
@@ -138,14 +157,19 @@ impl ProfileStatus {
 /// and the scandir entry are read.
 pub fn status(ctx: &Ctx, only: Option<&str>) -> Result<StatusReport, Problem> {
     let scandir = ctx.open_scandir()?;
+    // Read only where it can change the answer (not for the root profile alone).
+    let multiplex = only != Some(DEFAULT_PROFILE) && crate::volume::multiplex::enabled(ctx);
     if let Some(p) = only {
         let on_volume = crate::volume::profile_exists(ctx, p).unwrap_or(false);
-        let ps = of(ctx, &scandir, p);
+        let mut ps = of(ctx, &scandir, p);
         if !ps.registered && !on_volume {
             return Err(Problem::NotRegistered { profile: p.to_string(), hint: None });
         }
+        if multiplex {
+            served(&mut ps);
+        }
         let scanner_running = scanner_running(ctx, &scandir, std::slice::from_ref(&ps));
-        return Ok(StatusReport { profiles: vec![ps], capacity: None, scanner_running, scandir: ctx.cfg.scandir.display().to_string(), capacity_hint: None, registrar_notices: crate::registrar::notice::read_all(ctx), last_take_over: take_over::last(ctx).filter(|t| t.profile == p) });
+        return Ok(StatusReport { profiles: vec![ps], capacity: None, scanner_running, scandir: ctx.cfg.scandir.display().to_string(), capacity_hint: None, registrar_notices: crate::registrar::notice::read_all(ctx), last_take_over: take_over::last(ctx).filter(|t| t.profile == p), multiplexing: None });
     }
     let home = ctx.open_home().ok();
     let snap = discovery::scan_home(ctx.fs, home.as_ref(), None, false);
@@ -156,10 +180,43 @@ pub fn status(ctx: &Ctx, only: Option<&str>) -> Result<StatusReport, Problem> {
         }
     }
     names.extend(registered(ctx, &scandir)?);
-    let profiles: Vec<ProfileStatus> = names.iter().map(|p| of(ctx, &scandir, p)).collect();
+    let mut profiles: Vec<ProfileStatus> = names.iter().map(|p| of(ctx, &scandir, p)).collect();
+    let mut multiplexing = None;
+    if multiplex {
+        let on_volume: BTreeSet<&str> = snap.named.iter().filter_map(|c| match c {
+            Candidate::Profile { name, .. } => Some(name.as_str()),
+            Candidate::Skipped { .. } => None,
+        }).collect();
+        let mut serves = vec![DEFAULT_PROFILE.to_string()];
+        for ps in profiles.iter_mut().filter(|ps| on_volume.contains(ps.profile.as_str())) {
+            served(ps);
+            if ps.served_by.is_some() {
+                serves.push(ps.profile.clone());
+            }
+        }
+        multiplexing = Some(Multiplexing { serves });
+    }
     let capacity = capacity::usage(ctx, &scandir).ok();
     let capacity_hint = capacity.filter(|c| c.near_limit()).map(|_| capacity::how_to_raise(ctx));
-    Ok(StatusReport { scanner_running: scanner_running(ctx, &scandir, &profiles), profiles, capacity, scandir: ctx.cfg.scandir.display().to_string(), capacity_hint, registrar_notices: crate::registrar::notice::read_all(ctx), last_take_over: take_over::last(ctx) })
+    Ok(StatusReport { scanner_running: scanner_running(ctx, &scandir, &profiles), profiles, capacity, scandir: ctx.cfg.scandir.display().to_string(), capacity_hint, registrar_notices: crate::registrar::notice::read_all(ctx), last_take_over: take_over::last(ctx), multiplexing })
+}
+
+/// Multiplexing: a named profile that is not parked is served by the root gateway; its own
+/// slot stays down, which is then as wanted, not a gateway that failed to come back.
+fn served(ps: &mut ProfileStatus) {
+    if ps.profile == DEFAULT_PROFILE || ps.parked_by.is_some() {
+        return;
+    }
+    ps.served_by = Some(DEFAULT_PROFILE.to_string());
+    if !ps.up && matches!(ps.verdict, Verdict::NotRestored | Verdict::Stopped | Verdict::HeldDown | Verdict::Parked) {
+        ps.verdict = Verdict::Served;
+        ps.state = Verdict::Served.state();
+        ps.reason = Verdict::Served.legacy();
+        ps.explanation = format!(
+            "served by gateway-default: multiplexing is on (GATEWAY_MULTIPLEX_PROFILES or multiplex_profiles in config.yaml), so one root gateway serves every profile and gateway-{} stays down",
+            ps.profile
+        );
+    }
 }
 
 /// Whether the scanner runs: asked directly where this process may look, else told by any
@@ -210,6 +267,8 @@ pub fn of(ctx: &Ctx, scandir: &Dir, profile: &str) -> ProfileStatus {
         }),
         log: gateway_logs::log_dir(&ctx.cfg.home, profile).display().to_string(),
         foreign: None,
+        parked_by: crate::volume::parked::marker(ctx, profile).map(|p| p.display().to_string()),
+        served_by: None,
     };
     let slot = fs.open_dir(scandir, OsStr::new(&slot_name(profile))).ok();
     let st = slot.as_ref().and_then(|slot| {
@@ -244,6 +303,10 @@ pub fn of(ctx: &Ctx, scandir: &Dir, profile: &str) -> ProfileStatus {
     // running for longer than that means it could not start one (s6 tries again only after 60 s).
     if verdict == Verdict::Restarting && st.as_ref().is_some_and(|s| !s.finishing) && ps.since_secs.is_some_and(|s| s >= SPAWN_STUCK_SECS) {
         verdict = Verdict::SpawnFailed;
+    }
+    // A named profile's `gateway.parked` marker explains a slot that is down and wanted down.
+    if ps.parked_by.is_some() && st.as_ref().is_some_and(|s| !s.is_up() && !s.want_up) {
+        verdict = Verdict::ParkedByMarker;
     }
     ps.state = verdict.state();
     ps.verdict = verdict;
@@ -331,6 +394,10 @@ pub enum Verdict {
     /// Wanted running, and down because s6 was told so outside the lifecycle (`s6-svc -d`
     /// by hand): nothing on the volume accounts for it.
     HeldDown,
+    /// Down, kept down by the profile's `gateway.parked` marker.
+    ParkedByMarker,
+    /// Multiplexing: down, served by the root gateway.
+    Served,
 }
 
 impl Verdict {
@@ -350,6 +417,8 @@ impl Verdict {
             Verdict::NotRestored => "not-restored",
             Verdict::Parked => "parked",
             Verdict::HeldDown => "held-down",
+            Verdict::ParkedByMarker => "parked",
+            Verdict::Served => "served-by-default",
         }
     }
 
@@ -358,6 +427,7 @@ impl Verdict {
             Verdict::Probing => "running",
             Verdict::Restarting | Verdict::SpawnFailed => "crashed",
             Verdict::Stopped => "operator-stopped",
+            Verdict::ParkedByMarker => "parked-marker",
             other => other.state(),
         }
     }
@@ -506,6 +576,11 @@ fn explain(v: Verdict, ps: &ProfileStatus, rec: Option<&Record>, now: std::time:
         Verdict::HeldDown => format!(
             "wanted running, but s6 was told to keep it down outside hermes (`s6-svc -d`){exit_part}; `hermes -p {p} gateway start` brings it back"
         ),
+        Verdict::ParkedByMarker => format!(
+            "parked by {} (hermes-agent's marker: installed, not served); its slot stays down whatever its wanted state; `hermes -p {p} gateway start` removes the marker and starts it",
+            ps.parked_by.as_deref().unwrap_or("gateway.parked")
+        ),
+        Verdict::Served => format!("served by gateway-default (multiplexing); gateway-{p} stays down"),
     }
 }
 

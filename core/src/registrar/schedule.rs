@@ -81,6 +81,10 @@ pub fn act(ctx: &Ctx, scandir: &Dir, profile: &str, container: &Container) -> Re
             if !starts(profile == DEFAULT_PROFILE, wanted(ctx, profile).as_ref(), container) {
                 return Ok((None, None));
             }
+            // Nor one parked by its `gateway.parked` marker: unparking is an operator's act.
+            if crate::volume::parked::marker(ctx, profile).is_some() {
+                return Ok((None, None));
+            }
             match svc::send(ctx.fs, &slot, b"u") {
                 Ok(()) => {}
                 Err(e) if e.code == svc::NOT_LISTENING => return retry(),

@@ -17,6 +17,9 @@ pub struct Facts {
     pub prior_exit: PriorExit,
     /// Whether the profile has a crash-policy record, and whether that holds it down.
     pub policy: Option<Option<Hold>>,
+    /// A named profile's `gateway.parked` marker (see [`crate::volume::parked`]): its slot
+    /// stays down. Always false for the root profile, where the marker means nothing.
+    pub parked: bool,
 }
 
 /// Why a directory under `profiles/` gets no slot.
@@ -64,7 +67,7 @@ impl Snapshot {
     /// Nothing read: the default profile with no prior state.
     pub fn empty() -> Snapshot {
         Snapshot {
-            default: Facts { prior: PriorState::default(), prior_exit: PriorExit::Unknown, policy: None },
+            default: Facts { prior: PriorState::default(), prior_exit: PriorExit::Unknown, policy: None, parked: false },
             home_error: None,
             named: Vec::new(),
             profiles_unreadable: false,
@@ -74,7 +77,7 @@ impl Snapshot {
 }
 
 fn facts(fs: &dyn Fs, dir: &Dir) -> Facts {
-    Facts { prior: read_prior_state(fs, dir), prior_exit: read_prior_exit(fs, dir), policy: record::read_in(fs, dir).map(|r| r.hold()) }
+    Facts { prior: read_prior_state(fs, dir), prior_exit: read_prior_exit(fs, dir), policy: record::read_in(fs, dir).map(|r| r.hold()), parked: false }
 }
 
 /// Runtime files of the previous container's gateway; their PIDs mean nothing now.
@@ -94,7 +97,7 @@ fn sweep_runtime_files(fs: &dyn Fs, dir: &Dir, warnings: &mut Vec<String>) {
 /// directory is open (the boot pass; a dry run reads only).
 pub fn scan_home(fs: &dyn Fs, home: Option<&Dir>, home_error: Option<String>, sweep: bool) -> Snapshot {
     let mut snap = Snapshot {
-        default: Facts { prior: PriorState::default(), prior_exit: PriorExit::Unknown, policy: None },
+        default: Facts { prior: PriorState::default(), prior_exit: PriorExit::Unknown, policy: None, parked: false },
         home_error,
         named: Vec::new(),
         profiles_unreadable: false,
@@ -106,6 +109,9 @@ pub fn scan_home(fs: &dyn Fs, home: Option<&Dir>, home_error: Option<String>, sw
         snap.default = facts(fs, home);
         if sweep {
             sweep_runtime_files(fs, home, &mut snap.warnings);
+        }
+        if let Some(p) = crate::volume::parked::default_marker(fs, home) {
+            snap.warnings.push(format!("{} is ignored: the root profile's gateway is stopped with `hermes gateway stop`, not parked", p.display()));
         }
     }
     if let Some(w) = &snap.default.prior.warning {
@@ -149,7 +155,23 @@ pub fn scan_home(fs: &dyn Fs, home: Option<&Dir>, home_error: Option<String>, sw
         }
     };
     entries.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+    let (tombstones, tomb_warning) = crate::volume::tombstone::read(fs, &profiles);
+    snap.warnings.extend(tomb_warning);
     for (name, kind) in entries {
+        // `.deleted` holds tombstones, never a profile; a tombstoned name is no profile.
+        if name == crate::volume::tombstone::DELETED_DIR {
+            continue;
+        }
+        if let Some(n) = name.to_str().filter(|n| tombstones.contains(*n) && name::validate(n).is_ok()) {
+            if kind == Kind::Dir {
+                snap.warnings.push(format!(
+                    "{} is not a profile: it is tombstoned by {}/{n} (hermes-agent deleted it; `hermes profile create {n}` makes it again)",
+                    profiles.child(&name).display(),
+                    profiles.child(OsStr::new(crate::volume::tombstone::DELETED_DIR)).display()
+                ));
+            }
+            continue;
+        }
         if let Some(c) = candidate(fs, &profiles, &name, kind, sweep, &mut snap.warnings) {
             if let Candidate::Profile { facts, .. } = &c {
                 if let Some(w) = &facts.prior.warning {
@@ -200,7 +222,8 @@ fn candidate(fs: &dyn Fs, profiles: &Dir, name: &OsStr, kind: Kind, sweep: bool,
     }
     // One identity switch for the profile's reads and sweeps, not one each.
     let _held = fs.hold_identity(&dir).ok();
-    let facts = facts(fs, &dir);
+    let mut facts = facts(fs, &dir);
+    facts.parked = crate::volume::parked::is_parked_in(fs, &dir);
     if sweep {
         sweep_runtime_files(fs, &dir, warnings);
     }

@@ -151,6 +151,15 @@ pub fn resolve(env: Option<&str>, config: Result<Option<bool>, String>) -> (bool
     }
 }
 
+/// Whether multiplexing is on for this container: `GATEWAY_MULTIPLEX_PROFILES` (a recognised
+/// token), else `multiplex_profiles` in the home's config.yaml, as the boot pass and the
+/// registrar read them. For the readers (`status`, `health`), which are not given the
+/// container's facts.
+pub fn enabled(ctx: &crate::ctx::Ctx) -> bool {
+    let flag = ctx.open_home().map(|h| read_config_flag(ctx.fs, &h)).unwrap_or(Ok(None));
+    resolve(ctx.cfg.container_env.multiplex.as_deref(), flag).0
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

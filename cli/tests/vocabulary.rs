@@ -135,7 +135,8 @@ fn a_parked_profile_stays_down_at_boot_in_the_registrar_and_in_status_and_start_
     assert!(wait_for(Duration::from_secs(10), || is_up(&w.f.slot("live")) == Some(false) && has_down_file(&w, "live")), "{}", w.registrar_log());
     assert_eq!(w.status_json("live")["state"], "parked");
     assert_eq!(w.state_json("live")["gateway_state"], "running", "the gateway's own intent is kept for when it is unparked");
-    assert!(w.registrar_log().contains("gateway-live stopped and kept down"), "{}", w.registrar_log());
+    // The registrar reports a look once it is over (after the down file it wrote): wait for it.
+    assert!(wait_for(Duration::from_secs(5), || w.registrar_log().contains("gateway-live stopped and kept down")), "{}", w.registrar_log());
     // ...and one that goes brings it back, still wanted running.
     fs::remove_file(&marker).unwrap();
     assert!(wait_for(Duration::from_secs(10), || is_up(&w.f.slot("live")) == Some(true)), "{}", w.registrar_log());

@@ -4,7 +4,6 @@
 use crate::cli::{Gateway, LogsArgs, OneOrAll, Profile, RunArgs, Settle, Target};
 use crate::profile;
 use crate::upstream;
-use hermes_core::config::is_set;
 use hermes_core::ctx::Ctx;
 use hermes_core::lifecycle::status::{self, render_table, ProfileStatus};
 use hermes_core::lifecycle::{self, all, confirm_up, outcome_json, profile_arg, register, restart, start, stop, Asked, Done, Wait};
@@ -228,7 +227,7 @@ impl Front<'_> {
     /// container outlives gateway restarts.
     fn run_gateway(&self, a: &RunArgs) -> Result<u8, Problem> {
         let p = self.target(&Target { profile: None })?;
-        let no_supervise = a.no_supervise || is_set(std::env::var("HERMES_GATEWAY_NO_SUPERVISE").ok().as_deref());
+        let no_supervise = a.no_supervise || hermes_core::volume::container::no_supervise_env(std::env::var("HERMES_GATEWAY_NO_SUPERVISE").ok().as_deref());
         let supervised_child = std::env::var("HERMES_S6_SUPERVISED_CHILD").is_ok_and(|v| !v.is_empty());
         if no_supervise || supervised_child || !self.s6_running() {
             let mut args = vec!["-p".to_string(), p, "gateway".into(), "run".into()];

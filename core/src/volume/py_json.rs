@@ -390,14 +390,14 @@ mod tests {
 
     #[test]
     fn reads_what_python_reads() {
-        let ok = |d: &str| get(d, "desired_state").unwrap_or_else(|e| panic!("{d}: {e}"));
+        let ok = |d: &str| get(d, "desired_state").unwrap_or_else(|e| panic!("{}: {e}", &d[..d.len().min(200)]));
         assert_eq!(ok(r#"{"desired_state": "running", "x": NaN}"#), Some(Py::Str("running".into())));
         assert_eq!(ok(r#"{"x": -Infinity, "desired_state": Infinity}"#), Some(Py::Float(f64::INFINITY)));
         assert_eq!(ok(r#"{"n": 1e400, "m": 123456789012345678901234567890123, "desired_state": null}"#), Some(Py::Null));
         assert_eq!(ok(r#"{"desired_state": "stopped", "desired_state": "\u0072unning"}"#), Some(Py::Str("running".into())));
         assert_eq!(ok(r#"{"desired_state": "running", "x": "\ud800"}"#), Some(Py::Str("running".into())));
         assert_eq!(ok(" {\"desired_state\": [1, {\"a\": []}]} \n"), Some(Py::Compound("list")));
-        let deep = format!("{{\"desired_state\": \"running\", \"x\": {}{}}}", "[{\"k\": ".repeat(100_000), "1}]".repeat(100_000));
+        let deep = format!("{{\"desired_state\": \"running\", \"x\": {}{}}}", "[{\"k\": ".repeat(100_000), format!("1{}", "}]".repeat(100_000)));
         assert_eq!(ok(&deep), Some(Py::Str("running".into())));
         assert_eq!(ok(r#"{"desired_state": "\ud83d\ude00"}"#), Some(Py::Str("\u{1F600}".into())));
     }

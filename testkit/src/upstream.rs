@@ -68,9 +68,3 @@ pub fn python() -> Result<PathBuf, String> {
     std::fs::rename(&building, &venv).map_err(|e| format!("rename {} into place: {e}", building.display()))?;
     Ok(python)
 }
-
-/// Whether a test may run without the venv: only outside CI (under `CI=true` a missing
-/// dependency fails, as every `needs …` test does).
-pub fn in_ci() -> bool {
-    std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
-}

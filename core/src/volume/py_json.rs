@@ -397,7 +397,7 @@ mod tests {
         assert_eq!(ok(r#"{"desired_state": "stopped", "desired_state": "\u0072unning"}"#), Some(Py::Str("running".into())));
         assert_eq!(ok(r#"{"desired_state": "running", "x": "\ud800"}"#), Some(Py::Str("running".into())));
         assert_eq!(ok(" {\"desired_state\": [1, {\"a\": []}]} \n"), Some(Py::Compound("list")));
-        let deep = format!("{{\"desired_state\": \"running\", \"x\": {}{}}}", "[{\"k\": ".repeat(100_000), format!("1{}", "}]".repeat(100_000)));
+        let deep = format!("{{\"desired_state\": \"running\", \"x\": {}1{}}}", "[{\"k\": ".repeat(100_000), "}]".repeat(100_000));
         assert_eq!(ok(&deep), Some(Py::Str("running".into())));
         assert_eq!(ok(r#"{"desired_state": "\ud83d\ude00"}"#), Some(Py::Str("\u{1F600}".into())));
     }

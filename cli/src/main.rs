@@ -30,7 +30,7 @@ fn after_help() -> String {
     let mut s = format!("{AFTER_HELP}\n\nEnvironment (flags win):\n");
     for (name, what) in config::ENV_VARS.iter().chain(&[
         ("GATEWAY_MULTIPLEX_PROFILES", "one root gateway serves every profile: named slots stay down"),
-        ("HERMES_GATEWAY_NO_SUPERVISE", "the container's `gateway run` opts out of s6 (the boot pass seeds no state)"),
+        ("HERMES_GATEWAY_NO_SUPERVISE", "1, true or yes (any case): the container's `gateway run` opts out of s6 (the boot pass seeds no state)"),
     ]) {
         s.push_str(&format!("  {name:<30} {what}\n"));
     }

@@ -20,8 +20,10 @@ pub enum Py {
     Float(f64),
     /// The decoded text; a lone surrogate escape comes out as U+FFFD.
     Str(String),
-    /// An array or an object (upstream cannot use one as a state: its pass crashes).
-    Compound(&'static str),
+    /// An array or an object, as written (at most [`COMPOUND_SHOWN`] bytes of it): upstream
+    /// cannot use one as a state (its pass crashes, unless multiplexing spares a named
+    /// profile the comparison, and then it prints Python's `repr`).
+    Compound(String),
 }
 
 impl Py {
@@ -35,7 +37,7 @@ impl Py {
             Py::Int(s) => s.clone(),
             Py::Float(f) => float_repr(*f),
             Py::Str(s) => s.clone(),
-            Py::Compound(k) => (*k).into(),
+            Py::Compound(text) => text.clone(),
         }
     }
 }
@@ -89,6 +91,13 @@ pub fn top_level_members(data: &[u8]) -> Result<Vec<(String, Py)>, String> {
     };
     p.end()?;
     Ok(members)
+}
+
+/// How much of an array or object value is kept to be shown (a log value shows 96 bytes).
+pub const COMPOUND_SHOWN: usize = 128;
+
+fn is_char_boundary(s: &[u8], i: usize) -> bool {
+    i >= s.len() || (s[i] as i8) >= -0x40
 }
 
 struct Parser<'a> {
@@ -158,13 +167,14 @@ impl Parser<'_> {
             }
             self.ws();
             let value = match self.peek() {
-                Some(b'{') => {
+                Some(b'{' | b'[') => {
+                    let start = self.i;
                     self.value_skipping()?;
-                    Py::Compound("dict")
-                }
-                Some(b'[') => {
-                    self.value_skipping()?;
-                    Py::Compound("list")
+                    let mut end = self.i.min(start + COMPOUND_SHOWN);
+                    while !is_char_boundary(self.s, end) {
+                        end -= 1;
+                    }
+                    Py::Compound(std::str::from_utf8(&self.s[start..end]).expect("valid UTF-8 cut at a boundary").to_string())
                 }
                 _ => self.scalar()?,
             };
@@ -396,7 +406,7 @@ mod tests {
         assert_eq!(ok(r#"{"n": 1e400, "m": 123456789012345678901234567890123, "desired_state": null}"#), Some(Py::Null));
         assert_eq!(ok(r#"{"desired_state": "stopped", "desired_state": "\u0072unning"}"#), Some(Py::Str("running".into())));
         assert_eq!(ok(r#"{"desired_state": "running", "x": "\ud800"}"#), Some(Py::Str("running".into())));
-        assert_eq!(ok(" {\"desired_state\": [1, {\"a\": []}]} \n"), Some(Py::Compound("list")));
+        assert_eq!(ok(" {\"desired_state\": [1, {\"a\": []}]} \n"), Some(Py::Compound("[1, {\"a\": []}]".into())));
         let deep = format!("{{\"desired_state\": \"running\", \"x\": {}1{}}}", "[{\"k\": ".repeat(100_000), "}]".repeat(100_000));
         assert_eq!(ok(&deep), Some(Py::Str("running".into())));
         assert_eq!(ok(r#"{"desired_state": "\ud83d\ude00"}"#), Some(Py::Str("\u{1F600}".into())));

@@ -5,7 +5,6 @@
 use super::start::start_or_register;
 use crate::out::Out;
 use clap::Args;
-use hermes_core::config::is_set;
 use hermes_core::ctx::Ctx;
 use hermes_core::lifecycle::Wait;
 use hermes_core::problem::Problem;
@@ -39,7 +38,7 @@ pub fn gateway_binary() -> PathBuf {
 
 pub fn run(ctx: &Ctx, p: &str, a: &RunArgs, out: Out) -> Result<u8, Problem> {
     let env = &ctx.cfg.container_env;
-    let no_supervise = a.no_supervise || is_set(env.no_supervise.as_deref());
+    let no_supervise = a.no_supervise || hermes_core::volume::container::no_supervise_env(env.no_supervise.as_deref());
     if no_supervise || env.supervised_child || !svscan::supervising(ctx) {
         let mut args = vec!["-p".to_string(), p.to_string(), "gateway".into(), "run".into()];
         if a.replace {

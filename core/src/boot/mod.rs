@@ -247,8 +247,9 @@ pub fn run(ctx: &Ctx, container: &Container, opts: &Options) -> Result<PassRepor
     if let Some(home) = &home {
         let ts = opts.timestamp.clone().unwrap_or_else(|| boot_log::timestamp(ctx.clock.now()));
         let text: String = report.entries.iter().map(|e| log_line(&ts, e)).collect();
-        if let Err(e) = boot_log::append(ctx, home, &text, opts.rotate_bytes) {
-            report.warnings.push(e.to_string());
+        match boot_log::append(ctx, home, &text, opts.rotate_bytes) {
+            Ok(warning) => report.warnings.extend(warning),
+            Err(e) => report.warnings.push(e.to_string()),
         }
     }
     // Pruning is only needed when a slot was swapped: an old supervisor must go.

@@ -56,7 +56,7 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ("HERMES_CRASH_COOLDOWN", "crash policy: first probe after a quarantine (default 10m)"),
     ("HERMES_CRASH_COOLDOWN_MAX", "crash policy: longest wait between probes (default 6h)"),
     ("GATEWAY_MULTIPLEX_PROFILES", "one root gateway serves every profile: named slots stay down"),
-    ("HERMES_GATEWAY_NO_SUPERVISE", "the container's `gateway run` opts out of s6 (the boot pass seeds no state)"),
+    ("HERMES_GATEWAY_NO_SUPERVISE", "1, true or yes (any case): the container's `gateway run` opts out of s6 (the boot pass seeds no state)"),
     ("HERMES_S6_SUPERVISED_CHILD", "set by a slot's run script: `hermes gateway run` is the supervised gateway itself"),
     ("HERMES_DOCKER_EXEC_AS_ROOT", "`hermes` run as root keeps root for its own verbs (hermes-agent's CLI never does)"),
 ];

@@ -13,7 +13,7 @@ use crate::s6::svscan;
 use crate::s6::svstat::{self, Status};
 use crate::volume::discovery::{self, Candidate};
 use crate::volume::open_profile_dir;
-use crate::volume::state::{read_json_object, effective_state, Wanted, STATE_FILE};
+use crate::volume::state::{read_wanted, Wanted};
 use crate::clock::{from_unix_secs, rfc3339};
 use crate::volume::policy_record::{self as record, PolicyState, Record};
 use crate::registrar::take_over::{self, TakeOver};
@@ -230,7 +230,7 @@ fn scanner_running(ctx: &Ctx, scandir: &Dir, profiles: &[ProfileStatus]) -> Opti
 fn on_volume(ctx: &Ctx, profile: &str) -> (Option<Wanted>, Option<record::Record>) {
     let Some(dir) = open_profile_dir(ctx, profile).ok().flatten() else { return (None, None) };
     let _held = ctx.fs.hold_identity(&dir).ok();
-    let wanted = read_json_object(ctx.fs, &dir, STATE_FILE).ok().flatten().and_then(|m| effective_state(&m));
+    let wanted = read_wanted(ctx.fs, &dir).ok().flatten();
     (wanted, record::read_now(ctx, &dir))
 }
 

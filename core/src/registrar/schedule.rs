@@ -16,7 +16,7 @@ use crate::name::slot_name;
 use crate::problem::Problem;
 use crate::s6::svstat;
 use crate::volume::open_profile_dir;
-use crate::volume::state::{read_json_object, effective_state, Wanted, STATE_FILE};
+use crate::volume::state::{read_wanted, Wanted};
 use std::ffi::OsStr;
 use std::time::Duration;
 
@@ -34,7 +34,7 @@ pub fn due(rec: &Record, k: &Knobs) -> Option<f64> {
 
 fn wanted(ctx: &Ctx, profile: &str) -> Option<Wanted> {
     let dir = open_profile_dir(ctx, profile).ok()??;
-    effective_state(&read_json_object(ctx.fs, &dir, STATE_FILE).ok()??)
+    read_wanted(ctx.fs, &dir).ok()?
 }
 
 /// What the clock did.

@@ -7,7 +7,6 @@
 //! not list children. Only root-owned processes are considered (and, in a non-root container,
 //! this process's own uid's), so the unprivileged user cannot fake the container's command.
 
-use crate::config::is_set;
 use crate::fs::{Capped, Dir, Fs, Kind};
 use std::ffi::OsStr;
 use std::path::Path;
@@ -140,9 +139,10 @@ pub fn is_legacy_gateway_run(argv: &[String]) -> bool {
     args.len() >= 2 && args[0] == "gateway" && args[1] == "run" && !args.iter().any(|a| a == "--no-supervise")
 }
 
-/// `HERMES_GATEWAY_NO_SUPERVISE` opts out when it is set to a "yes".
+/// `HERMES_GATEWAY_NO_SUPERVISE` opts out exactly when upstream's `gateway.py` says it does:
+/// `1`, `true` or `yes` in any case, nothing else (no `on`, no surrounding spaces).
 pub fn no_supervise_env(value: Option<&str>) -> bool {
-    is_set(value)
+    value.is_some_and(|v| matches!(v.to_lowercase().as_str(), "1" | "true" | "yes"))
 }
 
 #[cfg(test)]
@@ -192,6 +192,9 @@ mod tests {
     #[case(Some("TRUE"), true)]
     #[case(Some("Yes"), true)]
     #[case(Some("0"), false)]
+    #[case(Some("on"), false)]
+    #[case(Some(" 1"), false)]
+    #[case(Some("yes "), false)]
     #[case(Some("off"), false)]
     #[case(Some("garbage"), false)]
     #[case(Some(""), false)]

@@ -188,6 +188,11 @@ fn candidate(fs: &dyn Fs, profiles: &Dir, name: &OsStr, kind: Kind, sweep: bool,
     let display = log_value(name.as_bytes());
     let path = profiles.child(name);
     let skip = |reason: SkipReason, detail: String| Some(Candidate::Skipped { display: display.clone(), reason, detail });
+    if name.as_bytes() == DEFAULT_PROFILE.as_bytes() && kind == Kind::Symlink {
+        // Upstream follows it and skips it like a directory: one `profile=default` line.
+        warnings.push(format!("{} is a symbolic link and the name is reserved for the root profile; ignored", path.display()));
+        return None;
+    }
     match kind {
         Kind::Dir => {}
         Kind::Symlink => {
@@ -202,9 +207,11 @@ fn candidate(fs: &dyn Fs, profiles: &Dir, name: &OsStr, kind: Kind, sweep: bool,
         Ok(d) => d,
         Err(e) => return skip(SkipReason::Unreadable, format!("could not open {}: {e}", path.display())),
     };
-    match fs.lstat(&dir, OsStr::new(MARKER)) {
+    // Followed, as upstream does (a dangling or looping link marks nothing), with the
+    // profile's owner as the identity: only a stat, and only of what that user can reach.
+    match fs.stat(&dir, OsStr::new(MARKER)) {
         Ok(_) => {}
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return None, // not a profile
+        Err(e) if marks_nothing(&e) => return None, // not a profile
         Err(e) => return skip(SkipReason::Unreadable, format!("could not inspect {}/{MARKER}: {e}", path.display())),
     }
     let Some(utf8) = name.to_str() else {
@@ -228,4 +235,9 @@ fn candidate(fs: &dyn Fs, profiles: &Dir, name: &OsStr, kind: Kind, sweep: bool,
         sweep_runtime_files(fs, &dir, warnings);
     }
     Some(Candidate::Profile { name: utf8.to_string(), facts })
+}
+
+/// What makes Python's `Path.exists()` say no rather than raise: the marker is not there.
+fn marks_nothing(e: &io::Error) -> bool {
+    e.kind() == io::ErrorKind::NotFound || matches!(e.raw_os_error(), Some(code) if code == nix::libc::ELOOP || code == nix::libc::ENOTDIR)
 }

@@ -38,6 +38,7 @@ const KNOWN: &[&str] = &[
     "state-link",
     "boot-log-link",
     "multiplex-config",
+    "multiplex-fold",
     "encoded-value",
     "compound-value",
     "prior-exit",
@@ -723,6 +724,11 @@ fn shown(b: &[u8]) -> String {
     format!("{:?}", String::from_utf8_lossy(b))
 }
 
+/// Whether our pass folded a named profile's running intent into `gateway-default`.
+fn fold_line(stdout: &[u8]) -> bool {
+    String::from_utf8_lossy(stdout).lines().any(|l| l.contains("profile=default ") && l.contains("action=started") && l.ends_with("reason=folded"))
+}
+
 fn compare(c: &Case, up: &Obs, ours: &Obs) -> Verdict {
     let mut v = Verdict::default();
     if ours.exit != 0 {
@@ -738,7 +744,10 @@ fn compare(c: &Case, up: &Obs, ours: &Obs) -> Verdict {
         for (slot, down) in &up.slots {
             let Some(our_down) = ours.slots.get(slot) else { continue };
             let name = slot.strip_prefix("gateway-").unwrap_or(slot).as_bytes();
-            if our_down != down && !c.mx_config && !c.state_links.contains(name) {
+            let folded = slot == "gateway-default" && *down && !*our_down && fold_line(&ours.stdout);
+            if folded {
+                v.known("multiplex-fold");
+            } else if our_down != down && !c.mx_config && !c.state_links.contains(name) {
                 v.unknown.push(format!("{slot}, published before upstream's crash: down upstream {down}, ours {our_down}"));
             }
         }
@@ -834,6 +843,8 @@ fn compare(c: &Case, up: &Obs, ours: &Obs) -> Verdict {
         if a.action != b.action && !action_explained {
             if a.profile != b"default" && c.mx_config && a.action == "started" && b.action == "registered" {
                 v.known("multiplex-config");
+            } else if a.profile == b"default" && a.action == "registered" && b.action == "started" && b.reason.as_deref() == Some("folded") {
+                v.known("multiplex-fold");
             } else {
                 v.unknown.push(format!("profile={}: action upstream {}, ours {}", String::from_utf8_lossy(&a.profile), a.action, b.action));
             }

@@ -53,6 +53,11 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ("HERMES_CRASH_WINDOW", "crash policy: that window (default 5m)"),
     ("HERMES_CRASH_COOLDOWN", "crash policy: first probe after a quarantine (default 10m)"),
     ("HERMES_CRASH_COOLDOWN_MAX", "crash policy: longest wait between probes (default 6h)"),
+    ("HERMES_GATEWAY_MEMORY_LIMIT", "a gateway whose resident memory passes this (512M, 2G; unset or off: no limit) is restarted; a profile's config.yaml `gateway.memory_limit` overrides it"),
+    ("HERMES_GATEWAY_MEMORY_CHECK", "how often the registrar compares gateways' memory with their limits (default 10s)"),
+    ("HERMES_S6_OOM_EVENTS", "the cgroup file whose `oom_kill` counter tells a kernel OOM kill (default: this process's cgroup's memory.events, or memory.oom_control on cgroup v1)"),
+    ("HERMES_GATEWAY_BOOT_PACE", "after a boot or `restart --all`, start at most this many gateways at a time (default: the number of CPUs; 0: all at once)"),
+    ("HERMES_GATEWAY_START_TIMEOUT", "how long a paced start waits for a gateway to be ready before it releases the next one (default 60s)"),
 ];
 
 /// A duration as people write it: `500ms`, `2s`, `10m`, `6h`, or a bare number of seconds
@@ -108,6 +113,28 @@ pub struct Config {
     /// hermes-agent's own `hermes` (the `hermes` front passes it what is not ours).
     pub upstream_program: PathBuf,
     pub policy: crate::policy::Knobs,
+    /// The container-wide memory limit of one gateway, bytes (`None`: no limit unless a
+    /// profile sets one).
+    pub memory_limit: Option<u64>,
+    /// How often the registrar checks gateways' memory.
+    pub memory_check: std::time::Duration,
+    /// Where the kernel counts OOM kills (`oom_kill` lines); `None`: found from this
+    /// process's cgroup.
+    pub oom_events: Option<PathBuf>,
+    /// At most this many gateways starting at once after a boot or `restart --all`; 0: all.
+    pub boot_pace: usize,
+    /// How long a paced start waits for a gateway's readiness before releasing the next.
+    pub start_timeout: std::time::Duration,
+}
+
+/// How often the registrar compares gateways' memory with their limits, by default.
+pub const DEFAULT_MEMORY_CHECK: std::time::Duration = std::time::Duration::from_secs(10);
+/// How long a paced start waits for readiness, by default.
+pub const DEFAULT_START_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// The machine's CPUs (what the boot pace defaults to), at least 1.
+pub fn cpus() -> usize {
+    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
 }
 
 impl Default for Config {
@@ -129,6 +156,11 @@ impl Default for Config {
             execline_cd: None,
             upstream_program: PathBuf::from(DEFAULT_UPSTREAM),
             policy: crate::policy::Knobs::default(),
+            memory_limit: None,
+            memory_check: DEFAULT_MEMORY_CHECK,
+            oom_events: None,
+            boot_pace: 0,
+            start_timeout: DEFAULT_START_TIMEOUT,
         }
     }
 }
@@ -220,6 +252,16 @@ fn knobs(env: &dyn Fn(&str) -> Option<String>) -> Result<crate::policy::Knobs, P
     Ok(k)
 }
 
+/// A duration setting that must be more than zero (a zero check interval would spin).
+fn positive_duration(env: &dyn Fn(&str) -> Option<String>, var: &str, default: std::time::Duration) -> Result<std::time::Duration, Problem> {
+    match env(var).filter(|v| !v.trim().is_empty()) {
+        None => Ok(default),
+        Some(v) => parse_duration(&v)
+            .filter(|d| !d.is_zero())
+            .ok_or_else(|| Problem::usage(format!("{var} must be a duration above zero like 500ms, 10s or 2m, got {v:?}"))),
+    }
+}
+
 /// A duration as `parse_duration` reads it back: `500ms`, `45s`, `10m`, `6h`.
 fn format_duration(d: std::time::Duration) -> String {
     let ms = d.as_millis();
@@ -281,6 +323,17 @@ impl Config {
             execline_cd: crate::trusted::find("cd", Some(EXECLINE_DIRS)).map(|p| p.to_string_lossy().into_owned()),
             upstream_program: path(None, "HERMES_S6_UPSTREAM", DEFAULT_UPSTREAM),
             policy: knobs(env)?,
+            memory_limit: match env("HERMES_GATEWAY_MEMORY_LIMIT") {
+                Some(v) => crate::guard::memory::parse_limit(&v).map_err(|why| Problem::usage(format!("HERMES_GATEWAY_MEMORY_LIMIT: {why}")))?,
+                None => None,
+            },
+            memory_check: positive_duration(env, "HERMES_GATEWAY_MEMORY_CHECK", DEFAULT_MEMORY_CHECK)?,
+            oom_events: env("HERMES_S6_OOM_EVENTS").filter(|v| !v.is_empty()).map(PathBuf::from),
+            boot_pace: match env("HERMES_GATEWAY_BOOT_PACE").filter(|v| !v.trim().is_empty()) {
+                Some(v) => number("HERMES_GATEWAY_BOOT_PACE", &v)?,
+                None => cpus(),
+            },
+            start_timeout: positive_duration(env, "HERMES_GATEWAY_START_TIMEOUT", DEFAULT_START_TIMEOUT)?,
         };
         cfg.check()?;
         Ok(cfg)

@@ -21,6 +21,27 @@ pub const S6_PERMANENT_FAILURE: i32 = 125;
 /// What s6 passes to `finish` as the exit code of a run killed by a signal.
 pub const S6_SIGNALLED: i32 = 256;
 
+/// Why a gateway died when the supervisor knows more than its exit says: it restarted it for
+/// its memory, or the kernel's OOM killer took it. Counted by the crash policy like a crash
+/// (restarted with backoff, quarantined when it repeats), and named by `status`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Cause {
+    /// Over its memory limit: the registrar restarted it (SIGTERM through s6).
+    Memory,
+    /// SIGKILLed while the cgroup's OOM-kill counter moved: the kernel's OOM killer.
+    Oom,
+}
+
+impl Cause {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Cause::Memory => "memory",
+            Cause::Oom => "oom",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum ExitClass {

@@ -21,6 +21,7 @@ pub mod env_dump;
 pub mod escape;
 pub mod exit_policy;
 pub mod fs;
+pub mod guard;
 pub mod lifecycle;
 pub mod policy;
 pub mod name;

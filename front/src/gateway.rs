@@ -14,7 +14,9 @@
 //!
 //! Knobs, as files in the profile directory (so a test can set them per profile):
 //! `fake-exit-code` (exit at once with that code: 78 is a configuration error),
-//! `fake-crash-after-ms` (exit 1 after that long), `fake-start-delay-ms` (slow start).
+//! `fake-crash-after-ms` (exit 1 after that long), `fake-start-delay-ms` (slow start),
+//! `fake-grow-memory-mb-per-s` (once running, grow its resident memory at that rate, like a
+//! leaking gateway; `--grow-memory` on the command line does the same).
 
 use hermes_core::volume::marker::{process_start_time, MARKER_FILE, MARKER_TTL_SECS};
 use hermes_core::fs::{write_atomic, FileLock, Fs, RealFs};
@@ -41,6 +43,28 @@ pub struct Options {
     pub replace: bool,
     pub port: Option<u16>,
     pub argv: Vec<String>,
+    /// Grow resident memory by this many MB a second once running (a leak, for the memory
+    /// limit's tests).
+    pub grow_memory_mb_per_s: Option<f64>,
+}
+
+/// Resident memory that only grows: pages written so they count in RSS.
+#[derive(Default)]
+struct Leak {
+    held: Vec<Vec<u8>>,
+    bytes: f64,
+}
+
+impl Leak {
+    /// Grow to `rate` MB/s × `elapsed`.
+    fn grow_to(&mut self, target: f64) {
+        const CHUNK: usize = 1 << 20;
+        while self.bytes + CHUNK as f64 <= target {
+            // Every page written: an untouched allocation costs no resident memory.
+            self.held.push(vec![0x5a; CHUNK]);
+            self.bytes += CHUNK as f64;
+        }
+    }
 }
 
 pub fn profile_dir(root: &Path, profile: &str) -> PathBuf {
@@ -287,7 +311,12 @@ pub fn run(opts: &Options) -> i32 {
     gw.write_state(json!({"gateway_state": "running"}));
     say(&format!("gateway[{}]: running (pid {pid}, port {port})", opts.profile));
     let crash_at = knob(&dir, "fake-crash-after-ms").map(|ms| Instant::now() + Duration::from_millis(ms));
+    let grow = opts.grow_memory_mb_per_s.or_else(|| knob(&dir, "fake-grow-memory-mb-per-s").map(|n| n as f64)).filter(|r| *r > 0.0);
+    let (mut leak, grown_from) = (Leak::default(), Instant::now());
     loop {
+        if let Some(rate) = grow {
+            leak.grow_to(rate * 1e6 * grown_from.elapsed().as_secs_f64());
+        }
         if TERM.load(Ordering::SeqCst) {
             return if gw.planned_stop() {
                 // The exit record first: the logger may already be gone (a container stop

@@ -40,6 +40,12 @@ pub struct ProfileStatus {
     pub signal: Option<i32>,
     /// What the running gateway costs: resident memory and CPU (like `pm2 ls`).
     pub usage: Option<super::usage::Usage>,
+    /// The memory limit that applies to the gateway, bytes (`null`: none); see
+    /// [`crate::guard::memory`].
+    pub memory_limit: Option<u64>,
+    /// What the supervisor knew of the last death beyond its exit: `memory` (restarted over
+    /// its limit) or `oom` (the kernel's OOM killer).
+    pub last_cause: Option<&'static str>,
     /// Up and ready (s6's readiness; a gateway without notification is ready when up).
     pub ready: bool,
     /// No `down` file: s6 starts it when its supervisor starts.
@@ -193,6 +199,8 @@ pub fn of(ctx: &Ctx, scandir: &Dir, profile: &str) -> ProfileStatus {
         exit_code: None,
         signal: None,
         usage: None,
+        memory_limit: None,
+        last_cause: rec.as_ref().and_then(|r| r.last_exit).and_then(|e| e.cause).map(|c| c.as_str()),
         ready: false,
         normally_up: false,
         want_up: false,
@@ -223,6 +231,7 @@ pub fn of(ctx: &Ctx, scandir: &Dir, profile: &str) -> ProfileStatus {
             ps.up = st.is_up();
             ps.pid = st.is_up().then_some(st.pid);
             ps.usage = ps.pid.and_then(|pid| super::usage::of(ctx, pid));
+            ps.memory_limit = crate::guard::memory::limit_for(ctx, profile);
             ps.since = Some(rfc3339(from_unix_secs(st.since as f64)));
             ps.since_secs = Some((now - st.since).max(0));
             ps.want_up = st.want_up;
@@ -437,7 +446,12 @@ fn explain(v: Verdict, ps: &ProfileStatus, rec: Option<&Record>, now: std::time:
     // s6's own record of the last death first: the policy's file is the user's to edit. It
     // speaks only for deaths before this supervisor (a container restart ago).
     let exit = last_exit(ps.exit_code, ps.signal).or_else(|| rec.and_then(|r| r.last_exit).and_then(|e| last_exit(e.code, e.signal)));
-    let exit_part = exit.as_deref().map(|e| format!(", last {e}")).unwrap_or_default();
+    let cause = match ps.last_cause {
+        Some("memory") => " (restarted over its memory limit)",
+        Some("oom") => " (killed by the kernel's OOM killer)",
+        _ => "",
+    };
+    let exit_part = exit.as_deref().map(|e| format!(", last {e}{cause}")).unwrap_or_default();
     let next = rec.and_then(|r| r.next_start).map(|t| {
         let wait = t - crate::clock::unix_secs_f64(now);
         if wait > 0.0 { format!("{} (in {})", rfc3339(from_unix_secs(t)), human_duration(wait)) } else { format!("{} (due now)", rfc3339(from_unix_secs(t))) }
@@ -449,10 +463,20 @@ fn explain(v: Verdict, ps: &ProfileStatus, rec: Option<&Record>, now: std::time:
     match v {
         Verdict::NotRegistered => format!("no s6 slot: the registrar adds one for a profile on the volume, or run `hermes-reconcile register {p}` as root"),
         Verdict::Unsupervised => "its slot exists but no s6-supervise runs it yet: s6-svscan has not rescanned (see `s6-svscanctl -a`)".into(),
-        Verdict::Running => match ps.since_secs {
-            Some(up) => format!("up for {}{restarts}", human_duration(up as f64)),
-            None => "up".into(),
-        },
+        Verdict::Running => {
+            let last = match (ps.last_cause, ps.restarts) {
+                (Some(_), Some(n)) if n > 0 => format!("; last death{cause}"),
+                _ => String::new(),
+            };
+            let mem = match (ps.usage, ps.memory_limit) {
+                (Some(u), Some(l)) => format!("; memory {} of its limit {}", super::usage::human_bytes(u.rss_bytes), super::usage::human_bytes(l)),
+                _ => String::new(),
+            };
+            match ps.since_secs {
+                Some(up) => format!("up for {}{restarts}{last}{mem}", human_duration(up as f64)),
+                None => format!("up{mem}"),
+            }
+        }
         Verdict::Probing => format!("started as a probe after a quarantine; clears it if it stays up{restarts}"),
         Verdict::Stopping => "asked to stop; still running (s6 kills it once its grace ends)".into(),
         Verdict::Restarting => format!("crashed{exit_part}; s6 restarts it within a second{restarts}"),
@@ -525,6 +549,15 @@ fn cell(v: &str) -> String {
     }
 }
 
+/// The MEM cell: the gateway's resident memory, and its limit when it has one.
+fn mem_cell(p: &ProfileStatus) -> String {
+    let rss = p.usage.map(|u| super::usage::human_bytes(u.rss_bytes)).unwrap_or_else(|| "-".into());
+    match p.memory_limit {
+        Some(l) if p.up => format!("{rss}/{}", super::usage::human_bytes(l)),
+        _ => rss,
+    }
+}
+
 /// The human table `status` prints: one row per profile, then a sentence for each one that
 /// needs attention (every one when a single profile was asked for), then the scanner's room.
 pub fn render_table(r: &StatusReport) -> String {
@@ -535,10 +568,11 @@ pub fn render_table(r: &StatusReport) -> String {
     // A wanted state is the user's text: escaped, and cut to a column's width.
     let wanted: Vec<String> = r.profiles.iter().map(|p| p.wanted.as_ref().map_or("-".into(), |w| cell(w.as_str()))).collect();
     let ww = wanted.iter().map(|w| w.chars().count()).chain([7]).max().unwrap_or(7);
+    let wm = r.profiles.iter().map(|p| mem_cell(p).len()).chain([7]).max().unwrap_or(7);
     let row = |out: &mut String, cols: [&str; 10]| {
         let _ = writeln!(
             out,
-            "{:<wp$} {:<ww$} {:<4} {:<8} {:>7} {:>6} {:<20} {:>8} {:<10} {}",
+            "{:<wp$} {:<ww$} {:<4} {:<8} {:>wm$} {:>6} {:<20} {:>8} {:<10} {}",
             cols[0], cols[1], cols[2], cols[3], cols[4], cols[5], cols[6], cols[7], cols[8], cols[9]
         );
     };
@@ -563,7 +597,7 @@ pub fn render_table(r: &StatusReport) -> String {
                 wanted,
                 s6,
                 &p.pid.map(|x| x.to_string()).unwrap_or_else(|| "-".into()),
-                &p.usage.map(|u| super::usage::human_bytes(u.rss_bytes)).unwrap_or_else(|| "-".into()),
+                &mem_cell(p),
                 &p.usage.map(|u| format!("{:.1}%", u.cpu_percent)).unwrap_or_else(|| "-".into()),
                 p.since.as_deref().unwrap_or("-"),
                 &p.restarts.map(|x| x.to_string()).unwrap_or_else(|| "-".into()),

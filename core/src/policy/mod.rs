@@ -65,6 +65,8 @@ pub struct Death {
     /// Exit code, or `None` when killed by a signal.
     pub code: Option<i32>,
     pub signal: Option<i32>,
+    /// What the supervisor knows beyond the exit (a memory restart, an OOM kill).
+    pub cause: Option<crate::exit_policy::Cause>,
 }
 
 /// What `finish` tells s6.
@@ -96,9 +98,12 @@ fn jittered(d: Duration, unit: f64) -> Duration {
 /// [0, 1) for the jitter.
 pub fn on_death(rec: &Record, death: &Death, k: &Knobs, unit: f64) -> (Decision, Record) {
     let mut r = rec.clone();
-    r.last_exit = Some(record::LastExit { at: death.at, code: death.code, signal: death.signal });
-    let asked = ExitClass::of(death.code) == ExitClass::Restart;
-    match ExitClass::of(death.code) {
+    r.last_exit = Some(record::LastExit { at: death.at, code: death.code, signal: death.signal, cause: death.cause });
+    // A memory restart or an OOM kill is a crash whatever the exit code said (a gateway
+    // SIGTERMed for its memory may exit 0): restarted, and counted toward a quarantine.
+    let class = if death.cause.is_some() { ExitClass::Crash } else { ExitClass::of(death.code) };
+    let asked = class == ExitClass::Restart;
+    match class {
         ExitClass::Finished => {
             r.state = PolicyState::Finished;
             r.next_start = None;
@@ -190,7 +195,7 @@ mod tests {
     use super::*;
 
     fn crash(at: f64) -> Death {
-        Death { at, code: Some(1), signal: None }
+        Death { at, code: Some(1), signal: None, cause: None }
     }
 
     /// Run a gateway that crashes `after` seconds into every run, restarting when the policy
@@ -275,11 +280,11 @@ mod tests {
     fn clean_exits_and_config_errors_park_without_counting() {
         let k = Knobs::default();
         let rec = Record { consecutive: 3, ..Record::default() };
-        let (d, r) = on_death(&rec, &Death { at: 1.0, code: Some(0), signal: None }, &k, 0.5);
+        let (d, r) = on_death(&rec, &Death { at: 1.0, code: Some(0), signal: None, cause: None }, &k, 0.5);
         assert_eq!((d, r.state, r.consecutive), (Decision::StayDown, PolicyState::Finished, 0));
-        let (d, r) = on_death(&rec, &Death { at: 1.0, code: Some(78), signal: None }, &k, 0.5);
+        let (d, r) = on_death(&rec, &Death { at: 1.0, code: Some(78), signal: None, cause: None }, &k, 0.5);
         assert_eq!((d, r.state), (Decision::StayDown, PolicyState::ConfigError));
-        let (d, _) = on_death(&rec, &Death { at: 1.0, code: None, signal: Some(9) }, &k, 0.5);
+        let (d, _) = on_death(&rec, &Death { at: 1.0, code: None, signal: Some(9), cause: None }, &k, 0.5);
         assert_eq!(d, Decision::StayDown, "a signal is a crash: the 4th in a row backs off");
     }
 
@@ -292,7 +297,7 @@ mod tests {
         let mut now = 0.0;
         for i in 0..50 {
             now += 0.5;
-            let (d, r) = on_death(&rec, &Death { at: now, code: Some(75), signal: None }, &k, 0.5);
+            let (d, r) = on_death(&rec, &Death { at: now, code: Some(75), signal: None, cause: None }, &k, 0.5);
             assert_ne!(r.state, PolicyState::Quarantined, "exit 75 number {i} quarantined");
             assert!(r.crashes.is_empty(), "counted as a crash: {:?}", r.crashes);
             now = match d {
@@ -304,8 +309,22 @@ mod tests {
         }
         // A probe that asks to be restarted has not failed.
         let probing = Record { state: PolicyState::Probing, running_since: 0.0, crashes: vec![1.0; 5], ..Record::default() };
-        let (_, r) = on_death(&probing, &Death { at: 2.0, code: Some(75), signal: None }, &k, 0.5);
+        let (_, r) = on_death(&probing, &Death { at: 2.0, code: Some(75), signal: None, cause: None }, &k, 0.5);
         assert_ne!(r.state, PolicyState::Quarantined);
+    }
+
+    /// A gateway SIGTERMed for its memory may exit 0 (a clean shutdown): the supervisor's
+    /// cause wins, so it is restarted and counted, never parked as finished.
+    #[test]
+    fn a_memory_restart_or_an_oom_kill_is_a_counted_crash_whatever_the_exit() {
+        use crate::exit_policy::Cause;
+        let k = Knobs::default();
+        let rec = on_operator_start(&Record::default(), 0.0);
+        for (code, signal, cause) in [(Some(0), None, Cause::Memory), (Some(1), None, Cause::Memory), (None, Some(9), Cause::Oom)] {
+            let (d, r) = on_death(&rec, &Death { at: 10.0, code, signal, cause: Some(cause) }, &k, 0.5);
+            assert_eq!((d, r.state, r.crashes.len()), (Decision::Restart, PolicyState::Restarting, 1), "{cause:?} {code:?}");
+            assert_eq!(r.last_exit.and_then(|e| e.cause), Some(cause));
+        }
     }
 
     #[test]

@@ -147,6 +147,13 @@ pub struct Registrar<'a> {
     next_resync: Instant,
     /// The crash policy's schedule: when something is due for a profile (Unix time).
     due: BTreeMap<String, f64>,
+    /// Each profile's memory limit, read from its config.yaml when the profile is looked at
+    /// (a change applies at the next look: an event, a ring, the resync).
+    limits: BTreeMap<String, Option<u64>>,
+    /// The next memory check.
+    next_guard: Instant,
+    /// Gateways asked to restart for their memory at the last check, by pid.
+    memory_asked: BTreeMap<String, u64>,
 }
 
 impl<'a> Registrar<'a> {
@@ -155,7 +162,18 @@ impl<'a> Registrar<'a> {
     pub fn new(ctx: Ctx<'a>, container: Container) -> Result<Registrar<'a>, Problem> {
         let scandir = ctx.open_scandir()?;
         require_authority(&ctx, &scandir, "the registrar", "it runs as root (the image's `registrar` service); as the hermes user, ring it: `hermes-reconcile request <profile>`")?;
-        Ok(Registrar { ctx, container, pending: BTreeMap::new(), teardowns: Vec::new(), next_resync: ctx.clock.instant() + RESYNC, due: BTreeMap::new() })
+        let now = ctx.clock.instant();
+        Ok(Registrar {
+            ctx,
+            container,
+            pending: BTreeMap::new(),
+            teardowns: Vec::new(),
+            next_resync: now + RESYNC,
+            due: BTreeMap::new(),
+            limits: BTreeMap::new(),
+            next_guard: now + ctx.cfg.memory_check,
+            memory_asked: BTreeMap::new(),
+        })
     }
 
     pub fn ctx(&self) -> &Ctx<'a> {
@@ -374,6 +392,15 @@ impl<'a> Registrar<'a> {
         }
         for p in &names {
             self.refresh_due(p);
+            match crate::guard::memory::profile_setting(&ctx, p) {
+                (own, None) => {
+                    self.limits.insert(p.clone(), own.unwrap_or(ctx.cfg.memory_limit));
+                }
+                (_, Some(why)) => {
+                    self.limits.insert(p.clone(), ctx.cfg.memory_limit);
+                    out.errors.push(format!("{why}; the container's limit applies"));
+                }
+            }
         }
         if take_over::active(&ctx) {
             out.absorb(self.take_over(&on_volume));
@@ -504,9 +531,37 @@ impl<'a> Registrar<'a> {
         out
     }
 
+    /// Compare every running gateway's memory with its limit, and restart those over it.
+    fn guard(&mut self) -> Converged {
+        let mut out = Converged::default();
+        let ctx = self.ctx;
+        self.next_guard = ctx.clock.instant() + ctx.cfg.memory_check;
+        let Ok(scandir) = ctx.open_scandir() else { return out };
+        let slots: Vec<(String, Dir)> = registered(&ctx, &scandir)
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|p| ctx.fs.open_dir(&scandir, OsStr::new(&slot_name(&p))).ok().map(|d| (p, d)))
+            .collect();
+        let limits = &self.limits;
+        let limit = |p: &str| limits.get(p).copied().unwrap_or(ctx.cfg.memory_limit);
+        let (acted, errors) = crate::guard::memory::check(&ctx, &slots, &limit, &mut self.memory_asked);
+        out.policy.extend(acted.iter().map(|a| (a.profile.clone(), a.describe())));
+        out.errors.extend(errors);
+        out
+    }
+
     /// What is due now: confirmations of deletions, teardown steps, the safety resync.
     pub fn tick(&mut self) -> Converged {
         let now = self.ctx.clock.instant();
+        if now >= self.next_guard {
+            let mut out = self.guard();
+            out.absorb(self.tick_rest(now));
+            return out;
+        }
+        self.tick_rest(now)
+    }
+
+    fn tick_rest(&mut self, now: Instant) -> Converged {
         if now >= self.next_resync {
             return self.converge(&Scope::Everything);
         }
@@ -528,7 +583,7 @@ impl<'a> Registrar<'a> {
 
     /// When [`Registrar::tick`] next has something to do.
     pub fn next_deadline(&self) -> Instant {
-        let mut at = self.next_resync;
+        let mut at = self.next_resync.min(self.next_guard);
         for t in self.pending.values() {
             at = at.min(*t + DELETE_GRACE);
         }

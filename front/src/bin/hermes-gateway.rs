@@ -1,7 +1,8 @@
 //! `hermes-gateway`: the reference gateway (see `hermes_sim::gateway`).
 //!
 //! Usage:
-//!   hermes-gateway [-p PROFILE] [gateway run] [--replace] [--port N]   run a gateway
+//!   hermes-gateway [-p PROFILE] [gateway run] [--replace] [--port N] [--grow-memory MB_PER_S]
+//!                                                                       run a gateway
 //!   hermes-gateway --dashboard [--port N]                              the dashboard stand-in
 //!   hermes-gateway --probe PORT | --probe-profile P                      GET /health, print it
 //! The home is $HERMES_HOME (default /opt/data); the root profile is `default`.
@@ -14,6 +15,7 @@ fn main() -> ExitCode {
     let mut profile = "default".to_string();
     let (mut replace, mut dashboard, mut port, mut probe) = (false, false, None, None);
     let mut probe_profile: Option<String> = None;
+    let mut grow: Option<f64> = None;
     let mut it = argv.iter().skip(1);
     while let Some(a) = it.next() {
         match a.as_str() {
@@ -23,9 +25,10 @@ fn main() -> ExitCode {
             "--port" => port = it.next().and_then(|s| s.parse::<u16>().ok()),
             "--probe" => probe = it.next().and_then(|s| s.parse::<u16>().ok()),
             "--probe-profile" => probe_profile = it.next().cloned(),
+            "--grow-memory" => grow = it.next().and_then(|s| s.parse::<f64>().ok()),
             "gateway" | "run" => {}
             "-h" | "--help" => {
-                println!("usage: hermes-gateway [-p PROFILE] [gateway run] [--replace] [--port N] | --dashboard [--port N] | --probe PORT | --probe-profile PROFILE");
+                println!("usage: hermes-gateway [-p PROFILE] [gateway run] [--replace] [--port N] [--grow-memory MB_PER_S] | --dashboard [--port N] | --probe PORT | --probe-profile PROFILE");
                 return ExitCode::SUCCESS;
             }
             other => {
@@ -55,6 +58,6 @@ fn main() -> ExitCode {
     if dashboard {
         return ExitCode::from(gateway::run_dashboard(port.unwrap_or(gateway::DASHBOARD_PORT)) as u8);
     }
-    let opts = Options { root, profile, replace, port, argv };
+    let opts = Options { root, profile, replace, port, argv, grow_memory_mb_per_s: grow };
     ExitCode::from(gateway::run(&opts) as u8)
 }

@@ -148,7 +148,9 @@ impl Front<'_> {
         if let Some(p) = &self.profile {
             return Err(Problem::usage(format!("--all acts on every gateway; -p {p} names one: give one or the other")));
         }
-        let r = all::for_all(&self.ctx, ask, |ctx, asked| confirm(ctx, asked, wait))?;
+        // Gateways that start are paced like a boot (HERMES_GATEWAY_BOOT_PACE).
+        let pace = if matches!(verb, "start" | "restart") { self.ctx.cfg.boot_pace } else { 0 };
+        let r = all::for_all_paced(&self.ctx, pace, ask, |ctx, asked| confirm(ctx, asked, wait))?;
         if self.json {
             print_json(&serde_json::Value::Array(r.results.iter().map(|(p, res)| outcome_json(verb, p, res)).collect()));
         } else {

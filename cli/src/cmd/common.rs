@@ -108,7 +108,9 @@ where
         let r = (verb.ask)(ctx, &profile).and_then(|asked| (verb.confirm)(ctx, asked, wait));
         return print_one(&profile, verb.name, json, wait, r);
     }
-    let r = all::for_all(ctx, &verb.ask, |ctx, asked| (verb.confirm)(ctx, asked, wait))?;
+    // Gateways that start are paced like a boot (HERMES_GATEWAY_BOOT_PACE).
+    let pace = if matches!(verb.name, "start" | "restart") { ctx.cfg.boot_pace } else { 0 };
+    let r = all::for_all_paced(ctx, pace, &verb.ask, |ctx, asked| (verb.confirm)(ctx, asked, wait))?;
     if json {
         out::json(&serde_json::Value::Array(r.results.iter().map(|(p, res)| outcome_json(verb.name, p, res)).collect()));
     } else {

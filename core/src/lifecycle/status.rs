@@ -50,6 +50,8 @@ pub struct ProfileStatus {
     pub ready: bool,
     /// No `down` file: s6 starts it when its supervisor starts.
     pub normally_up: bool,
+    /// Waiting for the boot pace to start it (see [`crate::guard::pace`]): since when, RFC 3339.
+    pub queued_since: Option<String>,
     pub want_up: bool,
     /// What the gateway is doing, in one word: running, starting, stopping, restarting,
     /// backing-off, quarantined, probing, parked, config-error, stopped, not-restored,
@@ -203,6 +205,7 @@ pub fn of(ctx: &Ctx, scandir: &Dir, profile: &str) -> ProfileStatus {
         last_cause: rec.as_ref().and_then(|r| r.last_exit).and_then(|e| e.cause).map(|c| c.as_str()),
         ready: false,
         normally_up: false,
+        queued_since: None,
         want_up: false,
         state: "not-registered",
         verdict: Verdict::NotRegistered,
@@ -248,6 +251,15 @@ pub fn of(ctx: &Ctx, scandir: &Dir, profile: &str) -> ProfileStatus {
         _ => false,
     };
     let mut verdict = verdict(ps.registered, st.as_ref(), died, ps.wanted.as_ref(), rec.as_ref());
+    // Down, not wanted up by s6, and marked by the boot pace: queued, unless the operator has
+    // stopped it meanwhile (the pacer then drops the mark).
+    let queued = slot.as_ref().and_then(|s| crate::guard::pace::queued_since(ctx, s));
+    if let (Some(at), Some(s)) = (queued, st.as_ref()) {
+        if !s.is_up() && !s.want_up && !matches!(verdict, Verdict::Stopped) {
+            verdict = Verdict::Queued;
+            ps.queued_since = Some(rfc3339(from_unix_secs(at)));
+        }
+    }
     // s6 restarts a dead gateway a second after its finish; down, wanted up and no finish
     // running for longer than that means it could not start one (s6 tries again only after 60 s).
     if verdict == Verdict::Restarting && st.as_ref().is_some_and(|s| !s.finishing) && ps.since_secs.is_some_and(|s| s >= SPAWN_STUCK_SECS) {
@@ -339,6 +351,8 @@ pub enum Verdict {
     /// Wanted running, and down because s6 was told so outside the lifecycle (`s6-svc -d`
     /// by hand): nothing on the volume accounts for it.
     HeldDown,
+    /// Wanted running, waiting for the boot pace to start it.
+    Queued,
 }
 
 impl Verdict {
@@ -358,6 +372,7 @@ impl Verdict {
             Verdict::NotRestored => "not-restored",
             Verdict::Parked => "parked",
             Verdict::HeldDown => "held-down",
+            Verdict::Queued => "queued",
         }
     }
 
@@ -531,6 +546,10 @@ fn explain(v: Verdict, ps: &ProfileStatus, rec: Option<&Record>, now: std::time:
             None => "registered down at boot (no wanted state recorded)".into(),
         },
         Verdict::Parked => format!("exited on its own{exit_part}; not restarted until started"),
+        Verdict::Queued => format!(
+            "queued by the boot pace since {}: started when one of the gateways starting before it is ready or its start timeout passes (HERMES_GATEWAY_BOOT_PACE; `hermes -p {p} gateway start` starts it now)",
+            ps.queued_since.as_deref().unwrap_or("-")
+        ),
         Verdict::HeldDown => format!(
             "wanted running, but s6 was told to keep it down outside hermes (`s6-svc -d`){exit_part}; `hermes -p {p} gateway start` brings it back"
         ),

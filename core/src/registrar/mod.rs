@@ -37,6 +37,7 @@ use crate::lifecycle::register::{add_slot, require_authority};
 use crate::lifecycle::registered;
 use crate::name::{self, slot_name, DEFAULT_PROFILE};
 use crate::policy::{self, schedule};
+use crate::guard::pace;
 use crate::problem::Problem;
 use crate::s6::svscan;
 use crate::slot::teardown::{self, Progress, Teardown};
@@ -154,6 +155,8 @@ pub struct Registrar<'a> {
     next_guard: Instant,
     /// Gateways asked to restart for their memory at the last check, by pid.
     memory_asked: BTreeMap<String, u64>,
+    /// Slots may be queued by the boot pace: the pacer looks every [`pace::POLL`].
+    pacing: bool,
 }
 
 impl<'a> Registrar<'a> {
@@ -173,6 +176,7 @@ impl<'a> Registrar<'a> {
             limits: BTreeMap::new(),
             next_guard: now + ctx.cfg.memory_check,
             memory_asked: BTreeMap::new(),
+            pacing: true,
         })
     }
 
@@ -407,6 +411,22 @@ impl<'a> Registrar<'a> {
         }
         out.absorb(self.run_schedule(&scandir));
         out.absorb(self.progress_and_readd(&scandir));
+        // Whatever changed may have queued slots (a boot pass, a rescan): the pacer looks.
+        self.pacing = true;
+        out.absorb(self.pace(&scandir));
+        out
+    }
+
+    /// Release slots the boot pace queued, while fewer than K gateways are starting.
+    fn pace(&mut self, scandir: &Dir) -> Converged {
+        let mut out = Converged::default();
+        if !self.pacing {
+            return out;
+        }
+        let p = pace::release(&self.ctx, scandir, self.ctx.cfg.boot_pace, &self.container);
+        self.pacing = p.queued > 0;
+        out.policy.extend(p.released.into_iter().map(|r| (r, format!("started by the boot pace ({} still queued)", p.queued))));
+        out.errors.extend(p.errors);
         out
     }
 
@@ -562,6 +582,18 @@ impl<'a> Registrar<'a> {
     }
 
     fn tick_rest(&mut self, now: Instant) -> Converged {
+        let mut paced = Converged::default();
+        if self.pacing {
+            if let Ok(scandir) = self.ctx.open_scandir() {
+                paced = self.pace(&scandir);
+            }
+        }
+        let mut out = self.tick_after_pace(now);
+        out.absorb(paced);
+        out
+    }
+
+    fn tick_after_pace(&mut self, now: Instant) -> Converged {
         if now >= self.next_resync {
             return self.converge(&Scope::Everything);
         }
@@ -584,6 +616,9 @@ impl<'a> Registrar<'a> {
     /// When [`Registrar::tick`] next has something to do.
     pub fn next_deadline(&self) -> Instant {
         let mut at = self.next_resync.min(self.next_guard);
+        if self.pacing {
+            at = at.min(self.ctx.clock.instant() + pace::POLL);
+        }
         for t in self.pending.values() {
             at = at.min(*t + DELETE_GRACE);
         }

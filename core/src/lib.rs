@@ -22,6 +22,7 @@ pub mod escape;
 pub mod exit_policy;
 pub mod fs;
 pub mod lifecycle;
+pub mod liveness;
 pub mod policy;
 pub mod name;
 pub mod problem;

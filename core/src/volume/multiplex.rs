@@ -11,7 +11,7 @@ use yaml_rust2::scanner::TScalarStyle;
 use yaml_rust2::Yaml;
 
 pub const CONFIG_FILE: &str = "config.yaml";
-const CONFIG_CAP: u64 = 1024 * 1024;
+pub(crate) const CONFIG_CAP: u64 = 1024 * 1024;
 
 fn yaml_flag(v: &Yaml) -> Option<bool> {
     match v {
@@ -73,10 +73,14 @@ fn scalar(v: String, style: TScalarStyle, tag: Option<&Tag>) -> Yaml {
     }
 }
 
-/// `multiplex_profiles` at the top of the first document and under its `gateway:` mapping
-/// (a repeated key: the last one wins). Later documents are parsed only to be checked.
+/// `multiplex_profiles` at the top of the first document and under its `gateway:` mapping.
 fn scan_flags(text: &str) -> Result<(Option<Yaml>, Option<Yaml>), yaml_rust2::ScanError> {
-    const KEY: &str = "multiplex_profiles";
+    scan_key(text, "multiplex_profiles")
+}
+
+/// `wanted` at the top of the first document and under its `gateway:` mapping (a repeated key:
+/// the last one wins), as scalars. Later documents are parsed only to be checked.
+pub(crate) fn scan_key(text: &str, wanted: &str) -> Result<(Option<Yaml>, Option<Yaml>), yaml_rust2::ScanError> {
     let mut parser = Parser::new_from_str(text);
     let (mut top, mut nested) = (None, None);
     let mut stack: Vec<Frame> = Vec::new();
@@ -128,8 +132,8 @@ fn scan_flags(text: &str) -> Result<(Option<Yaml>, Option<Yaml>), yaml_rust2::Sc
                     Some(Yaml::String(s)) => Some(s),
                     _ => None,
                 }),
-                Some(Some(k)) if k == KEY && *role == Role::Root => top = node,
-                Some(Some(k)) if k == KEY && *role == Role::Gateway => nested = node,
+                Some(Some(k)) if k == wanted && *role == Role::Root => top = node,
+                Some(Some(k)) if k == wanted && *role == Role::Gateway => nested = node,
                 Some(_) => {}
             }
         }

@@ -195,6 +195,9 @@ pub enum Cmd {
     /// (root, a slot's finish script) The crash policy's verdict on a gateway's death
     #[command(hide = true)]
     Finish(cmd::finish::FinishArgs),
+    /// (a slot's run script) Exec the gateway, telling s6 when it is ready and killing it when it hangs
+    #[command(hide = true)]
+    Bridge(cmd::bridge::BridgeArgs),
 }
 
 /// Resolve the configuration the one way every binary does.
@@ -225,8 +228,11 @@ fn main() -> ExitCode {
         Err(e) => return out::clap_error(e, json_requested),
     };
     // Every file this program creates is given its mode explicitly; with no umask the kernel
-    // applies those modes as asked, which saves a chmod per created entry.
-    nix::sys::stat::umask(nix::sys::stat::Mode::empty());
+    // applies those modes as asked, which saves a chmod per created entry. Not the bridge's:
+    // the gateway it execs inherits its umask.
+    if !matches!(cli.cmd, Some(Cmd::Bridge(_))) {
+        nix::sys::stat::umask(nix::sys::stat::Mode::empty());
+    }
     let json = cli.global.json;
     let code = cmd::run(cli);
     match code {

@@ -23,6 +23,7 @@ pub mod exit_policy;
 pub mod fs;
 pub mod guard;
 pub mod lifecycle;
+pub mod liveness;
 pub mod policy;
 pub mod name;
 pub mod problem;

@@ -3,6 +3,7 @@
 
 pub mod adopt;
 pub mod boot;
+pub mod bridge;
 pub mod common;
 pub mod dump_env;
 pub mod finish;
@@ -30,6 +31,10 @@ pub fn run(cli: Cli) -> Result<u8, Problem> {
         let fs = LinuxFs::with_zero_umask();
         let cfg = hermes_core::config::Config::default();
         return dump_env::run(&Ctx::new(&fs, &SystemClock, &cfg), a);
+    }
+    // A slot's run, as the gateway's user: nothing but its own options and the environment.
+    if let Some(Cmd::Bridge(a)) = &cli.cmd {
+        return bridge::run(cli.global.home.clone(), a);
     }
     // Options before a subcommand belong to the boot pass; elsewhere they would be ignored,
     // so they are refused instead.
@@ -73,5 +78,6 @@ pub fn run(cli: Cli) -> Result<u8, Problem> {
         Some(Cmd::Health(a)) => health::run(&ctx, &a, json),
         Some(Cmd::DumpEnv(a)) => dump_env::run(&ctx, &a),
         Some(Cmd::Finish(a)) => finish::run(&ctx, &a),
+        Some(Cmd::Bridge(_)) => unreachable!("run before the configuration"),
     }
 }

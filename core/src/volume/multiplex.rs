@@ -11,7 +11,7 @@ use yaml_rust2::scanner::TScalarStyle;
 use yaml_rust2::Yaml;
 
 pub const CONFIG_FILE: &str = "config.yaml";
-const CONFIG_CAP: u64 = 1024 * 1024;
+pub(crate) const CONFIG_CAP: u64 = 1024 * 1024;
 
 fn yaml_flag(v: &Yaml) -> Option<bool> {
     match v {
@@ -46,7 +46,7 @@ pub fn read_config_key(fs: &dyn Fs, dir: &Dir, key: &str) -> Result<(Option<Yaml
         Err(e) => return Err(format!("{}: {e}", path.display())),
     };
     let text = std::str::from_utf8(&data).map_err(|_| format!("{} is not UTF-8", path.display()))?;
-    scan_flags(text, key).map_err(|e| format!("{} is not valid YAML: {e}", path.display()))
+    scan_key(text, key).map_err(|e| format!("{} is not valid YAML: {e}", path.display()))
 }
 
 /// Where the parser stands: in a mapping (waiting for a key, or for the value of `key`) or in
@@ -80,9 +80,15 @@ fn scalar(v: String, style: TScalarStyle, tag: Option<&Tag>) -> Yaml {
     }
 }
 
-/// `key` at the top of the first document and under its `gateway:` mapping (a repeated key:
-/// the last one wins). Later documents are parsed only to be checked.
-fn scan_flags(text: &str, wanted: &str) -> Result<(Option<Yaml>, Option<Yaml>), yaml_rust2::ScanError> {
+/// `multiplex_profiles` at the top of the first document and under its `gateway:` mapping.
+#[cfg(test)]
+fn scan_flags(text: &str) -> Result<(Option<Yaml>, Option<Yaml>), yaml_rust2::ScanError> {
+    scan_key(text, "multiplex_profiles")
+}
+
+/// `wanted` at the top of the first document and under its `gateway:` mapping (a repeated key:
+/// the last one wins), as scalars. Later documents are parsed only to be checked.
+pub(crate) fn scan_key(text: &str, wanted: &str) -> Result<(Option<Yaml>, Option<Yaml>), yaml_rust2::ScanError> {
     let mut parser = Parser::new_from_str(text);
     let (mut top, mut nested) = (None, None);
     let mut stack: Vec<Frame> = Vec::new();
@@ -218,7 +224,7 @@ mod tests {
             "multiplex_profiles: 1.5\n",
         ];
         for c in cases {
-            let (top, nested) = scan_flags(c, "multiplex_profiles").unwrap();
+            let (top, nested) = scan_flags(c).unwrap();
             let streamed = top.as_ref().and_then(yaml_flag).or_else(|| nested.as_ref().and_then(yaml_flag));
             assert_eq!(streamed, by_tree(c), "{c:?}");
         }

@@ -57,7 +57,7 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ("HERMES_GATEWAY_MEMORY_CHECK", "how often the registrar compares gateways' memory with their limits (default 10s)"),
     ("HERMES_S6_OOM_EVENTS", "the cgroup file whose `oom_kill` counter tells a kernel OOM kill (default: this process's cgroup's memory.events, or memory.oom_control on cgroup v1)"),
     ("HERMES_GATEWAY_BOOT_PACE", "after a boot or `restart --all`, start at most this many gateways at a time (default: the number of CPUs; 0: all at once)"),
-    ("HERMES_GATEWAY_START_TIMEOUT", "how long a paced start waits for a gateway to be ready before it releases the next one (default 60s)"),
+    ("HERMES_GATEWAY_START_TIMEOUT", "how long a gateway may take to be ready: then killed, and a paced start releases the next one (default 120s)"),
 ];
 
 /// A duration as people write it: `500ms`, `2s`, `10m`, `6h`, or a bare number of seconds
@@ -129,8 +129,8 @@ pub struct Config {
 
 /// How often the registrar compares gateways' memory with their limits, by default.
 pub const DEFAULT_MEMORY_CHECK: std::time::Duration = std::time::Duration::from_secs(10);
-/// How long a paced start waits for readiness, by default.
-pub const DEFAULT_START_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+/// How long a paced start waits for readiness, by default: the liveness watcher's start timeout.
+pub const DEFAULT_START_TIMEOUT: std::time::Duration = crate::liveness::DEFAULT_START_TIMEOUT;
 
 /// The machine's CPUs (what the boot pace defaults to), at least 1.
 pub fn cpus() -> usize {
@@ -333,7 +333,12 @@ impl Config {
                 Some(v) => number("HERMES_GATEWAY_BOOT_PACE", &v)?,
                 None => cpus(),
             },
-            start_timeout: positive_duration(env, "HERMES_GATEWAY_START_TIMEOUT", DEFAULT_START_TIMEOUT)?,
+            // The liveness watcher's own setting: 0 turns its kill off, and the pace then waits
+            // the default for each start (a gateway never ready must not hold a place forever).
+            start_timeout: match crate::liveness::Knobs::from_env(env).map_err(Problem::usage)?.start_timeout {
+                d if d.is_zero() => DEFAULT_START_TIMEOUT,
+                d => d,
+            },
         };
         cfg.check()?;
         Ok(cfg)

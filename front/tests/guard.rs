@@ -37,6 +37,19 @@ fn pid_of(slot: &Path) -> Option<u64> {
     (it.next()? == "true").then(|| it.next()?.parse().ok()).flatten()
 }
 
+/// The gateway's pid once s6 says it is ready (the process is then the gateway itself, its
+/// signal handlers in place, not the readiness bridge that execs it).
+fn ready_pid(slot: &Path) -> Option<u64> {
+    let mut pid = None;
+    wait_for(Duration::from_secs(10), || {
+        let o = Command::new("s6-svstat").args(["-o", "ready"]).arg(slot).output().ok();
+        let ready = o.is_some_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "true");
+        pid = pid_of(slot).filter(|_| ready);
+        pid.is_some()
+    });
+    pid
+}
+
 /// The gateway's pid once it runs.
 fn wait_pid(slot: &Path) -> Option<u64> {
     let mut pid = None;
@@ -229,7 +242,7 @@ fn a_sigkill_counts_as_oom_only_when_the_kernels_counter_moved_fake_counter_file
 
     // A SIGTERM (exit 1) while the counter moves again is no OOM: only a SIGKILL can be.
     assert!(wait_for(Duration::from_secs(10), || pid_of(&slot).is_some_and(|p| p != pid)), "hog came back: {}\n{}", w.status_json("hog"), record(&w, "hog"));
-    let pid = pid_of(&slot).unwrap();
+    let pid = ready_pid(&slot).expect("hog ready");
     fs::write(&events, "oom_kill 6\n").unwrap();
     nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), nix::sys::signal::Signal::SIGTERM).unwrap();
     assert!(wait_for(Duration::from_secs(10), || record(&w, "hog")["last_exit"]["code"] == 1), "{}", record(&w, "hog"));

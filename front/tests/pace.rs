@@ -95,3 +95,84 @@ fn an_operator_stop_or_start_of_a_queued_gateway_wins_over_the_queue() {
     assert!(!w.f.slot("qz").join("data/queued").exists() && !w.f.slot("qa").join("data/queued").exists());
     let _ = fs::metadata(w.f.slot("qa"));
 }
+
+/// Gateways of `w` starting (wanted up, not yet ready) at most at once, sampled from their
+/// status files until all are ready; and how long that took. A count is taken only when two
+/// samples 50 ms apart agree (a sample reads one file after another, and a release can fall
+/// between two reads; a pace really exceeded lasts a whole start).
+fn watch_starts(w: &World, names: &[&str], limit: Duration) -> (usize, Duration) {
+    let t0 = std::time::Instant::now();
+    let (mut most, mut prev) = (0, 0);
+    let done = wait_for(limit, || {
+        let (mut starting, mut ready) = (0, 0);
+        for n in names {
+            let b = fs::read(w.f.slot(n).join("supervise/status")).unwrap_or_default();
+            let Some(st) = hermes_core::s6::svstat::Status::parse(&b) else { continue };
+            match (st.want_up, st.is_up(), st.ready) {
+                (true, true, true) => ready += 1,
+                (true, _, _) => starting += 1,
+                _ => {}
+            }
+        }
+        most = most.max(starting.min(prev));
+        prev = starting;
+        ready == names.len()
+    });
+    assert!(done, "not all ready within {limit:?}: {:?}\n{}", states(w), w.registrar_log());
+    (most, t0.elapsed())
+}
+
+#[test]
+#[ignore = "needs root, s6 and the hermes user"]
+fn paced_gateways_start_at_most_k_at_a_time_each_released_when_one_before_is_ready() {
+    prerequisites();
+    // Each stand-in takes 1.5 s from exec to `running` (s6's ready, through the bridge).
+    let slow = |f: &common::Fixture| {
+        for n in NAMES {
+            fs::write(f.profile_dir(n).join("fake-start-delay-ms"), "1500").unwrap();
+        }
+    };
+    let w = world(2, slow);
+    let _reg = w.spawn_registrar();
+    let (most, took) = watch_starts(&w, &NAMES, Duration::from_secs(30));
+    eprintln!("paced K=2: at most {most} starting at once; all 5 ready after {took:?}");
+    assert!(most <= 2, "{most} gateways were starting at once with K=2");
+    // Three waves of 1.5 s: the pace waits for readiness, not for a timeout.
+    assert!(took < Duration::from_secs(10), "{took:?}");
+    drop(w);
+
+    // All at once (K=0): every one starts together.
+    let w = world(0, slow);
+    let (most, took) = watch_starts(&w, &NAMES, Duration::from_secs(30));
+    eprintln!("all at once: {most} starting at once; all 5 ready after {took:?}");
+    assert!(most >= 4, "all at once started only {most} together");
+}
+
+#[test]
+#[ignore = "needs root, s6 and the hermes user"]
+fn a_gateway_never_ready_holds_its_place_only_until_its_start_timeout() {
+    prerequisites();
+    let names = ["ta", "tb", "tc"];
+    let mut w = World::new(|f| {
+        f.state("default", Some("stopped"), None);
+        for n in names {
+            f.profile(n, Some("running"), Some("running"));
+        }
+        // `ta` says running only after 10 minutes.
+        fs::write(f.profile_dir("ta").join("fake-start-delay-ms"), "600000").unwrap();
+    });
+    w.f.cfg.gateway_program = env!("CARGO_BIN_EXE_hermes-gateway").to_string();
+    w.set_bin(common::world::workspace_binary("hermes-reconcile").to_str().unwrap());
+    w.env.push(("HERMES_GATEWAY_BOOT_PACE".into(), "1".into()));
+    w.env.push(("HERMES_GATEWAY_START_TIMEOUT".into(), "2s".into()));
+    w.f.cfg.boot_pace = 1;
+    w.boot();
+    let _reg = w.spawn_registrar();
+    let t0 = std::time::Instant::now();
+    // `tb` waits for `ta`'s start timeout (2 s), `tc` for `tb`'s readiness.
+    assert!(wait_for(Duration::from_secs(15), || ["tb", "tc"].iter().all(|n| w.status_json(n)["ready"] == true)), "{:?}\n{}", names.map(|n| w.status_json(n)["state"].clone()), w.registrar_log());
+    let took = t0.elapsed();
+    eprintln!("behind a gateway never ready (start timeout 2 s): the others ready after {took:?}");
+    assert!(took >= Duration::from_millis(1500), "tb did not wait for ta: {took:?}");
+    assert!(took < Duration::from_secs(8), "ta held its place past its timeout: {took:?}");
+}

@@ -94,13 +94,17 @@ pub fn release(ctx: &Ctx, scandir: &Dir, k: usize, container: &Container) -> Pac
         let Ok(slot) = ctx.fs.open_dir(scandir, OsStr::new(&slot_name(&p))) else { continue };
         let st = svstat::read(ctx.fs, &slot).ok().flatten();
         let is_queued = queued_since(ctx, &slot).is_some();
+        // A gateway that died since its supervisor started is the crash policy's, no longer a
+        // start the pace waits for (one never ready would otherwise hold a place forever, killed
+        // at each start timeout and started again).
+        let first_run = svstat::deaths(ctx.fs, &slot) == 0;
         match st {
             // Started by someone else meanwhile (an operator `start`): no longer queued.
             Some(s) if is_queued && (s.want_up || s.is_up()) => {
                 unqueue(ctx, &slot);
-                flying += usize::from(in_flight(&s, notifies(ctx, &slot), now, ctx.cfg.start_timeout));
+                flying += usize::from(first_run && in_flight(&s, notifies(ctx, &slot), now, ctx.cfg.start_timeout));
             }
-            Some(s) if !is_queued => flying += usize::from(in_flight(&s, notifies(ctx, &slot), now, ctx.cfg.start_timeout)),
+            Some(s) if !is_queued => flying += usize::from(first_run && in_flight(&s, notifies(ctx, &slot), now, ctx.cfg.start_timeout)),
             // Not supervised yet: released once its supervisor listens.
             Some(_) | None if is_queued => queued.push((p, slot)),
             _ => {}

@@ -176,3 +176,37 @@ fn a_gateway_never_ready_holds_its_place_only_until_its_start_timeout() {
     assert!(took >= Duration::from_millis(1500), "tb did not wait for ta: {took:?}");
     assert!(took < Duration::from_secs(8), "ta held its place past its timeout: {took:?}");
 }
+
+#[test]
+#[ignore = "needs root, s6 and the hermes user"]
+fn restart_all_restarts_k_at_a_time_each_next_once_one_is_ready() {
+    prerequisites();
+    let mut w = World::new(|f| {
+        f.state("default", Some("stopped"), None);
+        for n in ["ra", "rb", "rc", "rd", "re"] {
+            f.profile(n, Some("running"), Some("running"));
+            fs::write(f.profile_dir(n).join("fake-start-delay-ms"), "1000").unwrap();
+        }
+    });
+    w.f.cfg.gateway_program = env!("CARGO_BIN_EXE_hermes-gateway").to_string();
+    w.set_bin(common::world::workspace_binary("hermes-reconcile").to_str().unwrap());
+    w.env.push(("HERMES_GATEWAY_BOOT_PACE".into(), "2".into()));
+    w.boot();
+    let names = ["ra", "rb", "rc", "rd", "re"];
+    watch_starts(&w, &names, Duration::from_secs(20));
+    let restarting = std::thread::scope(|s| {
+        let cmd = s.spawn(|| w.cli(true, &["restart", "--all"]));
+        // Sampled while the command runs: never more than two restarting at once.
+        let (most, _) = watch_starts(&w, &names, Duration::from_secs(30));
+        let mut most = most;
+        while !cmd.is_finished() {
+            most = most.max(watch_starts(&w, &names, Duration::from_secs(30)).0);
+        }
+        (most, cmd.join().unwrap())
+    });
+    let (most, o) = restarting;
+    assert!(o.status.success(), "{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+    // Every registered slot: the five, and the root profile's (a restart starts a stopped one).
+    assert!(String::from_utf8_lossy(&o.stdout).contains("Restarted 6 profile gateway(s)"), "{}", String::from_utf8_lossy(&o.stdout));
+    assert!((1..=2).contains(&most), "{most} restarting at once with K=2");
+}

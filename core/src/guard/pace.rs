@@ -25,8 +25,9 @@ use std::time::Duration;
 
 /// The marker of a queued slot, in its `data/`: the Unix time it was queued.
 pub const QUEUED_FILE: &str = "queued";
-/// How often the pacer looks while anything is queued.
-pub const POLL: Duration = Duration::from_millis(100);
+/// How often the pacer looks while anything is queued: a release waits at most this long
+/// after the readiness it waits for (a look reads only the queued and the starting slots).
+pub const POLL: Duration = Duration::from_millis(50);
 
 fn data(ctx: &Ctx, slot: &Dir) -> Option<Dir> {
     ctx.fs.open_dir(slot, OsStr::new(crate::slot::DATA_DIR)).ok()
@@ -83,14 +84,17 @@ fn ordered(mut names: Vec<String>) -> Vec<String> {
     names
 }
 
-/// One look: release queued slots while fewer than `k` gateways are in flight.
-pub fn release(ctx: &Ctx, scandir: &Dir, k: usize, container: &Container) -> Paced {
+/// One look: release queued slots while fewer than `k` gateways are in flight. `settled` holds
+/// the slots found neither queued nor starting by an earlier look of this pacing (ready, down,
+/// or the crash policy's): they are not read again until the queue is empty.
+pub fn release(ctx: &Ctx, scandir: &Dir, k: usize, container: &Container, settled: &mut std::collections::BTreeSet<String>) -> Paced {
     let mut out = Paced::default();
     let Ok(names) = crate::lifecycle::registered(ctx, scandir) else { return out };
     let now = crate::clock::unix_secs(ctx.clock.now()) as i64;
     let mut flying = 0usize;
     let mut queued = Vec::new();
-    for p in ordered(names) {
+    let unsettled: Vec<String> = ordered(names).into_iter().filter(|p| !settled.contains(p)).collect();
+    for p in unsettled {
         let Ok(slot) = ctx.fs.open_dir(scandir, OsStr::new(&slot_name(&p))) else { continue };
         let st = svstat::read(ctx.fs, &slot).ok().flatten();
         let is_queued = queued_since(ctx, &slot).is_some();
@@ -104,7 +108,13 @@ pub fn release(ctx: &Ctx, scandir: &Dir, k: usize, container: &Container) -> Pac
                 unqueue(ctx, &slot);
                 flying += usize::from(first_run && in_flight(&s, notifies(ctx, &slot), now, ctx.cfg.start_timeout));
             }
-            Some(s) if !is_queued => flying += usize::from(first_run && in_flight(&s, notifies(ctx, &slot), now, ctx.cfg.start_timeout)),
+            Some(s) if !is_queued => {
+                if first_run && in_flight(&s, notifies(ctx, &slot), now, ctx.cfg.start_timeout) {
+                    flying += 1;
+                } else {
+                    settled.insert(p);
+                }
+            }
             // Not supervised yet: released once its supervisor listens.
             Some(_) | None if is_queued => queued.push((p, slot)),
             _ => {}

@@ -157,6 +157,8 @@ pub struct Registrar<'a> {
     memory_asked: BTreeMap<String, u64>,
     /// Slots may be queued by the boot pace: the pacer looks every [`pace::POLL`].
     pacing: bool,
+    /// Slots the pacer need not read again while it paces (see [`pace::release`]).
+    settled: BTreeSet<String>,
 }
 
 impl<'a> Registrar<'a> {
@@ -177,6 +179,7 @@ impl<'a> Registrar<'a> {
             next_guard: now + ctx.cfg.memory_check,
             memory_asked: BTreeMap::new(),
             pacing: true,
+            settled: BTreeSet::new(),
         })
     }
 
@@ -423,8 +426,11 @@ impl<'a> Registrar<'a> {
         if !self.pacing {
             return out;
         }
-        let p = pace::release(&self.ctx, scandir, self.ctx.cfg.boot_pace, &self.container);
+        let p = pace::release(&self.ctx, scandir, self.ctx.cfg.boot_pace, &self.container, &mut self.settled);
         self.pacing = p.queued > 0;
+        if !self.pacing {
+            self.settled.clear();
+        }
         out.policy.extend(p.released.into_iter().map(|r| (r, format!("started by the boot pace ({} still queued)", p.queued))));
         out.errors.extend(p.errors);
         out

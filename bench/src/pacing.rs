@@ -105,7 +105,7 @@ impl Boxed {
                  done
                  rss=0
                  for p in {list}; do pid=$(s6-svstat -o pid /run/service/gateway-$p)
-                   r=$(awk '/^Rss:/{{print $2}}' /proc/$pid/smaps_rollup); rss=$((rss + ${{r:-0}})); done
+                   r=$(awk '{{print $2}}' /proc/$pid/statm); rss=$((rss + ${{r:-0}} * 4)); done
                  echo $(( (first - t0) * 10 )) $(( (last - t0) * 10 )) $((rss / 1024))"
             ),
         );
@@ -138,41 +138,43 @@ pub fn run(env: &Env, image: &str, sizes: &[usize]) -> Section {
     let mut sec = Section::new(NAME, "Boot pacing with hermes-agent's real gateway: all at once against paced");
     let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
     let runs = env.runs.clamp(1, 3);
-    println!("\n== {NAME}: N gateways after a container restart, all at once against paced (K = {cores}), {runs} run(s) each (load {})", util::loadavg());
+    println!("\n== {NAME}: N gateways after a container restart, all at once against paced (K = {} and {cores}), {runs} run(s) each (load {})", cores + 1, util::loadavg());
     let mut table = String::new();
     let _ = writeln!(table, "| N | mode | first ready | all ready | floor | all / floor | memory |\n|---:|---|---:|---:|---:|---:|---:|");
     let mut errors = Vec::new();
     let mut lone = Stats::default();
     for &n in sizes {
-        let boxes = (|| -> Result<(Boxed, Boxed), String> { Ok((Boxed::make(image, &format!("all{n}"), n, "0")?, Boxed::make(image, &format!("paced{n}"), n, "")?)) })();
-        let (all_box, paced_box) = match boxes {
+        // All at once, the default pace (K = the CPUs plus one), and K = the CPUs.
+        let paces = [("all at once".to_string(), "0".to_string()), (format!("paced, K={} (default)", cores + 1), String::new()), (format!("paced, K={cores}"), cores.to_string())];
+        let boxes: Result<Vec<Boxed>, String> = paces.iter().enumerate().map(|(i, (_, k))| Boxed::make(image, &format!("m{i}n{n}"), n, k)).collect();
+        let boxes = match boxes {
             Ok(b) => b,
             Err(e) => {
                 errors.push(format!("N={n}: {e}"));
                 continue;
             }
         };
-        let (mut at_once, mut paced) = (Mode::default(), Mode::default());
+        let mut modes: Vec<Mode> = paces.iter().map(|_| Mode::default()).collect();
         for i in 0..runs {
-            let order: [(&Boxed, bool); 2] = if i % 2 == 0 { [(&all_box, false), (&paced_box, true)] } else { [(&paced_box, true), (&all_box, false)] };
-            for (b, is_paced) in order {
-                let m = if is_paced { &mut paced } else { &mut at_once };
-                match b.boot() {
+            // Each run in another order: whatever the machine does meanwhile spreads over all.
+            for j in 0..boxes.len() {
+                let m = (i + j) % boxes.len();
+                match boxes[m].boot() {
                     Ok((first, all, rss)) => {
-                        println!("  N={n} {}: first ready {:.2} s, all ready {:.2} s, {rss:.0} MB", if is_paced { "paced" } else { "all at once" }, first / 1000.0, all / 1000.0);
-                        m.first.push(first);
-                        m.all.push(all);
-                        m.rss.push(rss);
+                        println!("  N={n} {}: first ready {:.2} s, all ready {:.2} s, {rss:.0} MB (load {})", paces[m].0, first / 1000.0, all / 1000.0, util::loadavg());
+                        modes[m].first.push(first);
+                        modes[m].all.push(all);
+                        modes[m].rss.push(rss);
                     }
                     Err(e) => errors.push(format!("N={n}: {e}")),
                 }
             }
         }
         if n == 1 {
-            lone = at_once.all.clone();
+            lone = modes[0].all.clone();
         }
         let floor = n as f64 * CPU_PER_START_S / cores as f64;
-        for (label, m) in [("all at once", &at_once), (&*format!("paced, K={cores}"), &paced)] {
+        for ((label, _), m) in paces.iter().zip(&modes) {
             let all = m.all.median() / 1000.0;
             let _ = writeln!(
                 table,
@@ -182,17 +184,19 @@ pub fn run(env: &Env, image: &str, sizes: &[usize]) -> Section {
                 m.rss.median()
             );
         }
+        let (at_once, paced) = (&modes[0], &modes[1]);
         sec.figures.push(Figure::new(NAME, format!("N={n}: first gateway ready after a restart, paced"), Unit::Ms, paced.first.clone()).against("all at once", at_once.first.clone()));
         sec.figures.push(Figure::new(NAME, format!("N={n}: every gateway ready after a restart, paced"), Unit::Ms, paced.all.clone()).against("all at once", at_once.all.clone()));
     }
     sec.para(&format!(
         "Per N, two containers of `{image}` with `/run` on tmpfs and N profiles (one made by hermes-agent's `hermes profile create`, \
          copied for the others), each wanted running: one with `HERMES_GATEWAY_BOOT_PACE=0` (all at once, as before and as upstream), \
-         one with the default (K = the CPUs, {cores} here). Only one runs at a time; each measurement is `docker stop` then `docker start` \
+         one with the default (K = the CPUs plus one, {} here), one with K = the CPUs. Only one runs at a time; each measurement is `docker stop` then `docker start` \
          (what `docker restart` does), timed inside the container from PID 1's start until each gateway's `gateway_state.json` says \
          `running` for the pid s6 runs (polled every 100 ms); memory is the gateways' summed RSS once all are ready. Median of {runs} run(s), \
          alternating. The floor is N × {CPU_PER_START_S} s (the CPU one gateway takes from exec to running alone, issue 21's measurement) \
-         over {cores} cores."
+         over {cores} cores.",
+        cores + 1
     ));
     sec.para(&table);
     if lone.len() > 0 {

@@ -248,3 +248,28 @@ fn a_sigkill_counts_as_oom_only_when_the_kernels_counter_moved_fake_counter_file
     assert!(wait_for(Duration::from_secs(10), || record(&w, "hog")["last_exit"]["code"] == 1), "{}", record(&w, "hog"));
     assert!(record(&w, "hog")["last_exit"].get("cause").is_none_or(|c| c.is_null()), "{}", record(&w, "hog"));
 }
+
+#[test]
+#[ignore = "needs root, s6 and the hermes user"]
+fn a_gateway_that_ignores_sigterm_over_its_limit_is_killed_at_the_next_check() {
+    prerequisites();
+    // The shell stand-in with `ignore-term` execs a `sleep` that ignores SIGTERM: a couple of MB,
+    // over a 1 MB limit from the start.
+    let mut w = World::new(|f| {
+        f.state("default", Some("stopped"), None);
+        let d = f.profile("stubborn", Some("running"), Some("running"));
+        fs::write(d.join("ignore-term"), "").unwrap();
+    });
+    w.set_bin(common::world::workspace_binary("hermes-reconcile").to_str().unwrap());
+    w.env.push(("HERMES_GATEWAY_MEMORY_CHECK".into(), "1s".into()));
+    w.env.push(("HERMES_GATEWAY_MEMORY_LIMIT".into(), "1M".into()));
+    w.boot();
+    let slot = w.f.slot("stubborn");
+    let first = wait_pid(&slot).expect("stubborn runs");
+    let _reg = w.spawn_registrar();
+    assert!(wait_for(Duration::from_secs(10), || pid_of(&slot) != Some(first)), "never killed:\n{}", w.registrar_log());
+    let log = w.registrar_log();
+    assert!(log.contains(&format!("memory: pid {first}")) && log.contains("a check after its SIGTERM: killed"), "{log}");
+    assert!(wait_for(Duration::from_secs(10), || record(&w, "stubborn")["last_exit"]["cause"] == "memory"), "{}", record(&w, "stubborn"));
+    assert_eq!(record(&w, "stubborn")["last_exit"]["signal"], 9);
+}

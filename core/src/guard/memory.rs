@@ -162,7 +162,11 @@ pub fn check(ctx: &Ctx, slots: &[(String, crate::fs::Dir)], limit: &dyn Fn(&str)
                 still.insert(profile.clone(), st.pid);
                 acted.push(a);
             }
-            Err(e) => errors.push(format!("{profile}: could not restart its gateway over its memory limit: {e}")),
+            Err(e) => {
+                // No death follows: the reason must not explain a later, unrelated one.
+                let _ = super::reason::take(ctx, slot, now);
+                errors.push(format!("{profile}: could not restart its gateway over its memory limit: {e}"));
+            }
         }
     }
     *asked = still;

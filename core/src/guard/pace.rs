@@ -1,6 +1,6 @@
-//! Boot pacing: after a boot, wanted gateways start at most K at a time (`HERMES_GATEWAY_BOOT_PACE`,
-//! default the number of CPUs), each next one released when one starting before it is ready
-//! or its start timeout has passed. All at once, N gateways share the CPUs and all become
+//! Boot pacing: after a boot, wanted gateways start at most K at a time
+//! (`HERMES_GATEWAY_BOOT_PACE`, default the CPUs plus one: [`crate::config::default_boot_pace`]),
+//! each next one released when one starting before it is ready or its start timeout has passed. All at once, N gateways share the CPUs and all become
 //! ready near the end; paced, the first is ready in about a lone start's time and the last no
 //! later.
 //!

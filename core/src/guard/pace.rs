@@ -58,9 +58,10 @@ fn unqueue(ctx: &Ctx, slot: &Dir) {
 /// Whether a gateway is still starting, as the pace counts it: wanted up, not (up and ready),
 /// and its last transition less than the start timeout ago. A slot without `notification-fd`
 /// (`notifies` false) never gets s6's ready flag: it is ready once up.
-pub fn in_flight(st: &Status, notifies: bool, now: i64, timeout: Duration) -> bool {
+pub fn in_flight(st: &Status, notifies: bool, now: f64, timeout: Duration) -> bool {
     let ready = st.is_up() && (st.ready || !notifies);
-    st.want_up && !ready && now.saturating_sub(st.since) < timeout.as_secs().max(1) as i64
+    let since = st.since as f64 + f64::from(st.since_ns) / 1e9;
+    st.want_up && !ready && now - since < timeout.as_secs_f64()
 }
 
 /// Whether the slot speaks s6's readiness protocol.
@@ -90,7 +91,7 @@ fn ordered(mut names: Vec<String>) -> Vec<String> {
 pub fn release(ctx: &Ctx, scandir: &Dir, k: usize, container: &Container, settled: &mut std::collections::BTreeSet<String>) -> Paced {
     let mut out = Paced::default();
     let Ok(names) = crate::lifecycle::registered(ctx, scandir) else { return out };
-    let now = crate::clock::unix_secs(ctx.clock.now()) as i64;
+    let now = crate::clock::unix_secs_f64(ctx.clock.now());
     let mut flying = 0usize;
     let mut queued = Vec::new();
     let unsettled: Vec<String> = ordered(names).into_iter().filter(|p| !settled.contains(p)).collect();
@@ -170,18 +171,19 @@ mod tests {
     use super::*;
 
     fn st(want_up: bool, up: bool, ready: bool, since: i64) -> Status {
-        Status { since, ready_since: since, pid: if up { 42 } else { 0 }, wstat: 0, paused: false, finishing: false, want_up, ready }
+        Status { since, since_ns: 500_000_000, ready_since: since, pid: if up { 42 } else { 0 }, wstat: 0, paused: false, finishing: false, want_up, ready }
     }
 
     #[test]
     fn in_flight_is_wanted_up_not_yet_ready_and_within_the_timeout() {
         let t = Duration::from_secs(60);
-        assert!(in_flight(&st(true, true, false, 100), true, 110, t), "starting");
-        assert!(in_flight(&st(true, false, false, 100), true, 110, t), "told to start, not spawned yet");
-        assert!(!in_flight(&st(true, true, true, 100), true, 110, t), "ready");
-        assert!(!in_flight(&st(true, true, false, 100), false, 110, t), "up, and no readiness to wait for");
-        assert!(!in_flight(&st(true, true, false, 100), true, 160, t), "its start timeout passed");
-        assert!(!in_flight(&st(false, false, false, 100), true, 110, t), "down and not wanted");
+        assert!(in_flight(&st(true, true, false, 100), true, 110.0, t), "starting");
+        assert!(in_flight(&st(true, false, false, 100), true, 110.0, t), "told to start, not spawned yet");
+        assert!(!in_flight(&st(true, true, true, 100), true, 110.0, t), "ready");
+        assert!(!in_flight(&st(true, true, false, 100), false, 110.0, t), "up, and no readiness to wait for");
+        assert!(in_flight(&st(true, true, false, 100), true, 160.4, t), "to the nanosecond: 59.9 s after it went up");
+        assert!(!in_flight(&st(true, true, false, 100), true, 160.6, t), "its start timeout passed");
+        assert!(!in_flight(&st(false, false, false, 100), true, 110.0, t), "down and not wanted");
         assert_eq!(ordered(vec!["b".into(), "default".into(), "a".into()]), ["default", "a", "b"]);
     }
 }

@@ -3,7 +3,8 @@
 //! earlier behaviour) against paced (the default: K = the container's CPUs), side by side in
 //! one run. Two containers per N, only one running at a time; each measurement is a
 //! `docker stop` then `docker start` (what `docker restart` does), timed inside the container
-//! from PID 1's start until each gateway's state file says `running` for the pid s6 runs.
+//! from PID 1's start until s6 says each gateway is ready (the readiness bridge: its state file
+//! says `running` for this very process).
 
 use crate::docker;
 use crate::report::{Figure, Section, Unit};
@@ -18,7 +19,12 @@ pub const NAME: &str = "pacing";
 /// on this machine): the floor is N of those spread over the cores.
 const CPU_PER_START_S: f64 = 1.04;
 
-const RUNNING: &str = r#"running() {
+/// `ready P`: s6 says the gateway is up and ready, which the readiness bridge sets only once
+/// its state file says `running` for this very process (a pid alone is not enough: after a
+/// container restart the pids start over, and a state file left by the last boot can name
+/// the pid a new gateway has).
+const RUNNING: &str = r#"ready() { [ "$(s6-svstat -o up,ready /run/service/gateway-$1 2>/dev/null)" = "true true" ]; }
+running() {
   pid=$(s6-svstat -o pid /run/service/gateway-$1 2>/dev/null)
   [ "${pid:-0}" -gt 0 ] || return 1
   f=/opt/data/profiles/$1/gateway_state.json
@@ -97,7 +103,7 @@ impl Boxed {
                  while [ -n \"$left\" ]; do
                    next=
                    for p in $left; do
-                     if running $p; then t=$(up); [ -z \"$first\" ] && first=$t; last=$t; else next=\"$next $p\"; fi
+                     if ready $p; then t=$(up); [ -z \"$first\" ] && first=$t; last=$t; else next=\"$next $p\"; fi
                    done
                    left=$next
                    [ $(up) -gt $end ] && exit 3
@@ -192,8 +198,8 @@ pub fn run(env: &Env, image: &str, sizes: &[usize]) -> Section {
         "Per N, two containers of `{image}` with `/run` on tmpfs and N profiles (one made by hermes-agent's `hermes profile create`, \
          copied for the others), each wanted running: one with `HERMES_GATEWAY_BOOT_PACE=0` (all at once, as before and as upstream), \
          one with the default (K = the CPUs plus one, {} here), one with K = the CPUs. Only one runs at a time; each measurement is `docker stop` then `docker start` \
-         (what `docker restart` does), timed inside the container from PID 1's start until each gateway's `gateway_state.json` says \
-         `running` for the pid s6 runs (polled every 100 ms); memory is the gateways' summed RSS once all are ready. Median of {runs} run(s), \
+         (what `docker restart` does), timed inside the container from PID 1's start until s6 says each gateway is ready \
+         (`s6-svstat -o up,ready`: the readiness bridge marks it once `gateway_state.json` says `running` for that very process; polled every 100 ms); memory is the gateways' summed RSS once all are ready. Median of {runs} run(s), \
          alternating. The floor is N × {CPU_PER_START_S} s (the CPU one gateway takes from exec to running alone, issue 21's measurement) \
          over {cores} cores.",
         cores + 1

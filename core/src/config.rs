@@ -53,6 +53,8 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ("HERMES_CRASH_WINDOW", "crash policy: that window (default 5m)"),
     ("HERMES_CRASH_COOLDOWN", "crash policy: first probe after a quarantine (default 10m)"),
     ("HERMES_CRASH_COOLDOWN_MAX", "crash policy: longest wait between probes (default 6h)"),
+    ("HERMES_GATEWAY_START_TIMEOUT", "a gateway not ready this long after it started is killed and restarted as start-timeout (default 120s; 0: never)"),
+    ("HERMES_GATEWAY_HEARTBEAT_TIMEOUT", "a gateway without sd_notify whose heartbeat is this old is killed and restarted as hung (default 90s; 0: never)"),
 ];
 
 /// A duration as people write it: `500ms`, `2s`, `10m`, `6h`, or a bare number of seconds
@@ -108,6 +110,8 @@ pub struct Config {
     /// hermes-agent's own `hermes` (the `hermes` front passes it what is not ours).
     pub upstream_program: PathBuf,
     pub policy: crate::policy::Knobs,
+    /// The start timeout and the heartbeat bound (see [`crate::liveness`]).
+    pub liveness: crate::liveness::Knobs,
 }
 
 impl Default for Config {
@@ -129,6 +133,7 @@ impl Default for Config {
             execline_cd: None,
             upstream_program: PathBuf::from(DEFAULT_UPSTREAM),
             policy: crate::policy::Knobs::default(),
+            liveness: crate::liveness::Knobs::default(),
         }
     }
 }
@@ -281,6 +286,7 @@ impl Config {
             execline_cd: crate::trusted::find("cd", Some(EXECLINE_DIRS)).map(|p| p.to_string_lossy().into_owned()),
             upstream_program: path(None, "HERMES_S6_UPSTREAM", DEFAULT_UPSTREAM),
             policy: knobs(env)?,
+            liveness: crate::liveness::Knobs::from_env(env).map_err(Problem::usage)?,
         };
         cfg.check()?;
         Ok(cfg)

@@ -40,12 +40,17 @@ pub struct ProfileStatus {
     pub signal: Option<i32>,
     /// What the running gateway costs: resident memory and CPU (like `pm2 ls`).
     pub usage: Option<super::usage::Usage>,
-    /// Up and ready (s6's readiness; a gateway without notification is ready when up).
+    /// Up and ready: s6's readiness, which the slot's bridge gives once the gateway says it is
+    /// ready (a slot without `notification-fd`, from an older release, is ready when up).
     pub ready: bool,
+    /// Since when it is ready, RFC 3339 (UTC).
+    pub ready_since: Option<String>,
+    /// Why the slot's watcher killed the last run, if it did: `hung` or `start-timeout`.
+    pub killed: Option<&'static str>,
     /// No `down` file: s6 starts it when its supervisor starts.
     pub normally_up: bool,
     pub want_up: bool,
-    /// What the gateway is doing, in one word: running, starting, stopping, restarting,
+    /// What the gateway is doing, in one word: running, starting (up, not ready yet), stopping, restarting,
     /// backing-off, quarantined, probing, parked, config-error, stopped, not-restored,
     /// unsupervised, not-registered.
     pub state: &'static str,
@@ -117,7 +122,7 @@ pub enum Standing {
 
 impl ProfileStatus {
     pub fn standing(&self) -> Standing {
-        if self.wanted != Some(Wanted::Running) || self.up {
+        if self.wanted != Some(Wanted::Running) || (self.up && self.ready) {
             return Standing::AsWanted;
         }
         match self.verdict {
@@ -194,6 +199,8 @@ pub fn of(ctx: &Ctx, scandir: &Dir, profile: &str) -> ProfileStatus {
         signal: None,
         usage: None,
         ready: false,
+        ready_since: None,
+        killed: rec.as_ref().and_then(|r| r.last_exit).and_then(|e| e.killed).map(|k| k.as_str()),
         normally_up: false,
         want_up: false,
         state: "not-registered",
@@ -226,7 +233,11 @@ pub fn of(ctx: &Ctx, scandir: &Dir, profile: &str) -> ProfileStatus {
             ps.since = Some(rfc3339(from_unix_secs(st.since as f64)));
             ps.since_secs = Some((now - st.since).max(0));
             ps.want_up = st.want_up;
-            ps.ready = st.is_up() && st.ready;
+            // The bridge speaks through notification-fd; a slot without one cannot be told.
+            let notifies = fs.lstat(slot, OsStr::new("notification-fd")).is_ok();
+            ps.ready = st.is_up() && (st.ready || !notifies);
+            let ready_at = if notifies { st.ready_since } else { st.since };
+            ps.ready_since = ps.ready.then(|| rfc3339(from_unix_secs(ready_at as f64)));
             let deaths = svstat::deaths(fs, slot);
             ps.restarts = Some(deaths);
             // Before the first death the wait status is just zeroes, not an exit code.
@@ -239,6 +250,9 @@ pub fn of(ctx: &Ctx, scandir: &Dir, profile: &str) -> ProfileStatus {
         _ => false,
     };
     let mut verdict = verdict(ps.registered, st.as_ref(), died, ps.wanted.as_ref(), rec.as_ref());
+    if verdict == Verdict::Running && !ps.ready {
+        verdict = Verdict::Starting;
+    }
     // s6 restarts a dead gateway a second after its finish; down, wanted up and no finish
     // running for longer than that means it could not start one (s6 tries again only after 60 s).
     if verdict == Verdict::Restarting && st.as_ref().is_some_and(|s| !s.finishing) && ps.since_secs.is_some_and(|s| s >= SPAWN_STUCK_SECS) {
@@ -316,6 +330,8 @@ pub enum Verdict {
     NotRegistered,
     Unsupervised,
     Running,
+    /// Up and wanted up, not ready yet.
+    Starting,
     Probing,
     Stopping,
     Restarting,
@@ -338,6 +354,7 @@ impl Verdict {
             Verdict::NotRegistered => "not-registered",
             Verdict::Unsupervised => "unsupervised",
             Verdict::Running => "running",
+            Verdict::Starting => "starting",
             Verdict::Probing => "probing",
             Verdict::Stopping => "stopping",
             Verdict::Restarting => "restarting",
@@ -437,6 +454,10 @@ fn explain(v: Verdict, ps: &ProfileStatus, rec: Option<&Record>, now: std::time:
     // s6's own record of the last death first: the policy's file is the user's to edit. It
     // speaks only for deaths before this supervisor (a container restart ago).
     let exit = last_exit(ps.exit_code, ps.signal).or_else(|| rec.and_then(|r| r.last_exit).and_then(|e| last_exit(e.code, e.signal)));
+    let exit = match (ps.killed, exit) {
+        (Some(k), e) => Some(format!("{k}: killed by its watcher{}", e.map(|e| format!(", {e}")).unwrap_or_default())),
+        (None, e) => e,
+    };
     let exit_part = exit.as_deref().map(|e| format!(", last {e}")).unwrap_or_default();
     let next = rec.and_then(|r| r.next_start).map(|t| {
         let wait = t - crate::clock::unix_secs_f64(now);
@@ -449,10 +470,17 @@ fn explain(v: Verdict, ps: &ProfileStatus, rec: Option<&Record>, now: std::time:
     match v {
         Verdict::NotRegistered => format!("no s6 slot: the registrar adds one for a profile on the volume, or run `hermes-reconcile register {p}` as root"),
         Verdict::Unsupervised => "its slot exists but no s6-supervise runs it yet: s6-svscan has not rescanned (see `s6-svscanctl -a`)".into(),
-        Verdict::Running => match ps.since_secs {
-            Some(up) => format!("up for {}{restarts}", human_duration(up as f64)),
-            None => "up".into(),
-        },
+        Verdict::Running => {
+            let ready = ps.ready_since.as_deref().map(|t| format!(", ready since {t}")).unwrap_or_default();
+            match ps.since_secs {
+                Some(up) => format!("up for {}{ready}{restarts}", human_duration(up as f64)),
+                None => format!("up{ready}"),
+            }
+        }
+        Verdict::Starting => format!(
+            "up for {}, not ready yet: ready once the gateway says so (READY=1, or its state file says running); killed as start-timeout if not ready within HERMES_GATEWAY_START_TIMEOUT (default 120 s){exit_part}{restarts}",
+            human_duration(ps.since_secs.unwrap_or(0) as f64)
+        ),
         Verdict::Probing => format!("started as a probe after a quarantine; clears it if it stays up{restarts}"),
         Verdict::Stopping => "asked to stop; still running (s6 kills it once its grace ends)".into(),
         Verdict::Restarting => format!("crashed{exit_part}; s6 restarts it within a second{restarts}"),
@@ -535,18 +563,19 @@ pub fn render_table(r: &StatusReport) -> String {
     // A wanted state is the user's text: escaped, and cut to a column's width.
     let wanted: Vec<String> = r.profiles.iter().map(|p| p.wanted.as_ref().map_or("-".into(), |w| cell(w.as_str()))).collect();
     let ww = wanted.iter().map(|w| w.chars().count()).chain([7]).max().unwrap_or(7);
-    let row = |out: &mut String, cols: [&str; 10]| {
+    let row = |out: &mut String, cols: [&str; 11]| {
         let _ = writeln!(
             out,
-            "{:<wp$} {:<ww$} {:<4} {:<8} {:>7} {:>6} {:<20} {:>8} {:<10} {}",
-            cols[0], cols[1], cols[2], cols[3], cols[4], cols[5], cols[6], cols[7], cols[8], cols[9]
+            "{:<wp$} {:<ww$} {:<4} {:<5} {:<8} {:>7} {:>6} {:<20} {:>8} {:<13} {}",
+            cols[0], cols[1], cols[2], cols[3], cols[4], cols[5], cols[6], cols[7], cols[8], cols[9], cols[10]
         );
     };
-    row(&mut out, ["PROFILE", "WANTED", "S6", "PID", "MEM", "CPU", "SINCE", "RESTARTS", "LAST EXIT", "STATE"]);
+    row(&mut out, ["PROFILE", "WANTED", "S6", "READY", "PID", "MEM", "CPU", "SINCE", "RESTARTS", "LAST EXIT", "STATE"]);
     for (p, wanted) in r.profiles.iter().zip(&wanted) {
-        let last = match (p.exit_code, p.signal) {
-            (_, Some(s)) => format!("signal {s}"),
-            (Some(c), _) => format!("exit {c}"),
+        let last = match (p.killed, p.exit_code, p.signal) {
+            (Some(k), _, _) => k.to_string(),
+            (_, _, Some(s)) => format!("signal {s}"),
+            (_, Some(c), _) => format!("exit {c}"),
             _ => "-".into(),
         };
         let s6 = if !p.registered || !p.supervised {
@@ -562,6 +591,7 @@ pub fn render_table(r: &StatusReport) -> String {
                 &crate::escape::terminal(&p.profile),
                 wanted,
                 s6,
+                if !p.up { "-" } else if p.ready { "yes" } else { "no" },
                 &p.pid.map(|x| x.to_string()).unwrap_or_else(|| "-".into()),
                 &p.usage.map(|u| super::usage::human_bytes(u.rss_bytes)).unwrap_or_else(|| "-".into()),
                 &p.usage.map(|u| format!("{:.1}%", u.cpu_percent)).unwrap_or_else(|| "-".into()),

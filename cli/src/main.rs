@@ -220,6 +220,11 @@ pub fn resolve(global: &Global, render: &RenderArgs) -> Result<Config, Problem> 
 }
 
 fn main() -> ExitCode {
+    // A slot's watcher, re-exec'd by the bridge: no command line of ours to parse.
+    let mut argv = std::env::args_os().skip(1);
+    if argv.next().is_some_and(|a| a == "--bridge-watcher") {
+        hermes_core::liveness::bridge::watcher_main(&argv.next().unwrap_or_default().to_string_lossy());
+    }
     let json_requested = std::env::args().any(|a| a == "--json");
     use clap::{CommandFactory, FromArgMatches};
     let parsed = Cli::command().after_help(after_help()).try_get_matches().and_then(|m| Cli::from_arg_matches(&m));

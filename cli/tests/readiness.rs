@@ -210,12 +210,12 @@ fn sd_notify_readiness_is_unspoofable_and_a_silent_watchdog_is_hung() {
     // The bridge execs the gateway a moment after s6 ran it: its environment is then the one
     // the bridge gave.
     let gateway = common::world::workspace_binary("hermes-gateway");
-    assert!(wait_for(Duration::from_secs(5), || fs::read_link(format!("/proc/{pid}/exe")).is_ok_and(|e| e == gateway)));
+    assert!(wait_for(Duration::from_secs(5), || fs::read_link(format!("/proc/{pid}/exe")).is_ok_and(|e| e == gateway)), "pid {pid} never became the gateway: {}", log_of(&w, "rd-notify"));
     let environ = fs::read(format!("/proc/{pid}/environ")).unwrap();
     let var = |name: &str| {
         environ.split(|b| *b == 0).find_map(|kv| kv.strip_prefix(format!("{name}=").as_bytes()).map(|v| String::from_utf8_lossy(v).into_owned()))
     };
-    let socket = var("NOTIFY_SOCKET").expect("the gateway was given NOTIFY_SOCKET");
+    let socket = var("NOTIFY_SOCKET").unwrap_or_else(|| panic!("the gateway was given no NOTIFY_SOCKET: {}", String::from_utf8_lossy(&environ)));
     assert_eq!(var("WATCHDOG_USEC").as_deref(), Some("2000000"));
     // Another process (root, even) says READY=1 for it: not the gateway, so not ready.
     {

@@ -163,11 +163,11 @@ pub enum Cmd {
     Boot(cmd::boot::BootArgs),
     /// Print what the boot pass would do, changing nothing
     Plan(cmd::boot::PlanArgs),
-    /// Start a profile's gateway (s6-svc -u), record desired_state=running, clear any crash-policy hold, and wait until it has stayed up
+    /// Start a profile's gateway (s6-svc -u), record desired_state=running, clear any crash-policy hold, and wait until it is ready and has stayed up
     Start(cmd::start::StartArgs),
     /// Stop a profile's gateway (planned-stop marker, s6-svc -d), record desired_state=stopped, and wait until it is down
     Stop(cmd::stop::StopArgs),
-    /// Restart a profile's gateway (s6-svc -t; starts it if down), record running, and wait until the new one has stayed up
+    /// Restart a profile's gateway (s6-svc -t; starts it if down), record running, and wait until the new one is ready and has stayed up
     Restart(cmd::restart::RestartArgs),
     /// Per profile: wanted state, s6 state, restarts, last exit, the crash policy's verdict and why; and the scanner's capacity
     #[command(after_help = cmd::status::AFTER_HELP)]

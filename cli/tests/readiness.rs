@@ -43,6 +43,17 @@ fn s6_marks_a_gateway_ready_only_when_it_says_so() {
     assert!(wait_for(Duration::from_secs(5), || is_up(&mute) == Some(true)));
     assert!(!svwait_ready(&mute, 2000), "a gateway that never said so was marked ready");
     assert_eq!(svstat(&mute, "up,ready"), "true false");
+    // `status` and `health` agree with s6.
+    let (c, m) = (w.status_json("coder"), w.status_json("mute"));
+    assert_eq!((c["ready"].as_bool(), c["state"].as_str()), (Some(true), Some("running")), "{c}");
+    assert_eq!((m["ready"].as_bool(), m["state"].as_str(), m["up"].as_bool()), (Some(false), Some("starting"), Some(true)), "{m}");
+    assert!(m["explanation"].as_str().unwrap().contains("not ready yet"), "{m}");
+    let table = String::from_utf8_lossy(&w.cli(true, &["status"]).stdout).into_owned();
+    assert!(table.contains("READY") && table.lines().any(|l| l.starts_with("mute ") && l.contains(" no ") && l.contains("starting")), "{table}");
+    let h = w.cli(false, &["--json", "health"]);
+    let h: serde_json::Value = serde_json::from_slice(&h.stdout).unwrap();
+    let problems = h["problems"].to_string();
+    assert!(problems.contains("mute is wanted running but is starting") && !problems.contains("coder is"), "{h}");
 }
 
 /// The bridge alone, as a run script would exec it, with a pipe for s6's notification-fd.

@@ -10,7 +10,7 @@ use common::svscan::{is_up, wait_for};
 use common::world::{prerequisites, World};
 use std::fs;
 use std::io::Read;
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::AsRawFd;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -73,7 +73,7 @@ fn a_state_file_written_before_the_gateway_ran_does_not_make_it_ready() {
     let mut child = Command::new("sh").arg("-c").arg(&script).env("HERMES_GATEWAY_HEARTBEAT_TIMEOUT", "0").stderr(Stdio::piped()).spawn().unwrap();
     drop(wr);
     nix::fcntl::fcntl(r.as_raw_fd(), nix::fcntl::FcntlArg::F_SETFL(nix::fcntl::OFlag::O_NONBLOCK)).unwrap();
-    let mut pipe = fs::File::from(OwnedFd::from(r));
+    let mut pipe = fs::File::from(r);
     let readable = |pipe: &mut fs::File| {
         let mut b = [0u8; 8];
         matches!(pipe.read(&mut b), Ok(n) if n > 0)

@@ -164,7 +164,7 @@ impl Watch {
     /// How long the watcher may sleep from `now` before something is due or should be looked at.
     pub fn sleep(&self, now: Duration) -> Option<Duration> {
         let left = |at: Duration| at.saturating_sub(now);
-        let deadline = match self.phase {
+        match self.phase {
             Phase::Disarmed => None,
             Phase::Starting => {
                 let grace = self.running_seen.map(|s| left(s + NOTIFY_GRACE));
@@ -176,8 +176,7 @@ impl Watch {
                 Protocol::StateFile if self.wants_heartbeat() => Some(left(alive_at + self.knobs.heartbeat_timeout).min(self.heartbeat_poll())),
                 Protocol::StateFile => None,
             },
-        };
-        deadline
+        }
     }
 }
 

@@ -488,7 +488,7 @@ fn explain(v: Verdict, ps: &ProfileStatus, rec: Option<&Record>, now: std::time:
             let limit = |t: &Tasks| t.max.map_or("no limit now".to_string(), |m| format!("pids.max {m}"));
             let why = match tasks() {
                 Some(t) if t.refused > 0 || t.max.is_some_and(|m| t.current * 10 >= m * 9) => format!(
-                    "the container's task limit: forks were refused {} time(s) ({} tasks, {}); raise docker's --pids-limit or the pod's pids limit (each gateway needs its own tasks plus 3: two s6-supervise and its s6-log)",
+                    "the container's task limit: forks were refused {} time(s) ({} tasks, {}); raise docker's --pids-limit or the pod's pids limit (each gateway needs its own tasks plus 4: two s6-supervise, its s6-log and its watcher)",
                     t.refused,
                     t.current,
                     limit(&t)

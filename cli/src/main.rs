@@ -163,11 +163,11 @@ pub enum Cmd {
     Boot(cmd::boot::BootArgs),
     /// Print what the boot pass would do, changing nothing
     Plan(cmd::boot::PlanArgs),
-    /// Start a profile's gateway (s6-svc -u), record desired_state=running, clear any crash-policy hold, and wait until it has stayed up
+    /// Start a profile's gateway (s6-svc -u), record desired_state=running, clear any crash-policy hold, and wait until it is ready and has stayed up
     Start(cmd::start::StartArgs),
     /// Stop a profile's gateway (planned-stop marker, s6-svc -d), record desired_state=stopped, and wait until it is down
     Stop(cmd::stop::StopArgs),
-    /// Restart a profile's gateway (s6-svc -t; starts it if down), record running, and wait until the new one has stayed up
+    /// Restart a profile's gateway (s6-svc -t; starts it if down), record running, and wait until the new one is ready and has stayed up
     Restart(cmd::restart::RestartArgs),
     /// Per profile: wanted state, s6 state, restarts, last exit, the crash policy's verdict and why; and the scanner's capacity
     #[command(after_help = cmd::status::AFTER_HELP)]
@@ -220,6 +220,11 @@ pub fn resolve(global: &Global, render: &RenderArgs) -> Result<Config, Problem> 
 }
 
 fn main() -> ExitCode {
+    // A slot's watcher, re-exec'd by the bridge: no command line of ours to parse.
+    let mut argv = std::env::args_os().skip(1);
+    if argv.next().is_some_and(|a| a == "--bridge-watcher") {
+        hermes_core::liveness::bridge::watcher_main(&argv.next().unwrap_or_default().to_string_lossy());
+    }
     let json_requested = std::env::args().any(|a| a == "--json");
     use clap::{CommandFactory, FromArgMatches};
     let parsed = Cli::command().after_help(after_help()).try_get_matches().and_then(|m| Cli::from_arg_matches(&m));

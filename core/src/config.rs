@@ -57,7 +57,8 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ("HERMES_GATEWAY_MEMORY_CHECK", "how often the registrar compares gateways' memory with their limits (default 10s)"),
     ("HERMES_S6_OOM_EVENTS", "the cgroup file whose `oom_kill` counter tells a kernel OOM kill (default: this process's cgroup's memory.events, or memory.oom_control on cgroup v1)"),
     ("HERMES_GATEWAY_BOOT_PACE", "after a boot or `restart --all`, start at most this many gateways at a time (default: the number of CPUs plus one; 0: all at once)"),
-    ("HERMES_GATEWAY_START_TIMEOUT", "how long a gateway may take to be ready: then killed, and a paced start releases the next one (default 120s)"),
+    ("HERMES_GATEWAY_START_TIMEOUT", "a gateway not ready this long after it started is killed and restarted as start-timeout, and a paced boot starts the next (default 120s; 0: never)"),
+    ("HERMES_GATEWAY_HEARTBEAT_TIMEOUT", "a gateway without sd_notify whose heartbeat is this old is killed and restarted as hung (default 90s; 0: never)"),
 ];
 
 /// A duration as people write it: `500ms`, `2s`, `10m`, `6h`, or a bare number of seconds
@@ -123,14 +124,12 @@ pub struct Config {
     pub oom_events: Option<PathBuf>,
     /// At most this many gateways starting at once after a boot or `restart --all`; 0: all.
     pub boot_pace: usize,
-    /// How long a paced start waits for a gateway's readiness before releasing the next.
-    pub start_timeout: std::time::Duration,
+    /// The start timeout and the heartbeat bound (see [`crate::liveness`]).
+    pub liveness: crate::liveness::Knobs,
 }
 
 /// How often the registrar compares gateways' memory with their limits, by default.
 pub const DEFAULT_MEMORY_CHECK: std::time::Duration = std::time::Duration::from_secs(10);
-/// How long a paced start waits for readiness, by default: the liveness watcher's start timeout.
-pub const DEFAULT_START_TIMEOUT: std::time::Duration = crate::liveness::DEFAULT_START_TIMEOUT;
 
 /// The machine's CPUs, at least 1.
 pub fn cpus() -> usize {
@@ -144,6 +143,18 @@ pub fn cpus() -> usize {
 /// lone start's time.
 pub fn default_boot_pace() -> usize {
     cpus() + 1
+}
+
+impl Config {
+    /// How long a paced start waits for a gateway's readiness before releasing the next: the
+    /// start timeout, or its default when the watcher's kill is off (a gateway never ready
+    /// must not hold a place forever).
+    pub fn pace_timeout(&self) -> std::time::Duration {
+        match self.liveness.start_timeout {
+            d if d.is_zero() => crate::liveness::DEFAULT_START_TIMEOUT,
+            d => d,
+        }
+    }
 }
 
 impl Default for Config {
@@ -169,7 +180,7 @@ impl Default for Config {
             memory_check: DEFAULT_MEMORY_CHECK,
             oom_events: None,
             boot_pace: 0,
-            start_timeout: DEFAULT_START_TIMEOUT,
+            liveness: crate::liveness::Knobs::default(),
         }
     }
 }
@@ -342,12 +353,7 @@ impl Config {
                 Some(v) => number("HERMES_GATEWAY_BOOT_PACE", &v)?,
                 None => default_boot_pace(),
             },
-            // The liveness watcher's own setting: 0 turns its kill off, and the pace then waits
-            // the default for each start (a gateway never ready must not hold a place forever).
-            start_timeout: match crate::liveness::Knobs::from_env(env).map_err(Problem::usage)?.start_timeout {
-                d if d.is_zero() => DEFAULT_START_TIMEOUT,
-                d => d,
-            },
+            liveness: crate::liveness::Knobs::from_env(env).map_err(Problem::usage)?,
         };
         cfg.check()?;
         Ok(cfg)

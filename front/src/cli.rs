@@ -74,7 +74,7 @@ pub struct OneOrAll {
 /// How long `start`/`restart` watch the gateway they started.
 #[derive(Args, Debug, Clone, Default)]
 pub struct Settle {
-    /// Succeed only once the gateway is up and has stayed up this long (default 1; 0: just up)
+    /// Succeed only once the gateway is ready (it says so; killed as start-timeout past HERMES_GATEWAY_START_TIMEOUT) and has stayed up this long after (default 1; 0: just ready)
     #[arg(long, value_name = "SECONDS", conflicts_with = "no_wait")]
     pub wait: Option<f64>,
     /// Return once s6 is told and the wanted state recorded, without watching the gateway
@@ -109,11 +109,11 @@ pub struct StopArgs {
 
 #[derive(Subcommand, Debug)]
 pub enum Gateway {
-    /// Start the gateway (registering its slot if the profile has none), record that it is wanted running, clear any crash-policy hold, and wait until it has stayed up
+    /// Start the gateway (registering its slot if the profile has none), record that it is wanted running, clear any crash-policy hold, and wait until it is ready and has stayed up
     Start(StartArgs),
     /// Stop the gateway, record that it is wanted stopped, and wait until it is down (killed if it ignores SIGTERM)
     Stop(StopArgs),
-    /// Restart the gateway (starts it if down), record that it is wanted running, and wait until the new one has stayed up
+    /// Restart the gateway (starts it if down), record that it is wanted running, and wait until the new one is ready and has stayed up
     Restart(RestartArgs),
     /// One gateway: wanted state, s6 state, restarts, last exit, the crash policy's verdict and why, its log
     Status(Target),

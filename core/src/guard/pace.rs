@@ -107,10 +107,10 @@ pub fn release(ctx: &Ctx, scandir: &Dir, k: usize, container: &Container, settle
             // Started by someone else meanwhile (an operator `start`): no longer queued.
             Some(s) if is_queued && (s.want_up || s.is_up()) => {
                 unqueue(ctx, &slot);
-                flying += usize::from(first_run && in_flight(&s, notifies(ctx, &slot), now, ctx.cfg.start_timeout));
+                flying += usize::from(first_run && in_flight(&s, notifies(ctx, &slot), now, ctx.cfg.pace_timeout()));
             }
             Some(s) if !is_queued => {
-                if first_run && in_flight(&s, notifies(ctx, &slot), now, ctx.cfg.start_timeout) {
+                if first_run && in_flight(&s, notifies(ctx, &slot), now, ctx.cfg.pace_timeout()) {
                     flying += 1;
                 } else {
                     settled.insert(p);

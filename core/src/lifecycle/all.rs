@@ -112,8 +112,8 @@ pub fn for_all_paced(
 /// boot pace counts it ([`crate::guard::pace::in_flight`]).
 fn started(ctx: &Ctx, slot: &crate::fs::Dir) {
     let notifies = ctx.fs.lstat(slot, std::ffi::OsStr::new("notification-fd")).is_ok();
-    crate::clock::wait_until(ctx.clock, ctx.cfg.start_timeout, std::time::Duration::from_millis(50), || {
+    crate::clock::wait_until(ctx.clock, ctx.cfg.pace_timeout(), std::time::Duration::from_millis(50), || {
         let now = crate::clock::unix_secs_f64(ctx.clock.now());
-        crate::s6::svstat::read(ctx.fs, slot).ok().flatten().is_none_or(|st| !crate::guard::pace::in_flight(&st, notifies, now, ctx.cfg.start_timeout))
+        crate::s6::svstat::read(ctx.fs, slot).ok().flatten().is_none_or(|st| !crate::guard::pace::in_flight(&st, notifies, now, ctx.cfg.pace_timeout()))
     });
 }

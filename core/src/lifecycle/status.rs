@@ -46,14 +46,19 @@ pub struct ProfileStatus {
     /// What the supervisor knew of the last death beyond its exit: `memory` (restarted over
     /// its limit) or `oom` (the kernel's OOM killer).
     pub last_cause: Option<&'static str>,
-    /// Up and ready (s6's readiness; a gateway without notification is ready when up).
+    /// Up and ready: s6's readiness, which the slot's bridge gives once the gateway says it is
+    /// ready (a slot without `notification-fd`, from an older release, is ready when up).
     pub ready: bool,
+    /// Since when it is ready, RFC 3339 (UTC).
+    pub ready_since: Option<String>,
+    /// Why the slot's watcher killed the last run, if it did: `hung` or `start-timeout`.
+    pub killed: Option<&'static str>,
     /// No `down` file: s6 starts it when its supervisor starts.
     pub normally_up: bool,
     /// Waiting for the boot pace to start it (see [`crate::guard::pace`]): since when, RFC 3339.
     pub queued_since: Option<String>,
     pub want_up: bool,
-    /// What the gateway is doing, in one word: running, starting, stopping, restarting,
+    /// What the gateway is doing, in one word: running, starting (up, not ready yet), stopping, restarting,
     /// backing-off, quarantined, probing, parked, config-error, stopped, not-restored,
     /// unsupervised, not-registered.
     pub state: &'static str,
@@ -125,7 +130,7 @@ pub enum Standing {
 
 impl ProfileStatus {
     pub fn standing(&self) -> Standing {
-        if self.wanted != Some(Wanted::Running) || self.up {
+        if self.wanted != Some(Wanted::Running) || (self.up && self.ready) {
             return Standing::AsWanted;
         }
         match self.verdict {
@@ -204,6 +209,8 @@ pub fn of(ctx: &Ctx, scandir: &Dir, profile: &str) -> ProfileStatus {
         memory_limit: None,
         last_cause: rec.as_ref().and_then(|r| r.last_exit).and_then(|e| e.cause).map(|c| c.as_str()),
         ready: false,
+        ready_since: None,
+        killed: rec.as_ref().and_then(|r| r.last_exit).and_then(|e| e.killed).map(|k| k.as_str()),
         normally_up: false,
         queued_since: None,
         want_up: false,
@@ -238,7 +245,11 @@ pub fn of(ctx: &Ctx, scandir: &Dir, profile: &str) -> ProfileStatus {
             ps.since = Some(rfc3339(from_unix_secs(st.since as f64)));
             ps.since_secs = Some((now - st.since).max(0));
             ps.want_up = st.want_up;
-            ps.ready = st.is_up() && st.ready;
+            // The bridge speaks through notification-fd; a slot without one cannot be told.
+            let notifies = fs.lstat(slot, OsStr::new("notification-fd")).is_ok();
+            ps.ready = st.is_up() && (st.ready || !notifies);
+            let ready_at = if notifies { st.ready_since } else { st.since };
+            ps.ready_since = ps.ready.then(|| rfc3339(from_unix_secs(ready_at as f64)));
             let deaths = svstat::deaths(fs, slot);
             ps.restarts = Some(deaths);
             // Before the first death the wait status is just zeroes, not an exit code.
@@ -251,6 +262,9 @@ pub fn of(ctx: &Ctx, scandir: &Dir, profile: &str) -> ProfileStatus {
         _ => false,
     };
     let mut verdict = verdict(ps.registered, st.as_ref(), died, ps.wanted.as_ref(), rec.as_ref());
+    if verdict == Verdict::Running && !ps.ready {
+        verdict = Verdict::Starting;
+    }
     // Down, not wanted up by s6, and marked by the boot pace: queued, unless the operator has
     // stopped it meanwhile (the pacer then drops the mark).
     let queued = slot.as_ref().and_then(|s| crate::guard::pace::queued_since(ctx, s));
@@ -337,6 +351,8 @@ pub enum Verdict {
     NotRegistered,
     Unsupervised,
     Running,
+    /// Up and wanted up, not ready yet.
+    Starting,
     Probing,
     Stopping,
     Restarting,
@@ -361,6 +377,7 @@ impl Verdict {
             Verdict::NotRegistered => "not-registered",
             Verdict::Unsupervised => "unsupervised",
             Verdict::Running => "running",
+            Verdict::Starting => "starting",
             Verdict::Probing => "probing",
             Verdict::Stopping => "stopping",
             Verdict::Restarting => "restarting",
@@ -466,6 +483,10 @@ fn explain(v: Verdict, ps: &ProfileStatus, rec: Option<&Record>, now: std::time:
         Some("oom") => " (killed by the kernel's OOM killer)",
         _ => "",
     };
+    let exit = match (ps.killed, exit) {
+        (Some(k), e) => Some(format!("{k}: killed by its watcher{}", e.map(|e| format!(", {e}")).unwrap_or_default())),
+        (None, e) => e,
+    };
     let exit_part = exit.as_deref().map(|e| format!(", last {e}{cause}")).unwrap_or_default();
     let next = rec.and_then(|r| r.next_start).map(|t| {
         let wait = t - crate::clock::unix_secs_f64(now);
@@ -487,11 +508,16 @@ fn explain(v: Verdict, ps: &ProfileStatus, rec: Option<&Record>, now: std::time:
                 (Some(u), Some(l)) => format!("; memory {} of its limit {}", super::usage::human_bytes(u.rss_bytes), super::usage::human_bytes(l)),
                 _ => String::new(),
             };
+            let ready = ps.ready_since.as_deref().map(|t| format!(", ready since {t}")).unwrap_or_default();
             match ps.since_secs {
-                Some(up) => format!("up for {}{restarts}{last}{mem}", human_duration(up as f64)),
-                None => format!("up{mem}"),
+                Some(up) => format!("up for {}{ready}{restarts}{last}{mem}", human_duration(up as f64)),
+                None => format!("up{ready}{mem}"),
             }
         }
+        Verdict::Starting => format!(
+            "up for {}, not ready yet: ready once the gateway says so (READY=1, or its state file says running); killed as start-timeout if not ready within HERMES_GATEWAY_START_TIMEOUT (default 120 s){exit_part}{restarts}",
+            human_duration(ps.since_secs.unwrap_or(0) as f64)
+        ),
         Verdict::Probing => format!("started as a probe after a quarantine; clears it if it stays up{restarts}"),
         Verdict::Stopping => "asked to stop; still running (s6 kills it once its grace ends)".into(),
         Verdict::Restarting => format!("crashed{exit_part}; s6 restarts it within a second{restarts}"),
@@ -499,7 +525,7 @@ fn explain(v: Verdict, ps: &ProfileStatus, rec: Option<&Record>, now: std::time:
             let limit = |t: &Tasks| t.max.map_or("no limit now".to_string(), |m| format!("pids.max {m}"));
             let why = match tasks() {
                 Some(t) if t.refused > 0 || t.max.is_some_and(|m| t.current * 10 >= m * 9) => format!(
-                    "the container's task limit: forks were refused {} time(s) ({} tasks, {}); raise docker's --pids-limit or the pod's pids limit (each gateway needs its own tasks plus 3: two s6-supervise and its s6-log)",
+                    "the container's task limit: forks were refused {} time(s) ({} tasks, {}); raise docker's --pids-limit or the pod's pids limit (each gateway needs its own tasks plus 4: two s6-supervise, its s6-log and its watcher)",
                     t.refused,
                     t.current,
                     limit(&t)
@@ -588,18 +614,19 @@ pub fn render_table(r: &StatusReport) -> String {
     let wanted: Vec<String> = r.profiles.iter().map(|p| p.wanted.as_ref().map_or("-".into(), |w| cell(w.as_str()))).collect();
     let ww = wanted.iter().map(|w| w.chars().count()).chain([7]).max().unwrap_or(7);
     let wm = r.profiles.iter().map(|p| mem_cell(p).len()).chain([7]).max().unwrap_or(7);
-    let row = |out: &mut String, cols: [&str; 10]| {
+    let row = |out: &mut String, cols: [&str; 11]| {
         let _ = writeln!(
             out,
-            "{:<wp$} {:<ww$} {:<4} {:<8} {:>wm$} {:>6} {:<20} {:>8} {:<10} {}",
-            cols[0], cols[1], cols[2], cols[3], cols[4], cols[5], cols[6], cols[7], cols[8], cols[9]
+            "{:<wp$} {:<ww$} {:<4} {:<5} {:<8} {:>wm$} {:>6} {:<20} {:>8} {:<13} {}",
+            cols[0], cols[1], cols[2], cols[3], cols[4], cols[5], cols[6], cols[7], cols[8], cols[9], cols[10]
         );
     };
-    row(&mut out, ["PROFILE", "WANTED", "S6", "PID", "MEM", "CPU", "SINCE", "RESTARTS", "LAST EXIT", "STATE"]);
+    row(&mut out, ["PROFILE", "WANTED", "S6", "READY", "PID", "MEM", "CPU", "SINCE", "RESTARTS", "LAST EXIT", "STATE"]);
     for (p, wanted) in r.profiles.iter().zip(&wanted) {
-        let last = match (p.exit_code, p.signal) {
-            (_, Some(s)) => format!("signal {s}"),
-            (Some(c), _) => format!("exit {c}"),
+        let last = match (p.killed, p.exit_code, p.signal) {
+            (Some(k), _, _) => k.to_string(),
+            (_, _, Some(s)) => format!("signal {s}"),
+            (_, Some(c), _) => format!("exit {c}"),
             _ => "-".into(),
         };
         let s6 = if !p.registered || !p.supervised {
@@ -615,6 +642,7 @@ pub fn render_table(r: &StatusReport) -> String {
                 &crate::escape::terminal(&p.profile),
                 wanted,
                 s6,
+                if !p.up { "-" } else if p.ready { "yes" } else { "no" },
                 &p.pid.map(|x| x.to_string()).unwrap_or_else(|| "-".into()),
                 &mem_cell(p),
                 &p.usage.map(|u| format!("{:.1}%", u.cpu_percent)).unwrap_or_else(|| "-".into()),

@@ -14,6 +14,10 @@
 //!   group (s6's kill of the group takes it too). It holds the notification pipe, the verdict
 //!   file and the socket; the gateway gets none of them. It follows the gateway with a pidfd
 //!   and exits when it does.
+//! - The watcher re-execs this program as `hermes-reconcile --bridge-watcher <state>`: a fork
+//!   would keep the bridge's command line, which ends in the gateway's own (`… gateway run
+//!   --replace`), and hermes-agent's process scans (`find_gateway_pids`, the kill of stray
+//!   gateways) take any such command line for a gateway of that profile.
 
 use super::signs::{self, Identity};
 use super::watch::{Act, Protocol, Sign, Watch};
@@ -111,12 +115,28 @@ pub fn run(o: Options) -> io::Error {
     // same pid and start time (a container restart can repeat both): it must change first.
     let stale = dir.as_ref().and_then(|d| signs::read(&RealFs, d, &[STATE_FILE])).filter(|b| signs::naming(b, id).is_some());
     let pidfd = pidfd_open(pid);
-    let watcher = Watcher { profile: o.profile.clone(), id, dir, notify, verdict, socket, pidfd, watch: Watch::new(o.knobs, protocol), t0, stale, heartbeat: None };
+    let watcher = Watcher {
+        profile: o.profile.clone(),
+        home: o.home.clone(),
+        id,
+        dir,
+        notify,
+        verdict,
+        socket,
+        pidfd,
+        watch: Watch::new(o.knobs, protocol),
+        knobs: o.knobs,
+        t0,
+        stale: stale.as_deref().map(fingerprint),
+        heartbeat: None,
+    };
     // SAFETY: this process is single-threaded here (nothing has spawned a thread), so the
     // children may run anything.
     match unsafe { fork() } {
         Ok(ForkResult::Child) => {
             if let Ok(ForkResult::Child) = unsafe { fork() } {
+                let e = watcher.reexec();
+                say(&o.profile, &format!("cannot re-exec the watcher ({e}): it watches under the bridge's command line"));
                 watcher.run();
             }
             // SAFETY: leave at once, running no destructors or atexit handlers twice.
@@ -136,9 +156,37 @@ pub fn run(o: Options) -> io::Error {
     }
 }
 
+/// Which bytes a file held, to tell whether it changed (FNV-1a).
+fn fingerprint(b: &[u8]) -> u64 {
+    b.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, x| (h ^ u64::from(*x)).wrapping_mul(0x100_0000_01b3))
+}
+
+/// What the re-exec'd watcher is handed on its command line: numbers and the profile's name
+/// (no word of it is `gateway`, so no process scan mistakes it for one).
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Handed {
+    profile: String,
+    home: PathBuf,
+    pid: u64,
+    start_time: Option<u64>,
+    /// The sd_notify watchdog interval, when the gateway speaks it.
+    watchdog_ms: Option<u64>,
+    start_timeout_ms: u64,
+    heartbeat_timeout_ms: u64,
+    /// How long ago the bridge started.
+    elapsed_ms: u64,
+    stale: Option<u64>,
+    notify_fd: Option<RawFd>,
+    verdict_fd: Option<RawFd>,
+    socket_fd: Option<RawFd>,
+    pidfd: Option<RawFd>,
+}
+
 /// The watcher's world: what it reads, what it holds, what it decided so far.
 struct Watcher {
     profile: String,
+    home: PathBuf,
+    knobs: Knobs,
     id: Identity,
     dir: Option<Dir>,
     notify: Option<OwnedFd>,
@@ -147,12 +195,82 @@ struct Watcher {
     pidfd: Option<OwnedFd>,
     watch: Watch,
     t0: Instant,
-    stale: Option<Vec<u8>>,
+    /// The fingerprint of a state file that named the gateway before it ran.
+    stale: Option<u64>,
     /// The last heartbeat seen that named the gateway.
-    heartbeat: Option<Vec<u8>>,
+    heartbeat: Option<u64>,
+}
+
+/// The watcher, re-exec'd: `hermes-reconcile --bridge-watcher <state>`. Never returns.
+pub fn watcher_main(handed: &str) -> ! {
+    let Ok(h) = serde_json::from_str::<Handed>(handed) else {
+        let _ = writeln!(io::stderr().lock(), "hermes-s6 bridge: --bridge-watcher: unreadable state");
+        std::process::exit(111)
+    };
+    // SAFETY: the descriptors were handed over by the bridge for this process alone.
+    let own = |fd: Option<RawFd>| fd.filter(|fd| fstat(*fd).is_ok()).map(|fd| unsafe { OwnedFd::from_raw_fd(fd) });
+    let knobs = Knobs { start_timeout: Duration::from_millis(h.start_timeout_ms), heartbeat_timeout: Duration::from_millis(h.heartbeat_timeout_ms) };
+    let protocol = match h.watchdog_ms {
+        Some(ms) => Protocol::Notify { interval: Duration::from_millis(ms) },
+        None => Protocol::StateFile,
+    };
+    let now = Instant::now();
+    let w = Watcher {
+        dir: RealFs.open_root(&crate::volume::profile_path(&h.home, &h.profile)).ok(),
+        profile: h.profile,
+        home: h.home,
+        knobs,
+        id: Identity { pid: h.pid, start_time: h.start_time },
+        notify: own(h.notify_fd),
+        verdict: own(h.verdict_fd),
+        socket: own(h.socket_fd),
+        pidfd: own(h.pidfd),
+        watch: Watch::new(knobs, protocol),
+        t0: now.checked_sub(Duration::from_millis(h.elapsed_ms)).unwrap_or(now),
+        stale: h.stale,
+        heartbeat: None,
+    };
+    w.run()
 }
 
 impl Watcher {
+    /// Exec this program again as the watcher, its descriptors kept open across; returns only
+    /// when that failed.
+    fn reexec(&self) -> io::Error {
+        use nix::fcntl::{fcntl, FcntlArg, FdFlag};
+        let keep = |fd: &Option<OwnedFd>| {
+            fd.as_ref().map(|f| {
+                let _ = fcntl(f.as_raw_fd(), FcntlArg::F_SETFD(FdFlag::empty()));
+                f.as_raw_fd()
+            })
+        };
+        let h = Handed {
+            profile: self.profile.clone(),
+            home: self.home.clone(),
+            pid: self.id.pid,
+            start_time: self.id.start_time,
+            watchdog_ms: match self.watch.protocol() {
+                Protocol::Notify { interval } => Some(interval.as_millis() as u64),
+                Protocol::StateFile => None,
+            },
+            start_timeout_ms: self.knobs.start_timeout.as_millis() as u64,
+            heartbeat_timeout_ms: self.knobs.heartbeat_timeout.as_millis() as u64,
+            elapsed_ms: self.t0.elapsed().as_millis() as u64,
+            stale: self.stale,
+            notify_fd: keep(&self.notify),
+            verdict_fd: keep(&self.verdict),
+            socket_fd: keep(&self.socket),
+            pidfd: keep(&self.pidfd),
+        };
+        let Ok(state) = CString::new(serde_json::to_string(&h).unwrap_or_default()) else { return io::Error::from(io::ErrorKind::InvalidInput) };
+        let exe = c"/proc/self/exe";
+        let args = [c"hermes-reconcile".to_owned(), c"--bridge-watcher".to_owned(), state];
+        match nix::unistd::execv(exe, &args) {
+            Err(e) => io::Error::from(e),
+            Ok(never) => match never {},
+        }
+    }
+
     fn run(mut self) -> ! {
         // The logger's pipe stays (stderr) for this watcher's lines; stdin is not ours.
         let _ = nix::unistd::close(0);
@@ -184,7 +302,7 @@ impl Watcher {
         let mut signs = Vec::new();
         if self.watch.wants_state() {
             let bytes = signs::read(&RealFs, dir, &[STATE_FILE]);
-            if bytes.is_some() && bytes != self.stale {
+            if bytes.is_some() && bytes.as_deref().map(fingerprint) != self.stale {
                 self.stale = None;
                 match bytes.and_then(|b| signs::state_of(&b, self.id)).as_deref() {
                     Some("running") => signs.push(Sign::StateRunning),
@@ -194,7 +312,7 @@ impl Watcher {
             }
         }
         if self.watch.wants_heartbeat() {
-            let beat = signs::read(&RealFs, dir, &HEARTBEAT_FILE).filter(|b| signs::naming(b, self.id).is_some());
+            let beat = signs::read(&RealFs, dir, &HEARTBEAT_FILE).filter(|b| signs::naming(b, self.id).is_some()).map(|b| fingerprint(&b));
             if beat.is_some() && beat != self.heartbeat {
                 self.heartbeat = beat;
                 signs.push(Sign::Heartbeat);

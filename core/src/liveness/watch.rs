@@ -52,9 +52,11 @@ enum Phase {
 }
 
 /// With sd_notify enabled, a state file that says `running` this long without a `READY=1`
-/// means the gateway does not speak it after all (its config reads differently than ours):
-/// it is taken as ready, and judged by its heartbeat, rather than killed for a start timeout.
-pub const NOTIFY_GRACE: Duration = Duration::from_secs(5);
+/// means the gateway may not speak it after all (its config reads differently than ours): it
+/// is taken as ready, and judged by its heartbeat, rather than killed for a start timeout. A
+/// `READY=1` that comes later (hermes-agent sends it after its cron and housekeeping start,
+/// which a loaded machine can delay) puts it back on its watchdog.
+pub const NOTIFY_GRACE: Duration = Duration::from_secs(10);
 /// How often the state file is looked at while starting.
 pub const STATE_POLL: Duration = Duration::from_millis(100);
 
@@ -65,6 +67,8 @@ pub struct Watch {
     phase: Phase,
     /// With sd_notify: when the state file first said `running`.
     running_seen: Option<Duration>,
+    /// The sd_notify interval it was given, kept when it is judged by its heartbeat instead.
+    given: Option<Duration>,
 }
 
 fn secs(d: Duration) -> String {
@@ -73,7 +77,11 @@ fn secs(d: Duration) -> String {
 
 impl Watch {
     pub fn new(knobs: Knobs, protocol: Protocol) -> Watch {
-        Watch { knobs, protocol, phase: Phase::Starting, running_seen: None }
+        let given = match protocol {
+            Protocol::Notify { interval } => Some(interval),
+            Protocol::StateFile => None,
+        };
+        Watch { knobs, protocol, phase: Phase::Starting, running_seen: None, given }
     }
 
     pub fn protocol(&self) -> Protocol {
@@ -122,6 +130,11 @@ impl Watch {
                     self.tick(now)
                 }
             },
+            (Phase::Ready { .. }, Sign::NotifyReady) if self.protocol == Protocol::StateFile && self.given.is_some() => {
+                self.protocol = Protocol::Notify { interval: self.given.unwrap_or_default() };
+                self.phase = Phase::Ready { alive_at: now };
+                None
+            }
             (Phase::Ready { .. }, Sign::WatchdogPing) if matches!(self.protocol, Protocol::Notify { .. }) => {
                 self.phase = Phase::Ready { alive_at: now };
                 None
@@ -164,7 +177,7 @@ impl Watch {
     /// How long the watcher may sleep from `now` before something is due or should be looked at.
     pub fn sleep(&self, now: Duration) -> Option<Duration> {
         let left = |at: Duration| at.saturating_sub(now);
-        let deadline = match self.phase {
+        match self.phase {
             Phase::Disarmed => None,
             Phase::Starting => {
                 let grace = self.running_seen.map(|s| left(s + NOTIFY_GRACE));
@@ -176,8 +189,7 @@ impl Watch {
                 Protocol::StateFile if self.wants_heartbeat() => Some(left(alive_at + self.knobs.heartbeat_timeout).min(self.heartbeat_poll())),
                 Protocol::StateFile => None,
             },
-        };
-        deadline
+        }
     }
 }
 
@@ -236,9 +248,15 @@ mod tests {
         let mut w = Watch::new(KNOBS, Protocol::Notify { interval: s(10) });
         assert_eq!(w.sign(Sign::StateRunning, s(2)), None);
         assert_eq!(w.sleep(s(3)), Some(STATE_POLL));
-        assert_eq!(w.tick(s(6)), None);
-        assert!(matches!(w.tick(s(7)), Some(Act::Ready(how)) if how.contains("no READY=1")));
+        assert_eq!(w.tick(s(11)), None);
+        assert!(matches!(w.tick(s(12)), Some(Act::Ready(how)) if how.contains("no READY=1")));
         assert_eq!(w.protocol(), Protocol::StateFile);
-        assert!(matches!(w.tick(s(97)), Some(Act::Kill(Killed::Hung, why)) if why.contains("heartbeat")));
+        let mut late = w.clone();
+        assert!(matches!(w.tick(s(102)), Some(Act::Kill(Killed::Hung, why)) if why.contains("heartbeat")));
+        // A READY=1 after all: back on its watchdog.
+        assert_eq!(late.sign(Sign::NotifyReady, s(20)), None);
+        assert_eq!(late.protocol(), Protocol::Notify { interval: s(10) });
+        assert_eq!(late.tick(s(29)), None);
+        assert!(matches!(late.tick(s(30)), Some(Act::Kill(Killed::Hung, why)) if why.contains("WATCHDOG=1")));
     }
 }

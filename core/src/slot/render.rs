@@ -107,7 +107,7 @@ export HERMES_GATEWAY_MAX_STARTS=0 PYTHONUNBUFFERED=1\n";
 /// The bridge between the gateway's own signals and s6's readiness (see [`crate::liveness`]):
 /// run after the privilege drop, it execs the gateway in its place.
 pub fn bridge_command(cfg: &Config, profile: &str) -> String {
-    format!("{} bridge {profile} --", sh_quote(&cfg.reconcile_program))
+    format!("{} --home {} bridge {profile} --", sh_quote(&cfg.reconcile_program), sh_quote(&cfg.home.to_string_lossy()))
 }
 
 /// The verdict file is opened here, as the slot's renderer and before the drop, so only this
@@ -208,7 +208,7 @@ mod tests {
     #[test]
     fn a_root_rendered_run_script_always_drops_and_never_asks_id() {
         let got = run_script(&Config::default(), "coder", DROP);
-        let want = "#!/command/with-contenv sh\n# shellcheck shell=sh\nif [ -f data/liveness ]; then exec 4<>data/liveness; fi\nexport HOME=/opt/data\ncd /opt/data || exit 111\nexport HERMES_S6_SUPERVISED_CHILD=1 HERMES_SUPERVISED_CHILD=1 HERMES_GATEWAY_EXTERNAL_SUPERVISOR=1\nexport HERMES_GATEWAY_MAX_STARTS=0 PYTHONUNBUFFERED=1\nexec 2>&1\nexec /usr/bin/s6-applyuidgid -u 10000 -g 10000 -G 10000 /usr/local/bin/hermes-reconcile bridge coder -- hermes -p coder gateway run --replace\n";
+        let want = "#!/command/with-contenv sh\n# shellcheck shell=sh\nif [ -f data/liveness ]; then exec 4<>data/liveness; fi\nexport HOME=/opt/data\ncd /opt/data || exit 111\nexport HERMES_S6_SUPERVISED_CHILD=1 HERMES_SUPERVISED_CHILD=1 HERMES_GATEWAY_EXTERNAL_SUPERVISOR=1\nexport HERMES_GATEWAY_MAX_STARTS=0 PYTHONUNBUFFERED=1\nexec 2>&1\nexec /usr/bin/s6-applyuidgid -u 10000 -g 10000 -G 10000 /usr/local/bin/hermes-reconcile --home /opt/data bridge coder -- hermes -p coder gateway run --replace\n";
         assert_eq!(got, want);
         assert!(!got.contains("$(id"), "no program decides privilege at run time");
     }
@@ -233,7 +233,7 @@ mod tests {
         let cfg = Config { execline_cd: Some("/usr/lib/execline/bin/cd".into()), ..Config::default() };
         let got = run_script(&cfg, "coder", DROP);
         assert!(!got.contains("\ncd "), "no cd as root: {got}");
-        assert!(got.ends_with("exec /usr/bin/s6-applyuidgid -u 10000 -g 10000 -G 10000 /usr/lib/execline/bin/cd /opt/data /usr/local/bin/hermes-reconcile bridge coder -- hermes -p coder gateway run --replace\n"), "{got}");
+        assert!(got.ends_with("exec /usr/bin/s6-applyuidgid -u 10000 -g 10000 -G 10000 /usr/lib/execline/bin/cd /opt/data /usr/local/bin/hermes-reconcile --home /opt/data bridge coder -- hermes -p coder gateway run --replace\n"), "{got}");
         let unprivileged = run_script(&cfg, "coder", Privilege::AsIs);
         assert!(unprivileged.contains("\ncd /opt/data || exit 111\n"), "{unprivileged}");
     }
@@ -241,7 +241,7 @@ mod tests {
     #[test]
     fn an_unprivileged_render_has_no_drop() {
         let got = run_script(&Config::default(), "coder", Privilege::AsIs);
-        assert!(got.ends_with("exec 2>&1\nexec /usr/local/bin/hermes-reconcile bridge coder -- hermes -p coder gateway run --replace\n"), "{got}");
+        assert!(got.ends_with("exec 2>&1\nexec /usr/local/bin/hermes-reconcile --home /opt/data bridge coder -- hermes -p coder gateway run --replace\n"), "{got}");
         assert!(log_run_script(&Config::default(), "coder", Privilege::AsIs).ends_with("\nexec s6-log 1 n10 s1000000 T /opt/data/logs/gateways/coder\n"));
     }
 
@@ -292,7 +292,7 @@ mod tests {
         let run = run_script(&cfg, "coder", p);
         assert!(run.starts_with("#!/bin/sh\n"));
         assert!(run.contains("export HOME='/srv/my home'\ncd '/srv/my home' || exit 111\n"));
-        assert!(run.ends_with("exec /usr/bin/s6-applyuidgid -u 12000 -g 12001 -G 12001 /usr/local/bin/hermes-reconcile bridge coder -- /usr/local/bin/fake-gateway -p coder gateway run --replace\n"), "{run}");
+        assert!(run.ends_with("exec /usr/bin/s6-applyuidgid -u 12000 -g 12001 -G 12001 /usr/local/bin/hermes-reconcile --home '/srv/my home' bridge coder -- /usr/local/bin/fake-gateway -p coder gateway run --replace\n"), "{run}");
         assert!(finish_script(&cfg, "coder").starts_with("#!/bin/sh\n"));
         assert!(log_run_script(&cfg, "coder", p).contains("s6-log 1 n10 s1000000 T '/srv/my home/logs/gateways/coder'\n"));
         assert_eq!(Privilege::for_renderer(10000, &cfg), Privilege::AsIs);

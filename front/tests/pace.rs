@@ -12,12 +12,14 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-const NAMES: [&str; 5] = ["pa", "pb", "pc", "pd", "pe"];
+/// Five wanted profiles; each test its own names (stand-ins listen on ports derived from them,
+/// and tests run side by side).
+type Names = [&'static str; 5];
 
-fn world(pace: usize, setup: impl FnOnce(&common::Fixture)) -> World {
+fn world(names: Names, pace: usize, setup: impl FnOnce(&common::Fixture)) -> World {
     let mut w = World::new(|f| {
         f.state("default", Some("stopped"), None);
-        for n in NAMES {
+        for n in names {
             f.profile(n, Some("running"), Some("running"));
         }
         setup(f);
@@ -35,19 +37,20 @@ fn wanted_up(slot: &Path) -> bool {
     String::from_utf8_lossy(&o.stdout).trim() == "true"
 }
 
-fn states(w: &World) -> Vec<String> {
-    NAMES.iter().map(|n| w.status_json(n)["state"].as_str().unwrap_or("?").to_string()).collect()
+fn states(w: &World, names: Names) -> Vec<String> {
+    names.iter().map(|n| w.status_json(n)["state"].as_str().unwrap_or("?").to_string()).collect()
 }
 
 #[test]
 #[ignore = "needs root, s6 and the hermes user"]
 fn the_boot_pass_starts_k_queues_the_rest_and_the_registrar_releases_them() {
     prerequisites();
-    let w = world(2, |_| {});
+    const NAMES: Names = ["pa", "pb", "pc", "pd", "pe"];
+    let w = world(NAMES, 2, |_| {});
     // The pass returned without waiting for any gateway: the first two are wanted up, the
     // rest published down and queued.
     let up: Vec<bool> = NAMES.iter().map(|n| wanted_up(&w.f.slot(n))).collect();
-    assert_eq!(up, [true, true, false, false, false], "{:?}", states(&w));
+    assert_eq!(up, [true, true, false, false, false], "{:?}", states(&w, NAMES));
     let s = w.status_json("pc");
     assert_eq!(s["state"], "queued", "{s}");
     assert!(s["queued_since"].is_string() && s["explanation"].as_str().unwrap().contains("queued by the boot pace"), "{s}");
@@ -60,7 +63,7 @@ fn the_boot_pass_starts_k_queues_the_rest_and_the_registrar_releases_them() {
 
     // The registrar is the pacer: every queued gateway is started, none left queued.
     let _reg = w.spawn_registrar();
-    assert!(wait_for(Duration::from_secs(20), || states(&w).iter().all(|s| s == "running")), "{:?}\n{}", states(&w), w.registrar_log());
+    assert!(wait_for(Duration::from_secs(20), || states(&w, NAMES).iter().all(|s| s == "running")), "{:?}\n{}", states(&w, NAMES), w.registrar_log());
     assert!(w.registrar_log().contains("gateway-pe started by the boot pace"), "{}", w.registrar_log());
     for n in NAMES {
         assert!(!w.f.slot(n).join("data/queued").exists(), "{n} still marked");
@@ -73,20 +76,21 @@ fn the_boot_pass_starts_k_queues_the_rest_and_the_registrar_releases_them() {
 #[ignore = "needs root, s6 and the hermes user"]
 fn an_operator_stop_or_start_of_a_queued_gateway_wins_over_the_queue() {
     prerequisites();
-    let w = world(1, |f| {
+    const NAMES: Names = ["oa", "ob", "oc", "od", "oe"];
+    let w = world(NAMES, 1, |f| {
         // Names of their own (stand-ins listen on ports derived from them).
         f.profile("qa", Some("running"), Some("running"));
         f.profile("qz", Some("running"), Some("running"));
     });
-    // K = 1: only `pa` started; `qa` and `qz` are queued. Stop one, start the other, by hand.
-    assert!(wanted_up(&w.f.slot("pa")) && !wanted_up(&w.f.slot("qa")) && !wanted_up(&w.f.slot("qz")));
+    // K = 1: only `oa` started; `qa` and `qz` are queued. Stop one, start the other, by hand.
+    assert!(wanted_up(&w.f.slot("oa")) && !wanted_up(&w.f.slot("qa")) && !wanted_up(&w.f.slot("qz")));
     let o = w.cli(true, &["stop", "qz"]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert_eq!(w.status_json("qz")["state"], "stopped");
     let o = w.cli(true, &["start", "qa"]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let _reg = w.spawn_registrar();
-    assert!(wait_for(Duration::from_secs(20), || states(&w).iter().all(|s| s == "running")), "{:?}\n{}", states(&w), w.registrar_log());
+    assert!(wait_for(Duration::from_secs(20), || states(&w, NAMES).iter().all(|s| s == "running")), "{:?}\n{}", states(&w, NAMES), w.registrar_log());
     assert_eq!(w.status_json("qa")["state"], "running");
     // The stopped one stays stopped, and is no longer queued.
     std::thread::sleep(Duration::from_millis(500));
@@ -118,7 +122,7 @@ fn watch_starts(w: &World, names: &[&str], limit: Duration) -> (usize, Duration)
         prev = starting;
         ready == names.len()
     });
-    assert!(done, "not all ready within {limit:?}: {:?}\n{}", states(w), w.registrar_log());
+    assert!(done, "not all ready within {limit:?}: {names:?}\n{}", w.registrar_log());
     (most, t0.elapsed())
 }
 
@@ -127,12 +131,13 @@ fn watch_starts(w: &World, names: &[&str], limit: Duration) -> (usize, Duration)
 fn paced_gateways_start_at_most_k_at_a_time_each_released_when_one_before_is_ready() {
     prerequisites();
     // Each stand-in takes 1.5 s from exec to `running` (s6's ready, through the bridge).
+    const NAMES: Names = ["sa", "sb", "sc", "sd", "se"];
     let slow = |f: &common::Fixture| {
         for n in NAMES {
             fs::write(f.profile_dir(n).join("fake-start-delay-ms"), "1500").unwrap();
         }
     };
-    let w = world(2, slow);
+    let w = world(NAMES, 2, slow);
     let _reg = w.spawn_registrar();
     let (most, took) = watch_starts(&w, &NAMES, Duration::from_secs(30));
     eprintln!("paced K=2: at most {most} starting at once; all 5 ready after {took:?}");
@@ -142,7 +147,7 @@ fn paced_gateways_start_at_most_k_at_a_time_each_released_when_one_before_is_rea
     drop(w);
 
     // All at once (K=0): every one starts together.
-    let w = world(0, slow);
+    let w = world(NAMES, 0, slow);
     let (most, took) = watch_starts(&w, &NAMES, Duration::from_secs(30));
     eprintln!("all at once: {most} starting at once; all 5 ready after {took:?}");
     assert!(most >= 4, "all at once started only {most} together");

@@ -11,6 +11,7 @@
 mod boot_pass;
 mod boot_to_up;
 mod docker;
+mod pacing;
 mod real_gateway;
 mod registrar;
 mod report;
@@ -26,16 +27,18 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// Every benchmark, in report order.
-const ALL: [&str; 7] = [boot_pass::NAME, boot_to_up::NAME, status::NAME, start::NAME, registrar::NAME, docker::NAME, real_gateway::NAME];
+const ALL: [&str; 8] = [boot_pass::NAME, boot_to_up::NAME, status::NAME, start::NAME, registrar::NAME, docker::NAME, real_gateway::NAME, pacing::NAME];
 /// The benchmarks run unless `--only` says otherwise (`docker` needs `--docker`).
 const DEFAULT: [&str; 5] = [boot_pass::NAME, boot_to_up::NAME, status::NAME, start::NAME, registrar::NAME];
 
-const USAGE: &str = "usage: hermes-bench [--only NAME,...] [--docker] [--sizes 1,10,100,1000,5000] [--profiles N] [--runs N] [--image TAG] [--out FILE]
-  benchmarks: boot-pass, boot-to-up, status, start, registrar, docker, real-gateway (the last two run only with --docker or --only)";
+const USAGE: &str = "usage: hermes-bench [--only NAME,...] [--docker] [--sizes 1,10,100,1000,5000] [--pace-sizes 5,10,20] [--profiles N] [--runs N] [--image TAG] [--out FILE]
+  benchmarks: boot-pass, boot-to-up, status, start, registrar, docker, real-gateway, pacing (the last three run only with --docker or --only)";
 
 struct Opts {
     only: Vec<String>,
     sizes: Vec<usize>,
+    /// The gateway counts of the pacing benchmark.
+    pace_sizes: Vec<usize>,
     profiles: usize,
     runs: usize,
     image: String,
@@ -46,6 +49,7 @@ fn parse() -> Opts {
     let mut o = Opts {
         only: DEFAULT.iter().map(|s| s.to_string()).collect(),
         sizes: vec![1, 10, 100, 1000, 5000],
+        pace_sizes: vec![5, 10, 20],
         profiles: 1000,
         runs: 7,
         image: std::env::var("HERMES_S6_IMAGE").unwrap_or_else(|_| "hermes-s6:dev".into()),
@@ -66,7 +70,7 @@ fn parse() -> Opts {
                 }
             }
             "--docker" => {
-                for n in [docker::NAME, real_gateway::NAME] {
+                for n in [docker::NAME, real_gateway::NAME, pacing::NAME] {
                     if !o.only.iter().any(|x| x == n) {
                         o.only.push(n.into());
                     }
@@ -74,6 +78,7 @@ fn parse() -> Opts {
             }
             "--no-lifecycle" => o.only = vec![boot_pass::NAME.into()],
             "--sizes" => o.sizes = it.next().unwrap_or_default().split(',').map(|s| s.parse().unwrap_or_else(|_| usage("--sizes takes numbers"))).collect(),
+            "--pace-sizes" => o.pace_sizes = it.next().unwrap_or_default().split(',').map(|s| s.parse().unwrap_or_else(|_| usage("--pace-sizes takes numbers"))).collect(),
             "--profiles" => o.profiles = num(it.next(), "--profiles"),
             "--runs" => o.runs = num(it.next(), "--runs").max(1),
             "--image" => o.image = it.next().unwrap_or_else(|| usage("--image takes a tag")),
@@ -156,6 +161,9 @@ fn main() {
     }
     if selected(real_gateway::NAME) {
         sections.push(real_gateway::run(&env, &o.image));
+    }
+    if selected(pacing::NAME) {
+        sections.push(pacing::run(&env, &o.image, &o.pace_sizes));
     }
     s6::kill_under(&base);
     let _ = fs::remove_dir_all(&base);

@@ -65,7 +65,7 @@ impl OneOrAll {
 /// How long `start`/`restart` watch the gateway they started.
 #[derive(Args, Debug, Clone, Default)]
 pub struct Settle {
-    /// Succeed only once the gateway is up and has stayed up this long (default 1; 0: just up)
+    /// Succeed only once the gateway is ready (it says so; killed as start-timeout past HERMES_GATEWAY_START_TIMEOUT) and has stayed up this long after (default 1; 0: just ready)
     #[arg(long, value_name = "SECONDS", conflicts_with = "no_wait")]
     pub wait: Option<f64>,
     /// Return once s6 is told and the wanted state recorded, without watching the gateway

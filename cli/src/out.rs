@@ -157,6 +157,7 @@ pub fn outcome_json(verb: &str, profile: &str, r: &Result<Done, Problem>) -> ser
                 "profile": d.profile,
                 "action": verb,
                 "pid": d.pid,
+                "ready": d.ready,
                 "note": d.note,
                 "cleared": d.cleared.map(|c| c.as_str()),
                 "wanted_state_recorded": d.written != Written::NoProfileDir,
@@ -175,6 +176,7 @@ pub fn outcome_json(verb: &str, profile: &str, r: &Result<Done, Problem>) -> ser
 pub fn details(d: &Done, wait: Wait) -> Vec<String> {
     let mut v = Vec::new();
     match (d.pid, wait) {
+        (Some(pid), Wait::Settle(w)) if d.ready => v.push(format!("up (pid {pid}), ready, and still up after {}", seconds(w))),
         (Some(pid), Wait::Settle(w)) => v.push(format!("up (pid {pid}) and still up after {}", seconds(w))),
         (None, Wait::No) => v.push("not waited for (--no-wait): see `status`".into()),
         _ => {}

@@ -4,7 +4,7 @@
 
 use crate::args::{Global, RenderArgs};
 use crate::out::{self, Out, Voice};
-use crate::verbs::{adopt, boot, dump_env, finish, health, list, register, request, restart, start, static_perms, status, stop, unregister, watch};
+use crate::verbs::{adopt, boot, bridge, dump_env, finish, health, list, register, request, restart, start, static_perms, status, stop, unregister, watch};
 use clap::{Parser, Subcommand};
 use hermes_core::clock::SystemClock;
 use hermes_core::config::{self, Config, Overrides};
@@ -66,11 +66,11 @@ pub enum Cmd {
     Boot(boot::BootArgs),
     /// Print what the boot pass would do, changing nothing
     Plan(boot::PlanArgs),
-    /// Start a profile's gateway (s6-svc -u), record desired_state=running, clear any crash-policy hold, and wait until it has stayed up
+    /// Start a profile's gateway (s6-svc -u), record desired_state=running, clear any crash-policy hold, and wait until it is ready and has stayed up
     Start(start::StartArgs),
     /// Stop a profile's gateway (planned-stop marker, s6-svc -d), record desired_state=stopped, and wait until it is down
     Stop(stop::StopArgs),
-    /// Restart a profile's gateway (s6-svc -t; starts it if down), record running, and wait until the new one has stayed up
+    /// Restart a profile's gateway (s6-svc -t; starts it if down), record running, and wait until the new one is ready and has stayed up
     Restart(restart::RestartArgs),
     /// Per profile: wanted state, s6 state, restarts, last exit, the crash policy's verdict and why; and the scanner's capacity
     #[command(after_help = status::AFTER_HELP)]
@@ -98,6 +98,9 @@ pub enum Cmd {
     /// (root, a slot's finish script) The crash policy's verdict on a gateway's death
     #[command(hide = true)]
     Finish(finish::FinishArgs),
+    /// (a slot's run script) Exec the gateway, telling s6 when it is ready and killing it when it hangs
+    #[command(hide = true)]
+    Bridge(bridge::BridgeArgs),
 }
 
 /// Resolve the configuration the one way every command does.
@@ -121,6 +124,11 @@ pub fn resolve(global: &Global, render: &RenderArgs) -> Result<Config, Problem> 
 
 fn run(cli: Cli) -> Result<u8, Problem> {
     let out = Out { json: cli.global.json, voice: Voice::Reconcile };
+    // A slot's run, as the gateway's user: nothing but its own options and the environment
+    // (it reads its own knobs: it runs in place of the gateway, before any configuration).
+    if let Some(Cmd::Bridge(a)) = &cli.cmd {
+        return bridge::run(cli.global.home.clone(), a);
+    }
     // Options before a subcommand belong to the boot pass; elsewhere they would be ignored,
     // so they are refused instead.
     let top = cli.render.clone();
@@ -166,10 +174,16 @@ fn run(cli: Cli) -> Result<u8, Problem> {
         Some(Cmd::Health(a)) => health::run(&ctx, &a, out),
         Some(Cmd::DumpEnv(a)) => dump_env::run(&ctx, &a),
         Some(Cmd::Finish(a)) => finish::run(&ctx, &a),
+        Some(Cmd::Bridge(a)) => bridge::run(cli.global.home.clone(), &a),
     }
 }
 
 pub fn main() -> ExitCode {
+    // A slot's watcher, re-exec'd by the bridge: no command line of ours to parse.
+    let mut argv = std::env::args_os().skip(1);
+    if argv.next().is_some_and(|a| a == "--bridge-watcher") {
+        hermes_core::liveness::bridge::watcher_main(&argv.next().unwrap_or_default().to_string_lossy());
+    }
     let json_requested = std::env::args().any(|a| a == "--json");
     use clap::{CommandFactory, FromArgMatches};
     let parsed = Cli::command().after_help(after_help()).try_get_matches().and_then(|m| Cli::from_arg_matches(&m));
@@ -178,8 +192,11 @@ pub fn main() -> ExitCode {
         Err(e) => return out::clap_error(e, json_requested),
     };
     // Every file this program creates is given its mode explicitly; with no umask the kernel
-    // applies those modes as asked, which saves a chmod per created entry.
-    nix::sys::stat::umask(nix::sys::stat::Mode::empty());
+    // applies those modes as asked, which saves a chmod per created entry. Not the bridge's:
+    // the gateway it execs inherits its umask.
+    if !matches!(cli.cmd, Some(Cmd::Bridge(_))) {
+        nix::sys::stat::umask(nix::sys::stat::Mode::empty());
+    }
     let out = Out { json: cli.global.json, voice: Voice::Reconcile };
     match run(cli) {
         Ok(code) => ExitCode::from(code),

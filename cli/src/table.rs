@@ -20,6 +20,15 @@ fn cell(v: &str) -> String {
     }
 }
 
+/// The MEM cell: the gateway's resident memory, and its limit when it has one.
+fn mem_cell(p: &ProfileStatus) -> String {
+    let rss = p.usage.map(|u| human_bytes(u.rss_bytes)).unwrap_or_else(|| "-".into());
+    match p.memory_limit {
+        Some(l) if p.up => format!("{rss}/{}", human_bytes(l)),
+        _ => rss,
+    }
+}
+
 /// The human table `status` prints: one row per profile, then a sentence for each one that
 /// needs attention (every one when a single profile was asked for), then the scanner's room.
 pub fn render_table(r: &StatusReport) -> String {
@@ -30,18 +39,20 @@ pub fn render_table(r: &StatusReport) -> String {
     // A wanted state is the user's text: escaped, and cut to a column's width.
     let wanted: Vec<String> = r.profiles.iter().map(|p| p.wanted.as_ref().map_or("-".into(), |w| cell(w.as_str()))).collect();
     let ww = wanted.iter().map(|w| w.chars().count()).chain([7]).max().unwrap_or(7);
-    let row = |out: &mut String, cols: [&str; 10]| {
+    let wm = r.profiles.iter().map(|p| mem_cell(p).len()).chain([7]).max().unwrap_or(7);
+    let row = |out: &mut String, cols: [&str; 11]| {
         let _ = writeln!(
             out,
-            "{:<wp$} {:<ww$} {:<4} {:<8} {:>7} {:>6} {:<20} {:>8} {:<10} {}",
-            cols[0], cols[1], cols[2], cols[3], cols[4], cols[5], cols[6], cols[7], cols[8], cols[9]
+            "{:<wp$} {:<ww$} {:<4} {:<5} {:<8} {:>wm$} {:>6} {:<20} {:>8} {:<13} {}",
+            cols[0], cols[1], cols[2], cols[3], cols[4], cols[5], cols[6], cols[7], cols[8], cols[9], cols[10]
         );
     };
-    row(&mut out, ["PROFILE", "WANTED", "S6", "PID", "MEM", "CPU", "SINCE", "RESTARTS", "LAST EXIT", "STATE"]);
+    row(&mut out, ["PROFILE", "WANTED", "S6", "READY", "PID", "MEM", "CPU", "SINCE", "RESTARTS", "LAST EXIT", "STATE"]);
     for (p, wanted) in r.profiles.iter().zip(&wanted) {
-        let last = match (p.exit_code, p.signal) {
-            (_, Some(s)) => format!("signal {s}"),
-            (Some(c), _) => format!("exit {c}"),
+        let last = match (p.killed, p.exit_code, p.signal) {
+            (Some(k), _, _) => k.to_string(),
+            (_, _, Some(s)) => format!("signal {s}"),
+            (_, Some(c), _) => format!("exit {c}"),
             _ => "-".into(),
         };
         let s6 = if !p.registered || !p.supervised {
@@ -57,8 +68,9 @@ pub fn render_table(r: &StatusReport) -> String {
                 &terminal(&p.profile),
                 wanted,
                 s6,
+                if !p.up { "-" } else if p.ready { "yes" } else { "no" },
                 &p.pid.map(|x| x.to_string()).unwrap_or_else(|| "-".into()),
-                &p.usage.map(|u| human_bytes(u.rss_bytes)).unwrap_or_else(|| "-".into()),
+                &mem_cell(p),
                 &p.usage.map(|u| format!("{:.1}%", u.cpu_percent)).unwrap_or_else(|| "-".into()),
                 p.since.as_deref().unwrap_or("-"),
                 &p.restarts.map(|x| x.to_string()).unwrap_or_else(|| "-".into()),

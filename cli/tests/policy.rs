@@ -80,7 +80,8 @@ fn a_crash_loop_is_quarantined_stays_down_across_a_container_restart_and_an_oper
     let last = log.lines().rev().find(|l| l.contains("profile=crashy")).unwrap();
     assert!(last.contains("action=registered") && last.contains("reason=quarantined"), "{log}");
     assert_eq!(w.status_json("crashy")["state"], "quarantined");
-    assert_eq!(w.status_json("steady")["state"], "running", "a healthy gateway comes back up");
+    // Up at once, ready (`running`) once it says so.
+    assert!(wait_for(Duration::from_secs(5), || w.status_json("steady")["state"] == "running"), "a healthy gateway comes back up: {}", w.status_json("steady"));
 
     // The new container's registrar probes it at the cool-down; it still crashes: quarantined
     // again, with a doubled cool-down.

@@ -7,7 +7,12 @@
 //! - exit 75 (`EX_TEMPFAIL`): "restart me" (hermes-agent's `/restart` under a supervisor, a
 //!   transient refusal): restarted with the policy's backoff, never parked, never counted
 //!   toward a quarantine;
-//! - anything else, or death by a signal: a crash, restarted.
+//! - anything else, or death by a signal: a crash, restarted;
+//! - killed by the slot's watcher (see [`crate::liveness`]), whatever the exit status:
+//!   `hung` (it stopped proving it was alive) or `start-timeout` (not ready in time), each
+//!   restarted and counted like a crash;
+//! - restarted by the registrar over its memory limit (`memory`) or killed by the kernel's OOM
+//!   killer (`oom`), see [`crate::guard`]: restarted and counted like a crash.
 
 /// A deliberate, clean end.
 pub const FINISHED: i32 = 0;
@@ -21,6 +26,35 @@ pub const S6_PERMANENT_FAILURE: i32 = 125;
 /// What s6 passes to `finish` as the exit code of a run killed by a signal.
 pub const S6_SIGNALLED: i32 = 256;
 
+/// Why a gateway died when the supervisor knows more than its exit says: it restarted it for
+/// its memory, or the kernel's OOM killer took it. Counted by the crash policy like a crash
+/// (restarted with backoff, quarantined when it repeats), and named by `status`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Cause {
+    /// Over its memory limit: the registrar restarted it (SIGTERM through s6).
+    Memory,
+    /// SIGKILLed while the cgroup's OOM-kill counter moved: the kernel's OOM killer.
+    Oom,
+}
+
+impl Cause {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Cause::Memory => "memory",
+            Cause::Oom => "oom",
+        }
+    }
+
+    /// Its exit class.
+    pub fn class(self) -> ExitClass {
+        match self {
+            Cause::Memory => ExitClass::Memory,
+            Cause::Oom => ExitClass::Oom,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum ExitClass {
@@ -29,6 +63,14 @@ pub enum ExitClass {
     /// Exit 75: asked to be started again.
     Restart,
     Crash,
+    /// Killed by its watcher: it stopped proving it was alive.
+    Hung,
+    /// Killed by its watcher: not ready within the start timeout.
+    StartTimeout,
+    /// Restarted by the registrar over its memory limit.
+    Memory,
+    /// Killed by the kernel's OOM killer.
+    Oom,
 }
 
 impl ExitClass {
@@ -47,9 +89,23 @@ impl ExitClass {
         ExitClass::of((code != S6_SIGNALLED).then_some(code))
     }
 
+    /// A death the watcher caused, else what the exit code says.
+    pub fn of_death(code: Option<i32>, killed: Option<crate::liveness::Killed>) -> ExitClass {
+        match killed {
+            Some(crate::liveness::Killed::Hung) => ExitClass::Hung,
+            Some(crate::liveness::Killed::StartTimeout) => ExitClass::StartTimeout,
+            None => ExitClass::of(code),
+        }
+    }
+
     /// Whether s6 should start the gateway again by itself.
     pub fn restarts(self) -> bool {
-        matches!(self, ExitClass::Crash | ExitClass::Restart)
+        matches!(self, ExitClass::Crash | ExitClass::Restart | ExitClass::Hung | ExitClass::StartTimeout | ExitClass::Memory | ExitClass::Oom)
+    }
+
+    /// Whether it counts toward a quarantine.
+    pub fn is_crash(self) -> bool {
+        matches!(self, ExitClass::Crash | ExitClass::Hung | ExitClass::StartTimeout | ExitClass::Memory | ExitClass::Oom)
     }
 }
 
@@ -65,6 +121,10 @@ mod tests {
             assert_eq!(ExitClass::of_finish_arg(code), ExitClass::Crash, "{code}");
         }
         assert_eq!(ExitClass::of_finish_arg(75), ExitClass::Restart);
+        use crate::liveness::Killed;
+        assert_eq!(ExitClass::of_death(Some(0), Some(Killed::Hung)), ExitClass::Hung, "a watcher's kill is never a clean exit");
+        assert_eq!(ExitClass::of_death(None, Some(Killed::StartTimeout)), ExitClass::StartTimeout);
+        assert!(ExitClass::Hung.restarts() && ExitClass::StartTimeout.restarts() && ExitClass::Hung.is_crash() && !ExitClass::Restart.is_crash());
         assert!(!ExitClass::Finished.restarts() && !ExitClass::ConfigError.restarts() && ExitClass::Crash.restarts() && ExitClass::Restart.restarts());
     }
 }

@@ -10,11 +10,21 @@
 //!   without one it persists `running` and exits 1 (container stop or `restart`: revive me);
 //! - `state/gateway.lifecycle.json`: `running` while alive, `exited` on an orderly exit, so
 //!   the next boot can tell a clean exit from a container that died under it;
-//! - it listens on its profile's port and answers `GET /health`.
+//! - it listens on its profile's port and answers `GET /health`;
+//! - it proves it is alive as hermes-agent's event loop does (`gateway/shutdown_watchdog.py`,
+//!   `gateway/systemd_notify.py`): `state/gateway.heartbeat` (`pid`, `updated_at`,
+//!   `monotonic`, `start_time`) rewritten from `running` on, every 30 s; and with
+//!   `NOTIFY_SOCKET` and `WATCHDOG_USEC` set, `READY=1` once running, `WATCHDOG=1` every half
+//!   interval, `STOPPING=1` when it stops.
 //!
-//! Knobs, as files in the profile directory (so a test can set them per profile):
-//! `fake-exit-code` (exit at once with that code: 78 is a configuration error),
-//! `fake-crash-after-ms` (exit 1 after that long), `fake-start-delay-ms` (slow start).
+//! Knobs, as files in the profile directory (so a test can set them per profile, whatever runs
+//! the gateway): `fake-exit-code` (exit at once with that code: 78 is a configuration error),
+//! `fake-crash-after-ms` (exit 1 after that long), `fake-start-delay-ms` (slow start: that
+//! long from `starting` to `running`), `fake-hang-after-ms` (that long after `running` its
+//! "event loop" stalls: no heartbeat, no `WATCHDOG=1`, no reaction to SIGTERM, the pid alive),
+//! `fake-heartbeat-ms` (the heartbeat's period), `fake-grow-memory-mb-per-s` (once running, grow
+//! its resident memory at that rate, like a leaking gateway). `--ready-after SECS`,
+//! `--hang-after SECS` and `--grow-memory MB_PER_S` do the same from the command line.
 
 use hermes_core::volume::marker::{process_start_time, MARKER_FILE, MARKER_TTL_SECS};
 use hermes_core::fs::{write_atomic, FileLock, Fs, RealFs};
@@ -29,6 +39,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 pub const PID_FILE: &str = "gateway.pid";
+/// In `state/`: the event loop's heartbeat.
+pub const HEARTBEAT_FILE: &str = "gateway.heartbeat";
 pub const PORT_FILE: &str = "gateway.port";
 pub const DEFAULT_PORT: u16 = 8642;
 pub const DASHBOARD_PORT: u16 = 9119;
@@ -41,6 +53,32 @@ pub struct Options {
     pub replace: bool,
     pub port: Option<u16>,
     pub argv: Vec<String>,
+    /// Slow start: this long from `starting` to `running` (else `fake-start-delay-ms`).
+    pub ready_after: Option<Duration>,
+    /// Stall this long after `running` (else `fake-hang-after-ms`).
+    pub hang_after: Option<Duration>,
+    /// Grow resident memory by this many MB a second once running (a leak, for the memory
+    /// limit's tests).
+    pub grow_memory_mb_per_s: Option<f64>,
+}
+
+/// Resident memory that only grows: pages written so they count in RSS.
+#[derive(Default)]
+struct Leak {
+    held: Vec<Vec<u8>>,
+    bytes: f64,
+}
+
+impl Leak {
+    /// Grow to `target` bytes.
+    fn grow_to(&mut self, target: f64) {
+        const CHUNK: usize = 1 << 20;
+        while self.bytes + CHUNK as f64 <= target {
+            // Every page written: an untouched allocation costs no resident memory.
+            self.held.push(vec![0x5a; CHUNK]);
+            self.bytes += CHUNK as f64;
+        }
+    }
 }
 
 pub fn profile_dir(root: &Path, profile: &str) -> PathBuf {
@@ -79,6 +117,34 @@ fn knob(dir: &Path, name: &str) -> Option<u64> {
 
 fn now_iso() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+/// hermes-agent's heartbeat period (`DEFAULT_HEARTBEAT_INTERVAL_S`).
+pub const HEARTBEAT_EVERY: Duration = Duration::from_secs(30);
+
+/// One sd_notify datagram to `NOTIFY_SOCKET` (`@name` is abstract), if it is set; failures
+/// are ignored, as hermes-agent ignores them.
+fn sd_notify(message: &str) {
+    use std::os::linux::net::SocketAddrExt;
+    use std::os::unix::net::{SocketAddr, UnixDatagram};
+    let Some(target) = std::env::var_os("NOTIFY_SOCKET").filter(|v| !v.is_empty()) else { return };
+    let Ok(sock) = UnixDatagram::unbound() else { return };
+    let _ = sock.set_nonblocking(true);
+    let bytes = std::os::unix::ffi::OsStrExt::as_bytes(target.as_os_str());
+    let addr = match bytes.strip_prefix(b"@") {
+        Some(name) => SocketAddr::from_abstract_name(name),
+        None => SocketAddr::from_pathname(Path::new(&target)),
+    };
+    if let Ok(addr) = addr {
+        let _ = sock.send_to_addr(message.as_bytes(), &addr);
+    }
+}
+
+/// The watchdog interval a supervisor gave (`NOTIFY_SOCKET` and `WATCHDOG_USEC` both set).
+fn watchdog_interval() -> Option<Duration> {
+    std::env::var_os("NOTIFY_SOCKET").filter(|v| !v.is_empty())?;
+    let us: u64 = std::env::var("WATCHDOG_USEC").ok()?.trim().parse().ok()?;
+    (us > 0).then(|| Duration::from_micros(us))
 }
 
 struct Gateway {
@@ -127,6 +193,14 @@ impl Gateway {
         }
         let body = format!("{}\n", Value::Object(map));
         let _ = write_atomic(&RealFs, &d, OsStr::new(STATE_FILE), body.as_bytes(), 0o644);
+    }
+
+    /// Rewrite `state/gateway.heartbeat`, as hermes-agent's event loop does.
+    fn beat(&self, started: f64, t0: Instant) {
+        let _ = std::fs::create_dir_all(self.dir.join(STATE_SUBDIR));
+        let Ok(d) = RealFs.open_root(&self.dir.join(STATE_SUBDIR)) else { return };
+        let doc = json!({"pid": self.pid, "updated_at": chrono::Utc::now().to_rfc3339(), "monotonic": t0.elapsed().as_secs_f64(), "start_time": started});
+        let _ = write_atomic(&RealFs, &d, OsStr::new(HEARTBEAT_FILE), format!("{doc}\n").as_bytes(), 0o644);
     }
 
     fn write_lifecycle(&self, doc: Value) {
@@ -258,6 +332,8 @@ pub fn run(opts: &Options) -> i32 {
         return 78;
     }
     let pid = std::process::id();
+    let started = chrono::Utc::now().timestamp_millis() as f64 / 1000.0;
+    let t0 = Instant::now();
     let scandir = std::env::var_os("S6_PROFILE_GATEWAY_SCANDIR").filter(|v| !v.is_empty()).map_or_else(|| PathBuf::from(hermes_core::config::DEFAULT_SCANDIR), PathBuf::from);
     let slot = scandir.join(hermes_core::name::slot_name(&opts.profile));
     let gw = Gateway { dir: dir.clone(), slot, pid, start_time: process_start_time(&RealFs, std::path::Path::new("/proc"), pid as u64), argv: opts.argv.clone() };
@@ -274,8 +350,8 @@ pub fn run(opts: &Options) -> i32 {
     gw.write_state(json!({"gateway_state": "starting", "exit_reason": null, "restart_requested": false,
         "active_agents": 0, "platforms": {}, "session_store": {"status": "unknown"}}));
     gw.write_lifecycle(json!({"phase": "running", "pid": pid}));
-    if let Some(ms) = knob(&dir, "fake-start-delay-ms") {
-        std::thread::sleep(Duration::from_millis(ms));
+    if let Some(d) = opts.ready_after.or_else(|| knob(&dir, "fake-start-delay-ms").map(Duration::from_millis)) {
+        std::thread::sleep(d);
     }
     let port = opts.port.unwrap_or_else(|| port_for(&dir, &opts.profile));
     let body = json!({"status": "ok", "profile": opts.profile, "pid": pid, "port": port}).to_string();
@@ -287,8 +363,37 @@ pub fn run(opts: &Options) -> i32 {
     gw.write_state(json!({"gateway_state": "running"}));
     say(&format!("gateway[{}]: running (pid {pid}, port {port})", opts.profile));
     let crash_at = knob(&dir, "fake-crash-after-ms").map(|ms| Instant::now() + Duration::from_millis(ms));
+    let grow = opts.grow_memory_mb_per_s.or_else(|| knob(&dir, "fake-grow-memory-mb-per-s").map(|n| n as f64)).filter(|r| *r > 0.0);
+    let (mut leak, grown_from) = (Leak::default(), Instant::now());
+    let hang_at = opts.hang_after.or_else(|| knob(&dir, "fake-hang-after-ms").map(Duration::from_millis)).map(|d| Instant::now() + d);
+    let beat_every = knob(&dir, "fake-heartbeat-ms").map(Duration::from_millis).unwrap_or(HEARTBEAT_EVERY);
+    let watchdog = watchdog_interval();
+    if watchdog.is_some() {
+        sd_notify("READY=1\nSTATUS=Hermes Gateway running");
+    }
+    let (mut next_beat, mut next_ping) = (Instant::now(), Instant::now());
     loop {
+        if let Some(rate) = grow {
+            leak.grow_to(rate * 1e6 * grown_from.elapsed().as_secs_f64());
+        }
+        if hang_at.is_some_and(|t| Instant::now() >= t) {
+            warn(&format!("gateway[{}]: event loop stalled (hang-after): no heartbeat, no WATCHDOG=1, SIGTERM unheard", opts.profile));
+            loop {
+                std::thread::sleep(Duration::from_secs(3600));
+            }
+        }
+        if Instant::now() >= next_beat {
+            gw.beat(started, t0);
+            next_beat = Instant::now() + beat_every;
+        }
+        if let Some(every) = watchdog.filter(|_| Instant::now() >= next_ping) {
+            sd_notify("WATCHDOG=1");
+            next_ping = Instant::now() + every / 2;
+        }
         if TERM.load(Ordering::SeqCst) {
+            if watchdog.is_some() {
+                sd_notify("STOPPING=1");
+            }
             return if gw.planned_stop() {
                 // The exit record first: the logger may already be gone (a container stop
                 // TERMs everything at once), and what the next boot reads must not depend on it.

@@ -195,3 +195,53 @@ fn r07_upstreams_own_lifecycle_calls_go_through_the_front() {
     assert_eq!(status(&c, "coder")["state"], "stopped");
     assert_eq!(state_of(&c, "coder")["desired_state"], "stopped", "the operator's intent is recorded");
 }
+
+/// s6's readiness is the real gateway's own word (issue 21): `s6-svstat` says ready once its
+/// state file says running (with its heartbeat beating), then, with
+/// `gateway.systemd_watchdog_seconds` set, once it sends `READY=1`; a gateway whose event loop
+/// stops (SIGSTOP: no `WATCHDOG=1`, its pid alive) is killed and restarted as `hung` within
+/// twice its interval.
+#[test]
+#[ignore = "needs Docker"]
+fn r08_a_real_gateway_is_ready_when_it_says_so_and_a_silent_watchdog_is_hung() {
+    let c = real("real-ready");
+    create_and_start(&c, "coder");
+    let svstat = |fields: &str| c.root(&["s6-svstat", "-o", fields, "/run/service/gateway-coder"]).out.trim().to_string();
+    assert!(wait_until(10 * SEC, || svstat("up,ready") == "true true"), "{}", svstat("up,ready"));
+    let st = status(&c, "coder");
+    assert_eq!((st["ready"].as_bool(), st["state"].as_str()), (Some(true), Some("running")), "{st}");
+    let pid = c.pid("gateway-coder").unwrap();
+    let beat = c.hermes(&["cat", "/opt/data/profiles/coder/state/gateway.heartbeat"]).out;
+    let beat: serde_json::Value = serde_json::from_str(&beat).unwrap_or_else(|_| panic!("no heartbeat: {beat}"));
+    assert_eq!(beat["pid"].as_u64(), Some(pid), "{beat}");
+    let logs = || c.hermes(&["hermes", "gateway", "logs", "coder", "-n", "400"]).out;
+    assert!(wait_until(10 * SEC, || logs().contains("ready after") && logs().contains("its state file says running")), "{}", logs());
+
+    // sd_notify, as hermes-agent speaks it under systemd.
+    let e = c.hermes(&["hermes", "-p", "coder", "config", "set", "gateway.systemd_watchdog_seconds", "5"]);
+    assert!(e.ok(), "{}", e.out);
+    let e = c.hermes(&["hermes", "-p", "coder", "gateway", "restart"]);
+    assert!(e.ok() && e.out.contains("ready"), "{}", e.out);
+    assert_eq!(svstat("up,ready"), "true true");
+    let pid = c.pid("gateway-coder").unwrap();
+    let env = c.hermes(&["sh", "-c", &format!("tr '\\0' '\\n' < /proc/{pid}/environ")]).out;
+    assert!(env.lines().any(|l| l.starts_with("NOTIFY_SOCKET=@hermes-s6/notify/coder/")) && env.lines().any(|l| l == "WATCHDOG_USEC=5000000"), "{env}");
+    assert!(wait_until(10 * SEC, || logs().contains(": READY=1")), "{}", logs());
+    // Kept alive by WATCHDOG=1 past its interval.
+    std::thread::sleep(8 * SEC);
+    assert_eq!(c.pid("gateway-coder"), Some(pid), "killed while it pinged: {}", logs());
+
+    // Its event loop stops.
+    assert!(c.root(&["kill", "-STOP", &pid.to_string()]).ok());
+    let t = std::time::Instant::now();
+    assert!(wait_until(20 * SEC, || c.pid("gateway-coder").is_some_and(|p| p != pid)), "never restarted: {}", logs());
+    let took = t.elapsed();
+    eprintln!("r08: a stopped real gateway (watchdog 5 s) was restarted after {took:?}");
+    assert!(took <= 10 * SEC, "restarted after {took:?}, more than twice its interval");
+    assert!(wait_until(10 * SEC, || logs().contains("as hung: no WATCHDOG=1")), "{}", logs());
+    let st = status(&c, "coder");
+    assert_eq!(st["killed"], "hung", "{st}");
+    assert!(wait_until(30 * SEC, || svstat("up,ready") == "true true" && running(&c, "coder")), "not ready again: {}", status(&c, "coder"));
+    let gateways = c.hermes(&["sh", "-c", "ps -eo args | grep -c '[g]ateway run'"]).out;
+    assert_eq!(gateways.trim(), "1", "one gateway; no process scan takes the watcher for one");
+}

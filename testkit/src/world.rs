@@ -11,15 +11,32 @@ use std::process::Command;
 /// SIGTERM it exits 0 if a planned-stop marker is in its profile's home (operator stop), 1
 /// otherwise (container stop or crash: restart me). A file `exit78` makes it fail like a
 /// configuration error; `exit75` makes it ask to be restarted (hermes-agent's `EX_TEMPFAIL`);
-/// `crash` makes it exit 1 at once; `ignore-term` makes it ignore SIGTERM altogether.
+/// `crash` makes it exit 1 at once; `ignore-term` makes it ignore SIGTERM altogether;
+/// `never-ready` keeps it from saying it is ready. Ready, it says so as hermes-agent does:
+/// `gateway_state` `running` with its pid in its state file (merged under the slot's lock, as
+/// the gateway and the lifecycle commands share it). It writes no heartbeat: worlds turn that
+/// check off (`HERMES_GATEWAY_HEARTBEAT_TIMEOUT=0`).
 pub const FAKE_GATEWAY: &str = r#"#!/bin/sh
 dir="$HERMES_HOME"
-[ "$1" = "-p" ] && dir="$HERMES_HOME/profiles/$2"
+name=default
+[ "$1" = "-p" ] && dir="$HERMES_HOME/profiles/$2" && name="$2"
 [ -f "$dir/exit78" ] && exit 78
 [ -f "$dir/exit75" ] && exit 75
 [ -f "$dir/crash" ] && exit 1
+running() {
+  [ -f "$dir/never-ready" ] && return
+  f="$dir/gateway_state.json"
+  (
+    flock 9
+    old=$(cat "$f" 2>/dev/null)
+    case "$old" in "{"*"}") ;; *) old="{}" ;; esac
+    printf '%s\n' "$old" | sed -e 's/"gateway_state":"[^"]*",\{0,1\}//g' -e 's/"pid":[0-9]*,\{0,1\}//g' -e 's/,}$/}/' \
+      -e "s/^{/{\"gateway_state\":\"running\",\"pid\":$$,/" -e 's/,}$/}/' > "$f.fake" && mv "$f.fake" "$f"
+  ) 9<"$S6_PROFILE_GATEWAY_SCANDIR/gateway-$name/data/lock"
+}
 if [ -f "$dir/ignore-term" ]; then
   echo $$ > "$dir/fake-gateway.ready"
+  running
   trap '' TERM
   exec sleep 3600
 fi
@@ -31,6 +48,7 @@ sleep 3600 &
 child=$!
 # Ready: the TERM handler is in place (a SIGTERM before this line kills the shell outright).
 echo $$ > "$dir/fake-gateway.ready"
+running
 echo "fake gateway $$ up"
 wait $child
 "#;
@@ -114,7 +132,9 @@ impl World {
         f.cfg.interpreter = "/bin/sh".into();
         f.cfg.gateway_program = gw.to_string_lossy().into_owned();
         f.cfg.registrar_fifo = f.tmp.path().join("run/registrar");
-        World { f, sv: None, bin: None, env: Vec::new() }
+        // The stand-in writes no heartbeat.
+        let env = vec![("HERMES_GATEWAY_HEARTBEAT_TIMEOUT".to_string(), "0".to_string())];
+        World { f, sv: None, bin: None, env }
     }
 
     /// Use this `hermes-reconcile` for the CLI, the registrar and the slots' `finish` (the
@@ -158,7 +178,7 @@ impl World {
 
     /// [`World::boot`] with these container facts (multiplexing, say); the pass's report.
     pub fn boot_with(&mut self, container: &hermes_core::boot::plan::Container) -> hermes_core::boot::PassReport {
-        let mut env: Vec<(&str, &std::ffi::OsStr)> = vec![("HERMES_HOME", self.f.home.as_os_str())];
+        let mut env: Vec<(&str, &std::ffi::OsStr)> = vec![("HERMES_HOME", self.f.home.as_os_str()), ("S6_PROFILE_GATEWAY_SCANDIR", self.f.scandir.as_os_str())];
         env.extend(self.env.iter().map(|(k, v)| (k.as_str(), std::ffi::OsStr::new(v))));
         self.sv = Some(Svscan::start(&self.f.scandir, &env));
         let r = self.f.run_with(container, &hermes_core::boot::Options::default());

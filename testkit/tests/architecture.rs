@@ -88,10 +88,10 @@ fn the_architecture_map_is_the_tree() {
 /// core's layers, lowest first: a module may import its own layer and those below, never
 /// above. docs/architecture.md draws the same table.
 const LAYERS: [(&str, &[&str]); 4] = [
-    ("base", &["ctx", "config", "problem", "clock", "fs", "name", "escape", "exit_policy", "trusted", "env_dump"]),
-    ("storage and protocol", &["s6", "volume", "slot"]),
-    ("decisions", &["boot::plan", "policy"]),
-    ("operations", &["lifecycle", "boot", "registrar"]),
+    ("base", &["ctx", "config", "problem", "clock", "fs", "name", "escape", "exit_policy", "trusted", "env_dump", "liveness"]),
+    ("storage and protocol", &["s6", "volume", "slot", "liveness::signs", "liveness::watchdog"]),
+    ("decisions", &["boot::plan", "policy", "liveness::watch"]),
+    ("operations", &["lifecycle", "boot", "registrar", "guard", "liveness::bridge"]),
 ];
 
 fn layer_of(module: &str) -> Option<usize> {

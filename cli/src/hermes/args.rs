@@ -65,11 +65,11 @@ pub struct Target {
 
 #[derive(Subcommand, Debug)]
 pub enum Gateway {
-    /// Start the gateway (registering its slot if the profile has none), record that it is wanted running, clear any crash-policy hold, and wait until it has stayed up
+    /// Start the gateway (registering its slot if the profile has none), record that it is wanted running, clear any crash-policy hold, and wait until it is ready and has stayed up
     Start(start::StartArgs),
     /// Stop the gateway, record that it is wanted stopped, and wait until it is down (killed if it ignores SIGTERM)
     Stop(stop::StopArgs),
-    /// Restart the gateway (starts it if down), record that it is wanted running, and wait until the new one has stayed up
+    /// Restart the gateway (starts it if down), record that it is wanted running, and wait until the new one is ready and has stayed up
     Restart(restart::RestartArgs),
     /// One gateway: wanted state, s6 state, restarts, last exit, the crash policy's verdict and why, its log
     Status(Target),

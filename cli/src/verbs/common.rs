@@ -26,7 +26,9 @@ where
             out.outcome(verb.name, profile, wait, r)
         }
         Which::All => {
-            let r = all::for_all(ctx, &verb.ask, |ctx, asked| (verb.confirm)(ctx, asked, wait))?;
+            // Gateways that start are paced like a boot (HERMES_GATEWAY_BOOT_PACE).
+            let pace = if matches!(verb.name.name, "start" | "restart") { ctx.cfg.boot_pace } else { 0 };
+            let r = all::for_all_paced(ctx, pace, &verb.ask, |ctx, asked| (verb.confirm)(ctx, asked, wait))?;
             Ok(out.outcomes(verb.name, &r))
         }
     }

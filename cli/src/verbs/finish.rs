@@ -15,7 +15,7 @@ pub struct FinishArgs {
     pub code: i32,
     /// The signal that killed it (0 when it exited)
     pub signal: i32,
-    /// The rest of what s6 passes (the service name, the pgid): unused
+    /// The rest of what s6 passes: the service name, then the dead run's pgid (its pid)
     #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
     pub rest: Vec<String>,
     #[command(flatten)]
@@ -23,6 +23,7 @@ pub struct FinishArgs {
 }
 
 pub fn run(ctx: &Ctx, a: &FinishArgs) -> Result<u8, Problem> {
-    let code = finish(ctx, &a.profile, a.code, a.signal, &ctx.cfg.policy);
+    let pid = a.rest.get(1).and_then(|p| p.parse().ok()).filter(|p| *p > 1);
+    let code = finish(ctx, &a.profile, a.code, a.signal, pid, &ctx.cfg.policy);
     Ok(u8::try_from(code).unwrap_or(0))
 }

@@ -10,8 +10,8 @@ use hermes_core::problem::{exit, Problem};
 pub const AFTER_HELP: &str = "\
 Exit codes (what probes expect):
   0  healthy: live (s6-svscan runs, the registrar is up) and, without --live, ready (every
-     gateway wanted running is up, or down for a reason the crash policy accounts for:
-     quarantined, backing off, parked, a configuration error)
+     gateway wanted running is up and ready, as it says itself, or down for a reason the
+     crash policy accounts for: quarantined, backing off, parked, a configuration error)
   1  not healthy: each reason is printed on stderr
 Run it as the container's user (root in root mode): the registrar's status is root's there.";
 

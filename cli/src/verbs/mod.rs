@@ -5,6 +5,7 @@
 
 pub mod adopt;
 pub mod boot;
+pub mod bridge;
 pub mod common;
 pub mod dashboard;
 pub mod dump_env;

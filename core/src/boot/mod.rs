@@ -174,8 +174,11 @@ pub fn run(ctx: &Ctx, container: &Container, opts: &Options) -> Result<PassRepor
     let log_parent = home.as_ref().map(|h| gateway_logs::LogParent::open(ctx, h).map_err(|e| e.to_string()));
     let mut replaced_any = false;
     let mut published = Vec::new();
+    // Boot pacing: the first K gateways to start get their slot up; the rest are published
+    // down and queued for the registrar to release as these become ready (see guard::pace).
+    let mut started_fresh = 0usize;
     for entry in report.entries.iter_mut().filter(|e| e.wants_slot()) {
-        let start = entry.action == Action::Started;
+        let wanted = entry.action == Action::Started;
         let slot_path = scandir.child(OsStr::new(&slot_name(&entry.profile)));
         match &log_parent {
             Some(Ok(parent)) => {
@@ -187,6 +190,10 @@ pub fn run(ctx: &Ctx, container: &Container, opts: &Options) -> Result<PassRepor
             None => {}
         }
         let live = slot::inspect(fs, ctx.cfg, &scandir, &entry.profile).unwrap_or(Live::Absent);
+        let fresh = !matches!(live, Live::Supervised { unchanged: true, .. } | Live::Supervised { up: true, .. });
+        let queued = wanted && fresh && ctx.cfg.boot_pace > 0 && started_fresh >= ctx.cfg.boot_pace;
+        started_fresh += usize::from(wanted && fresh && !queued);
+        let start = wanted && !queued;
         let mut foreign = false;
         let outcome = match live {
             // Left alone: only its `down` file is brought in line with the plan.
@@ -222,6 +229,17 @@ pub fn run(ctx: &Ctx, container: &Container, opts: &Options) -> Result<PassRepor
             }
             Live::Absent | Live::NotDir | Live::Unsupervised => slot::publish(fs, ctx.cfg, &scandir, &entry.profile, start).map(Some),
         };
+        if queued && matches!(outcome, Ok(Some(_))) {
+            let marked = fs.open_dir(&scandir, OsStr::new(&slot_name(&entry.profile))).and_then(|slot| crate::guard::pace::queue(ctx, &slot));
+            match marked {
+                Ok(()) => entry.reason = Some("queued".into()),
+                // Started now rather than never: an unmarked down slot is nobody's to release.
+                Err(e) => {
+                    report.warnings.push(format!("could not queue {} ({e}); started at once", slot_path.display()));
+                    let _ = slot::set_down(fs, &scandir, &entry.profile, true);
+                }
+            }
+        }
         if start && outcome.is_ok() && with_record.contains(&entry.profile) {
             // The run starts now, not when the last container ran it: a crash soon after
             // this boot is not mistaken for the end of a long healthy run.

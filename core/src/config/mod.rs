@@ -59,6 +59,12 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ("HERMES_GATEWAY_NO_SUPERVISE", "1, true or yes (any case): the container's `gateway run` opts out of s6 (the boot pass seeds no state)"),
     ("HERMES_S6_SUPERVISED_CHILD", "set by a slot's run script: `hermes gateway run` is the supervised gateway itself"),
     ("HERMES_DOCKER_EXEC_AS_ROOT", "`hermes` run as root keeps root for its own verbs (hermes-agent's CLI never does)"),
+    ("HERMES_GATEWAY_MEMORY_LIMIT", "a gateway whose resident memory passes this (512M, 2G; unset or off: no limit) is restarted; a profile's config.yaml `gateway.memory_limit` overrides it"),
+    ("HERMES_GATEWAY_MEMORY_CHECK", "how often the registrar compares gateways' memory with their limits (default 10s)"),
+    ("HERMES_S6_OOM_EVENTS", "the cgroup file whose `oom_kill` counter tells a kernel OOM kill (default: this process's cgroup's memory.events, or memory.oom_control on cgroup v1)"),
+    ("HERMES_GATEWAY_BOOT_PACE", "after a boot or `restart --all`, start at most this many gateways at a time (default: the number of CPUs plus one; 0: all at once)"),
+    ("HERMES_GATEWAY_START_TIMEOUT", "a gateway not ready this long after it started is killed and restarted as start-timeout, and a paced boot starts the next (default 120s; 0: never)"),
+    ("HERMES_GATEWAY_HEARTBEAT_TIMEOUT", "a gateway without sd_notify whose heartbeat is this old is killed and restarted as hung (default 90s; 0: never)"),
 ];
 
 /// A duration as people write it: `500ms`, `2s`, `10m`, `6h`, or a bare number of seconds
@@ -114,6 +120,18 @@ pub struct Config {
     /// hermes-agent's own `hermes` (the `hermes` front passes it what is not ours).
     pub upstream_program: PathBuf,
     pub policy: knobs::Knobs,
+    /// The container-wide memory limit of one gateway, bytes (`None`: no limit unless a
+    /// profile sets one).
+    pub memory_limit: Option<u64>,
+    /// How often the registrar checks gateways' memory.
+    pub memory_check: std::time::Duration,
+    /// Where the kernel counts OOM kills (`oom_kill` lines); `None`: found from this
+    /// process's cgroup.
+    pub oom_events: Option<PathBuf>,
+    /// At most this many gateways starting at once after a boot or `restart --all`; 0: all.
+    pub boot_pace: usize,
+    /// The start timeout and the heartbeat bound (see [`crate::liveness`]).
+    pub liveness: crate::liveness::Knobs,
     /// The container's facts that come from its environment, as given (their meaning is
     /// `volume::container`'s and `volume::multiplex`'s to decide).
     pub container_env: ContainerEnv,
@@ -132,6 +150,35 @@ pub struct ContainerEnv {
     pub supervised_child: bool,
     /// `HERMES_DOCKER_EXEC_AS_ROOT`: the `hermes` front keeps root for its own verbs.
     pub exec_as_root: bool,
+}
+
+/// How often the registrar compares gateways' memory with their limits, by default.
+pub const DEFAULT_MEMORY_CHECK: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// The machine's CPUs, at least 1.
+pub fn cpus() -> usize {
+    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+}
+
+/// The boot pace by default: one more gateway than CPUs. A lone hermes-agent 0.19.0 gateway
+/// spends 1.04 s of CPU in 1.57 s from exec to ready (issue 21): it keeps a core two-thirds
+/// busy, so K = the CPUs would leave a third of the machine idle during a boot and finish
+/// later than starting all at once; one more fills it, and the first is still ready in about a
+/// lone start's time.
+pub fn default_boot_pace() -> usize {
+    cpus() + 1
+}
+
+impl Config {
+    /// How long a paced start waits for a gateway's readiness before releasing the next: the
+    /// start timeout, or its default when the watcher's kill is off (a gateway never ready
+    /// must not hold a place forever).
+    pub fn pace_timeout(&self) -> std::time::Duration {
+        match self.liveness.start_timeout {
+            d if d.is_zero() => crate::liveness::DEFAULT_START_TIMEOUT,
+            d => d,
+        }
+    }
 }
 
 impl Default for Config {
@@ -154,6 +201,11 @@ impl Default for Config {
             upstream_program: PathBuf::from(DEFAULT_UPSTREAM),
             policy: knobs::Knobs::default(),
             container_env: ContainerEnv::default(),
+            memory_limit: None,
+            memory_check: DEFAULT_MEMORY_CHECK,
+            oom_events: None,
+            boot_pace: 0,
+            liveness: crate::liveness::Knobs::default(),
         }
     }
 }
@@ -245,6 +297,16 @@ fn knobs(env: &dyn Fn(&str) -> Option<String>) -> Result<knobs::Knobs, Problem> 
     Ok(k)
 }
 
+/// A duration setting that must be more than zero (a zero check interval would spin).
+fn positive_duration(env: &dyn Fn(&str) -> Option<String>, var: &str, default: std::time::Duration) -> Result<std::time::Duration, Problem> {
+    match env(var).filter(|v| !v.trim().is_empty()) {
+        None => Ok(default),
+        Some(v) => parse_duration(&v)
+            .filter(|d| !d.is_zero())
+            .ok_or_else(|| Problem::usage(format!("{var} must be a duration above zero like 500ms, 10s or 2m, got {v:?}"))),
+    }
+}
+
 /// A duration as `parse_duration` reads it back: `500ms`, `45s`, `10m`, `6h`.
 fn format_duration(d: std::time::Duration) -> String {
     let ms = d.as_millis();
@@ -312,6 +374,17 @@ impl Config {
                 supervised_child: env("HERMES_S6_SUPERVISED_CHILD").is_some_and(|v| !v.is_empty()),
                 exec_as_root: is_set(env("HERMES_DOCKER_EXEC_AS_ROOT").as_deref()),
             },
+            memory_limit: match env("HERMES_GATEWAY_MEMORY_LIMIT") {
+                Some(v) => parse_limit(&v).map_err(|why| Problem::usage(format!("HERMES_GATEWAY_MEMORY_LIMIT: {why}")))?,
+                None => None,
+            },
+            memory_check: positive_duration(env, "HERMES_GATEWAY_MEMORY_CHECK", DEFAULT_MEMORY_CHECK)?,
+            oom_events: env("HERMES_S6_OOM_EVENTS").filter(|v| !v.is_empty()).map(PathBuf::from),
+            boot_pace: match env("HERMES_GATEWAY_BOOT_PACE").filter(|v| !v.trim().is_empty()) {
+                Some(v) => number("HERMES_GATEWAY_BOOT_PACE", &v)?,
+                None => default_boot_pace(),
+            },
+            liveness: crate::liveness::Knobs::from_env(env).map_err(Problem::usage)?,
         };
         cfg.check()?;
         Ok(cfg)
@@ -383,6 +456,34 @@ pub fn parse_bool(v: &str) -> Option<bool> {
         "0" | "false" | "no" | "off" => Some(false),
         _ => None,
     }
+}
+
+/// A memory limit as people write it: `512M`, `2G`, `1.5GB`, `800MiB`, `300000000` (bytes);
+/// `off`/`none`/`0`/empty: no limit. Decimal and binary units both mean what they say.
+pub fn parse_limit(v: &str) -> Result<Option<u64>, String> {
+    let t = v.trim();
+    if t.is_empty() || ["off", "none", "no", "false", "0"].contains(&t.to_ascii_lowercase().as_str()) {
+        return Ok(None);
+    }
+    let split = t.find(|c: char| c.is_ascii_alphabetic()).unwrap_or(t.len());
+    let (num, unit) = (t[..split].trim(), t[split..].trim());
+    let n: f64 = num.parse().map_err(|_| format!("{v:?} is not a size like 512M, 2G or a number of bytes"))?;
+    let factor: f64 = match unit.to_ascii_lowercase().as_str() {
+        "" | "b" => 1.0,
+        "k" | "kb" => 1e3,
+        "kib" => 1024.0,
+        "m" | "mb" => 1e6,
+        "mib" => 1024.0 * 1024.0,
+        "g" | "gb" => 1e9,
+        "gib" => 1024.0 * 1024.0 * 1024.0,
+        _ => return Err(format!("{v:?} has an unknown unit {unit:?} (use K, M, G, or KiB, MiB, GiB)")),
+    };
+    let bytes = n * factor;
+    // Below a megabyte no gateway can run: a typo (`512` meant as MB) would restart it forever.
+    if !bytes.is_finite() || !(1e6..=1e15).contains(&bytes) {
+        return Err(format!("{v:?} is out of range (at least 1M; a bare number is bytes)"));
+    }
+    Ok(Some(bytes as u64))
 }
 
 /// An opt-in switch: set to a recognised "yes".

@@ -32,9 +32,31 @@ pub fn for_all(
     ask: impl Fn(&Ctx, &str) -> Result<Asked, Problem> + Sync,
     confirm: impl Fn(&Ctx, Asked) -> Result<Done, Problem> + Sync,
 ) -> Result<AllResults, Problem> {
+    for_all_paced(ctx, 0, ask, confirm)
+}
+
+/// [`for_all`] for a verb that starts gateways (`start`, `restart`), at most `pace` starting at
+/// once (0: [`CONCURRENCY`] at a time, without waiting): each worker moves on to its next
+/// profile once the gateway it started is ready, or down, or its start timeout has passed. A
+/// `restart --all` so paced restarts each gateway in turn, the others still serving meanwhile.
+pub fn for_all_paced(
+    ctx: &Ctx,
+    pace: usize,
+    ask: impl Fn(&Ctx, &str) -> Result<Asked, Problem> + Sync,
+    confirm: impl Fn(&Ctx, Asked) -> Result<Done, Problem> + Sync,
+) -> Result<AllResults, Problem> {
     let scandir = ctx.open_scandir()?;
     let names = registered(ctx, &scandir)?;
-    let one = |ctx: &Ctx, p: &str| ask(ctx, p).and_then(|a| confirm(ctx, a));
+    let one = |ctx: &Ctx, p: &str| {
+        let r = ask(ctx, p).and_then(|a| confirm(ctx, a));
+        if pace > 0 && r.is_ok() {
+            if let Ok(slot) = ctx.fs.open_dir(&scandir, std::ffi::OsStr::new(&crate::name::slot_name(p))) {
+                started(ctx, &slot);
+            }
+        }
+        r
+    };
+    let workers = if pace > 0 { pace } else { CONCURRENCY };
     let (Some(fs), Some(clock)) = (ctx.fs.shareable(), ctx.clock.shareable()) else {
         return Ok(AllResults { results: names.iter().map(|p| (p.clone(), one(ctx, p))).collect() });
     };
@@ -52,7 +74,7 @@ pub fn for_all(
     std::thread::scope(|scope| {
         // Helpers as the system allows (at a task limit, none: a thread is a task), and this
         // thread works too, so every profile is done whatever could be spawned.
-        for _ in 1..CONCURRENCY.min(names.len()) {
+        for _ in 1..workers.min(names.len()) {
             if std::thread::Builder::new().spawn_scoped(scope, work).is_err() {
                 break;
             }
@@ -68,4 +90,14 @@ pub fn for_all(
         })
         .collect();
     Ok(AllResults { results })
+}
+
+/// Wait (up to the start timeout) until the gateway in `slot` is no longer starting, as the
+/// boot pace counts it ([`crate::guard::pace::in_flight`]).
+fn started(ctx: &Ctx, slot: &crate::fs::Dir) {
+    let notifies = ctx.fs.lstat(slot, std::ffi::OsStr::new("notification-fd")).is_ok();
+    crate::clock::wait_until(ctx.clock, ctx.cfg.pace_timeout(), std::time::Duration::from_millis(50), || {
+        let now = crate::clock::unix_secs_f64(ctx.clock.now());
+        crate::s6::svstat::read(ctx.fs, slot).ok().flatten().is_none_or(|st| !crate::guard::pace::in_flight(&st, notifies, now, ctx.cfg.pace_timeout()))
+    });
 }

@@ -9,7 +9,8 @@ use crate::volume::policy_record::{self as record, PolicyState};
 use crate::policy::{on_death, Death, Decision, Knobs};
 use crate::clock::unix_secs_f64;
 use crate::ctx::Ctx;
-use crate::exit_policy::{ExitClass, S6_PERMANENT_FAILURE, S6_SIGNALLED};
+use crate::exit_policy::{Cause, ExitClass, S6_PERMANENT_FAILURE, S6_SIGNALLED};
+use crate::guard::{oom, reason};
 use super::lock;
 use crate::name::slot_name;
 use crate::registrar::doorbell;
@@ -47,16 +48,31 @@ fn superseded(rec: &record::Record, death_at: f64) -> bool {
     rec.state == PolicyState::Running && rec.running_since > death_at && rec.running_since <= death_at + SUPERSEDED_WITHIN
 }
 
-/// The exit code for s6: 0 (restart after s6's own throttle) or 125 (stay down).
-pub fn finish(ctx: &Ctx, profile: &str, code: i32, signal: i32, knobs: &Knobs) -> i32 {
-    let death = Death {
+/// The exit code for s6: 0 (restart after s6's own throttle) or 125 (stay down). `pid` is the
+/// dead run's (the pgid s6 passes): a verdict the slot's watcher left for it makes the death
+/// `hung` or `start-timeout`.
+pub fn finish(ctx: &Ctx, profile: &str, code: i32, signal: i32, pid: Option<u64>, knobs: &Knobs) -> i32 {
+    let mut death = Death {
         at: unix_secs_f64(ctx.clock.now()),
         code: (code != S6_SIGNALLED).then_some(code),
         signal: (code == S6_SIGNALLED).then_some(signal),
+        killed: None,
+        cause: None,
     };
-    let class = ExitClass::of(death.code);
-    let Ok(scandir) = ctx.open_scandir() else { return contract(class) };
-    let Ok(slot) = ctx.fs.open_dir(&scandir, OsStr::new(&slot_name(profile))) else { return contract(class) };
+    let Ok(scandir) = ctx.open_scandir() else { return contract(death.class()) };
+    let Ok(slot) = ctx.fs.open_dir(&scandir, OsStr::new(&slot_name(profile))) else { return contract(death.class()) };
+    death.killed = crate::liveness::verdict_for(ctx.fs, &slot, pid, death.at).map(|v| v.killed);
+    // What root knows beyond the exit: it restarted the gateway for its memory (a reason the
+    // registrar left in the slot), or the kernel's OOM killer took it (the cgroup's counter
+    // moved). The watcher's verdict, when it has one, is the more specific.
+    let reason = reason::take(ctx, &slot, death.at);
+    if death.killed.is_none() {
+        death.cause = match reason {
+            Some(r) => Some(r.cause),
+            None => oom::killed_by_oom(ctx, &slot, death.signal).then_some(Cause::Oom),
+        };
+    }
+    let class = death.class();
     let _held = lock::hold(ctx, &slot, LOCK_WAIT).ok().flatten();
     let rec = record::read(ctx, profile);
     let wanted_up = svstat::read(ctx.fs, &slot).ok().flatten().is_none_or(|st| st.want_up);
@@ -65,7 +81,7 @@ pub fn finish(ctx: &Ctx, profile: &str, code: i32, signal: i32, knobs: &Knobs) -
         // will not restart it, and it is no crash; nor is a clean exit on that SIGTERM a park
         // (`status` would call a gateway held down by hand parked, and `health` ready).
         let mut r = rec.clone();
-        r.last_exit = Some(record::LastExit { at: death.at, code: death.code, signal: death.signal });
+        r.last_exit = Some(death.last_exit());
         (Decision::StayDown, r)
     } else if class.restarts() && (rec.restart_asked_until.is_some_and(|t| death.at <= t) || superseded(&rec, death.at)) {
         // The death an operator `restart` asked for, or one that an operator `start` made
@@ -74,7 +90,7 @@ pub fn finish(ctx: &Ctx, profile: &str, code: i32, signal: i32, knobs: &Knobs) -
         r.restart_asked_until = None;
         r.state = PolicyState::Restarting;
         r.running_since = death.at + crate::policy::S6_THROTTLE.as_secs_f64();
-        r.last_exit = Some(record::LastExit { at: death.at, code: death.code, signal: death.signal });
+        r.last_exit = Some(death.last_exit());
         (Decision::Restart, r)
     } else {
         on_death(&rec, &death, knobs, unit(ctx))
@@ -104,7 +120,7 @@ mod tests {
         assert!(!superseded(&started, 100.5), "a death of the run the start began");
         assert!(!superseded(&started, 100.0 - SUPERSEDED_WITHIN - 1.0), "too old to be the death the start raced");
         // The policy's own restart moves running_since past the death: not an operator start.
-        let (_, restarting) = on_death(&started, &Death { at: 150.0, code: Some(1), signal: None }, &Knobs::default(), 0.5);
+        let (_, restarting) = on_death(&started, &Death { at: 150.0, code: Some(1), signal: None, killed: None, cause: None }, &Knobs::default(), 0.5);
         assert!(!superseded(&restarting, 150.0));
         let edited = Record { running_since: 1e300, ..Record::default() };
         assert!(!superseded(&edited, 100.0), "a hand-edited far future holds nothing");

@@ -1,8 +1,9 @@
 //! `health`: what a container probe asks. Live: the scanner runs and the registrar is up, so
 //! the container can still supervise and register. Ready: live, and every gateway wanted
-//! running is up, or is down for a reason the crash policy or its configuration accounts for
-//! (quarantined, backing off, parked, a configuration error). A gateway between two restarts,
-//! one s6 cannot start, one left out for capacity, or a wanted slot missing is not ready.
+//! running is up and ready (it said so: see [`crate::liveness`]), or is down for a reason the
+//! crash policy or its configuration accounts for (quarantined, backing off, parked, a
+//! configuration error). A gateway still starting, one between two restarts, one s6 cannot
+//! start, one left out for capacity, or a wanted slot missing is not ready.
 
 use super::status::{self, Standing};
 use crate::ctx::Ctx;

@@ -128,6 +128,8 @@ pub struct Done {
     pub profile: String,
     /// The gateway's pid once it was seen up (start, restart).
     pub pid: Option<u64>,
+    /// It said it was ready before the settle window (start, restart).
+    pub ready: bool,
     pub written: Written,
     pub cleared: Option<PolicyState>,
     /// How it went, when there is something to say ("killed after not stopping on SIGTERM").
@@ -138,7 +140,7 @@ pub struct Done {
 
 impl Asked {
     fn done(self, pid: Option<u64>, note: Option<String>) -> Result<Done, Problem> {
-        Ok(Done { profile: self.profile, pid, written: self.written?, cleared: self.cleared, note, unparked: self.unparked })
+        Ok(Done { profile: self.profile, pid, ready: false, written: self.written?, cleared: self.cleared, note, unparked: self.unparked })
     }
 }
 
@@ -156,7 +158,16 @@ pub fn confirm_up(ctx: &Ctx, asked: Asked, wait: Wait) -> Result<Done, Problem> 
         };
     }
     match settled {
-        settle::Settled::Up { pid } => asked.done(Some(pid), None),
+        settle::Settled::Up { pid, ready } => asked.done(Some(pid), None).map(|d| Done { ready, ..d }),
+        settle::Settled::NotReady { pid, waited } => Err(Problem::Timeout {
+            what: format!(
+                "gateway-{} to become ready (up as pid {pid}, not ready after {} s; see `hermes-reconcile status {}` and its log {})",
+                asked.profile,
+                waited.as_secs(),
+                asked.profile,
+                crate::volume::gateway_logs::log_dir(&ctx.cfg.home, &asked.profile).display()
+            ),
+        }),
         settle::Settled::Died { how } => {
             // What the crash policy made of the death is known once the finish is done.
             settle::until_finished(ctx, &asked.slot, settle::FINISH_WAIT);

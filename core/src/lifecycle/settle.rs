@@ -28,8 +28,11 @@ pub fn signal_name(sig: i32) -> String {
 /// The outcome of waiting for a gateway to come up and stay up.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Settled {
-    /// Up since `pid` started, for at least the settle window.
-    Up { pid: u64 },
+    /// Up since `pid` started, ready (when its slot tells readiness), and still up the settle
+    /// window after.
+    Up { pid: u64, ready: bool },
+    /// Up as `pid` but not ready within the limit (the start timeout, when it is off).
+    NotReady { pid: u64, waited: Duration },
     /// It died within the window (or never came up): how, seen in its last status.
     Died { how: String },
     /// It did not come up within [`UP_WAIT`].
@@ -44,7 +47,18 @@ fn wanted_down(st: &Status) -> bool {
     !st.is_up() && !st.want_up && !st.finishing
 }
 
-/// Wait until the gateway runs as a pid other than `not` and has kept that pid for `window`.
+/// How long a start waits for readiness: the watcher kills a gateway not ready within the start
+/// timeout (a death the wait then reports), so a little longer than that; with no start timeout,
+/// at most an hour.
+pub fn ready_wait(ctx: &Ctx) -> Duration {
+    match ctx.cfg.liveness.start_timeout {
+        t if t.is_zero() => Duration::from_secs(3600),
+        t => t + Duration::from_secs(2),
+    }
+}
+
+/// Wait until the gateway runs as a pid other than `not`, is ready (when its slot tells
+/// readiness: `notification-fd`), and has kept that pid for `window` after.
 pub fn until_stable(ctx: &Ctx, slot: &Dir, not: Option<u64>, window: Duration) -> Settled {
     let read = || svstat::read(ctx.fs, slot).ok().flatten();
     let mut seen: Option<u64> = None;
@@ -69,6 +83,24 @@ pub fn until_stable(ctx: &Ctx, slot: &Dir, not: Option<u64>, window: Duration) -
             _ => Settled::NotUp,
         };
     };
+    let mut was_ready = false;
+    if ctx.fs.lstat(slot, std::ffi::OsStr::new("notification-fd")).is_ok() {
+        let limit = ready_wait(ctx);
+        let mut ended = None;
+        let ready = wait_until(ctx.clock, limit, POLL, || match read() {
+            Some(st) if st.is_up() && st.pid == pid => st.ready,
+            other => {
+                ended = Some(other);
+                true
+            }
+        });
+        match ended {
+            Some(Some(st)) if !st.is_up() => return Settled::Died { how: describe_end(&st) },
+            Some(_) => return Settled::Died { how: "it exited and was restarted".into() },
+            None if !ready => return Settled::NotReady { pid, waited: limit },
+            None => was_ready = true,
+        }
+    }
     let mut ended = None;
     wait_until(ctx.clock, window, POLL, || match read() {
         Some(st) if st.is_up() && st.pid == pid => false,
@@ -78,7 +110,7 @@ pub fn until_stable(ctx: &Ctx, slot: &Dir, not: Option<u64>, window: Duration) -
         }
     });
     match ended {
-        None => Settled::Up { pid },
+        None => Settled::Up { pid, ready: was_ready },
         Some(Some(st)) if !st.is_up() => Settled::Died { how: describe_end(&st) },
         Some(_) => Settled::Died { how: "it exited and was restarted".into() },
     }

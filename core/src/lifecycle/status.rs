@@ -14,7 +14,7 @@ use crate::s6::svstat::{self, Status};
 use crate::volume::discovery::{self, Candidate};
 use crate::volume::open_profile_dir;
 use crate::volume::state::{read_wanted, Wanted};
-use crate::clock::{from_unix_secs, rfc3339};
+use crate::clock::{from_unix_secs, human_duration, rfc3339};
 use crate::volume::policy_record::{self as record, PolicyState, Record};
 use crate::registrar::take_over::{self, TakeOver};
 use crate::volume::gateway_logs;
@@ -41,12 +41,25 @@ pub struct ProfileStatus {
     pub signal: Option<i32>,
     /// What the running gateway costs: resident memory and CPU (like `pm2 ls`).
     pub usage: Option<super::usage::Usage>,
-    /// Up and ready (s6's readiness; a gateway without notification is ready when up).
+    /// The memory limit that applies to the gateway, bytes (`null`: none); see
+    /// [`crate::guard::memory`].
+    pub memory_limit: Option<u64>,
+    /// What the supervisor knew of the last death beyond its exit: `memory` (restarted over
+    /// its limit) or `oom` (the kernel's OOM killer).
+    pub last_cause: Option<&'static str>,
+    /// Up and ready: s6's readiness, which the slot's bridge gives once the gateway says it is
+    /// ready (a slot without `notification-fd`, from an older release, is ready when up).
     pub ready: bool,
+    /// Since when it is ready, RFC 3339 (UTC).
+    pub ready_since: Option<String>,
+    /// Why the slot's watcher killed the last run, if it did: `hung` or `start-timeout`.
+    pub killed: Option<&'static str>,
     /// No `down` file: s6 starts it when its supervisor starts.
     pub normally_up: bool,
+    /// Waiting for the boot pace to start it (see [`crate::guard::pace`]): since when, RFC 3339.
+    pub queued_since: Option<String>,
     pub want_up: bool,
-    /// What the gateway is doing, in one word: running, starting, stopping, restarting,
+    /// What the gateway is doing, in one word: running, starting (up, not ready yet), stopping, restarting,
     /// backing-off, quarantined, probing, parked, config-error, stopped, not-restored,
     /// unsupervised, not-registered.
     pub state: &'static str,
@@ -137,7 +150,7 @@ pub enum Standing {
 
 impl ProfileStatus {
     pub fn standing(&self) -> Standing {
-        if self.wanted != Some(Wanted::Running) || self.up || self.verdict == Verdict::Served {
+        if self.wanted != Some(Wanted::Running) || (self.up && self.ready) || self.verdict == Verdict::Served {
             return Standing::AsWanted;
         }
         match self.verdict {
@@ -251,8 +264,13 @@ pub fn of(ctx: &Ctx, scandir: &Dir, profile: &str) -> ProfileStatus {
         exit_code: None,
         signal: None,
         usage: None,
+        memory_limit: None,
+        last_cause: rec.as_ref().and_then(|r| r.last_exit).and_then(|e| e.cause).map(|c| c.as_str()),
         ready: false,
+        ready_since: None,
+        killed: rec.as_ref().and_then(|r| r.last_exit).and_then(|e| e.killed).map(|k| k.as_str()),
         normally_up: false,
+        queued_since: None,
         want_up: false,
         state: "not-registered",
         verdict: Verdict::NotRegistered,
@@ -283,10 +301,15 @@ pub fn of(ctx: &Ctx, scandir: &Dir, profile: &str) -> ProfileStatus {
             ps.up = st.is_up();
             ps.pid = st.is_up().then_some(st.pid);
             ps.usage = ps.pid.and_then(|pid| super::usage::of(ctx, pid));
+            ps.memory_limit = crate::guard::memory::limit_for(ctx, profile);
             ps.since = Some(rfc3339(from_unix_secs(st.since as f64)));
             ps.since_secs = Some((now - st.since).max(0));
             ps.want_up = st.want_up;
-            ps.ready = st.is_up() && st.ready;
+            // The bridge speaks through notification-fd; a slot without one cannot be told.
+            let notifies = fs.lstat(slot, OsStr::new("notification-fd")).is_ok();
+            ps.ready = st.is_up() && (st.ready || !notifies);
+            let ready_at = if notifies { st.ready_since } else { st.since };
+            ps.ready_since = ps.ready.then(|| rfc3339(from_unix_secs(ready_at as f64)));
             let deaths = svstat::deaths(fs, slot);
             ps.restarts = Some(deaths);
             // Before the first death the wait status is just zeroes, not an exit code.
@@ -299,6 +322,18 @@ pub fn of(ctx: &Ctx, scandir: &Dir, profile: &str) -> ProfileStatus {
         _ => false,
     };
     let mut verdict = verdict(ps.registered, st.as_ref(), died, ps.wanted.as_ref(), rec.as_ref());
+    if verdict == Verdict::Running && !ps.ready {
+        verdict = Verdict::Starting;
+    }
+    // Down, not wanted up by s6, and marked by the boot pace: queued, unless the operator has
+    // stopped it meanwhile (the pacer then drops the mark).
+    let queued = slot.as_ref().and_then(|s| crate::guard::pace::queued_since(ctx, s));
+    if let (Some(at), Some(s)) = (queued, st.as_ref()) {
+        if !s.is_up() && !s.want_up && !matches!(verdict, Verdict::Stopped) {
+            verdict = Verdict::Queued;
+            ps.queued_since = Some(rfc3339(from_unix_secs(at)));
+        }
+    }
     // s6 restarts a dead gateway a second after its finish; down, wanted up and no finish
     // running for longer than that means it could not start one (s6 tries again only after 60 s).
     if verdict == Verdict::Restarting && st.as_ref().is_some_and(|s| !s.finishing) && ps.since_secs.is_some_and(|s| s >= SPAWN_STUCK_SECS) {
@@ -380,6 +415,8 @@ pub enum Verdict {
     NotRegistered,
     Unsupervised,
     Running,
+    /// Up and wanted up, not ready yet.
+    Starting,
     Probing,
     Stopping,
     Restarting,
@@ -398,6 +435,8 @@ pub enum Verdict {
     ParkedByMarker,
     /// Multiplexing: down, served by the root gateway.
     Served,
+    /// Wanted running, waiting for the boot pace to start it.
+    Queued,
 }
 
 impl Verdict {
@@ -406,6 +445,7 @@ impl Verdict {
             Verdict::NotRegistered => "not-registered",
             Verdict::Unsupervised => "unsupervised",
             Verdict::Running => "running",
+            Verdict::Starting => "starting",
             Verdict::Probing => "probing",
             Verdict::Stopping => "stopping",
             Verdict::Restarting => "restarting",
@@ -419,6 +459,7 @@ impl Verdict {
             Verdict::HeldDown => "held-down",
             Verdict::ParkedByMarker => "parked",
             Verdict::Served => "served-by-default",
+            Verdict::Queued => "queued",
         }
     }
 
@@ -485,25 +526,22 @@ fn last_exit(code: Option<i32>, signal: Option<i32>) -> Option<String> {
     }
 }
 
-/// A duration as a person reads it: "45 s", "4 min", "2 h 5 min".
-pub fn human_duration(secs: f64) -> String {
-    let s = secs.max(0.0).round() as u64;
-    match s {
-        0..=99 => format!("{s} s"),
-        100..=5999 => format!("{} min", (s + 30) / 60),
-        _ => {
-            let m = (s + 30) / 60;
-            if m.is_multiple_of(60) { format!("{} h", m / 60) } else { format!("{} h {} min", m / 60, m % 60) }
-        }
-    }
-}
 
 fn explain(v: Verdict, ps: &ProfileStatus, rec: Option<&Record>, now: std::time::SystemTime) -> String {
     let p = &ps.profile;
     // s6's own record of the last death first: the policy's file is the user's to edit. It
     // speaks only for deaths before this supervisor (a container restart ago).
     let exit = last_exit(ps.exit_code, ps.signal).or_else(|| rec.and_then(|r| r.last_exit).and_then(|e| last_exit(e.code, e.signal)));
-    let exit_part = exit.as_deref().map(|e| format!(", last {e}")).unwrap_or_default();
+    let cause = match ps.last_cause {
+        Some("memory") => " (restarted over its memory limit)",
+        Some("oom") => " (killed by the kernel's OOM killer)",
+        _ => "",
+    };
+    let exit = match (ps.killed, exit) {
+        (Some(k), e) => Some(format!("{k}: killed by its watcher{}", e.map(|e| format!(", {e}")).unwrap_or_default())),
+        (None, e) => e,
+    };
+    let exit_part = exit.as_deref().map(|e| format!(", last {e}{cause}")).unwrap_or_default();
     let next = rec.and_then(|r| r.next_start).map(|t| {
         let wait = t - crate::clock::unix_secs_f64(now);
         if wait > 0.0 { format!("{} (in {})", rfc3339(from_unix_secs(t)), human_duration(wait)) } else { format!("{} (due now)", rfc3339(from_unix_secs(t))) }
@@ -515,10 +553,25 @@ fn explain(v: Verdict, ps: &ProfileStatus, rec: Option<&Record>, now: std::time:
     match v {
         Verdict::NotRegistered => format!("no s6 slot: the registrar adds one for a profile on the volume, or run `hermes-reconcile register {p}` as root"),
         Verdict::Unsupervised => "its slot exists but no s6-supervise runs it yet: s6-svscan has not rescanned (see `s6-svscanctl -a`)".into(),
-        Verdict::Running => match ps.since_secs {
-            Some(up) => format!("up for {}{restarts}", human_duration(up as f64)),
-            None => "up".into(),
-        },
+        Verdict::Running => {
+            let last = match (ps.last_cause, ps.restarts) {
+                (Some(_), Some(n)) if n > 0 => format!("; last death{cause}"),
+                _ => String::new(),
+            };
+            let mem = match (ps.usage, ps.memory_limit) {
+                (Some(u), Some(l)) => format!("; memory {} of its limit {}", super::usage::human_bytes(u.rss_bytes), super::usage::human_bytes(l)),
+                _ => String::new(),
+            };
+            let ready = ps.ready_since.as_deref().map(|t| format!(", ready since {t}")).unwrap_or_default();
+            match ps.since_secs {
+                Some(up) => format!("up for {}{ready}{restarts}{last}{mem}", human_duration(up as f64)),
+                None => format!("up{ready}{mem}"),
+            }
+        }
+        Verdict::Starting => format!(
+            "up for {}, not ready yet: ready once the gateway says so (READY=1, or its state file says running); killed as start-timeout if not ready within HERMES_GATEWAY_START_TIMEOUT (default 120 s){exit_part}{restarts}",
+            human_duration(ps.since_secs.unwrap_or(0) as f64)
+        ),
         Verdict::Probing => format!("started as a probe after a quarantine; clears it if it stays up{restarts}"),
         Verdict::Stopping => "asked to stop; still running (s6 kills it once its grace ends)".into(),
         Verdict::Restarting => format!("crashed{exit_part}; s6 restarts it within a second{restarts}"),
@@ -526,7 +579,7 @@ fn explain(v: Verdict, ps: &ProfileStatus, rec: Option<&Record>, now: std::time:
             let limit = |t: &Tasks| t.max.map_or("no limit now".to_string(), |m| format!("pids.max {m}"));
             let why = match tasks() {
                 Some(t) if t.refused > 0 || t.max.is_some_and(|m| t.current * 10 >= m * 9) => format!(
-                    "the container's task limit: forks were refused {} time(s) ({} tasks, {}); raise docker's --pids-limit or the pod's pids limit (each gateway needs its own tasks plus 3: two s6-supervise and its s6-log)",
+                    "the container's task limit: forks were refused {} time(s) ({} tasks, {}); raise docker's --pids-limit or the pod's pids limit (each gateway needs its own tasks plus 4: two s6-supervise, its s6-log and its watcher)",
                     t.refused,
                     t.current,
                     limit(&t)
@@ -573,6 +626,10 @@ fn explain(v: Verdict, ps: &ProfileStatus, rec: Option<&Record>, now: std::time:
             None => "registered down at boot (no wanted state recorded)".into(),
         },
         Verdict::Parked => format!("exited on its own{exit_part}; not restarted until started"),
+        Verdict::Queued => format!(
+            "queued by the boot pace since {}: started when one of the gateways starting before it is ready or its start timeout passes (HERMES_GATEWAY_BOOT_PACE; `hermes -p {p} gateway start` starts it now)",
+            ps.queued_since.as_deref().unwrap_or("-")
+        ),
         Verdict::HeldDown => format!(
             "wanted running, but s6 was told to keep it down outside hermes (`s6-svc -d`){exit_part}; `hermes -p {p} gateway start` brings it back"
         ),

@@ -25,6 +25,13 @@ pub use crate::volume::policy_record::{self as record, PolicyState, Record};
 
 pub use crate::config::knobs::Knobs;
 
+impl Death {
+    /// What the record keeps of this death.
+    pub fn last_exit(&self) -> record::LastExit {
+        record::LastExit { at: self.at, code: self.code, signal: self.signal, killed: self.killed, cause: self.cause }
+    }
+}
+
 /// s6 restarts a dead service by itself one second after its finish ends: the shortest delay
 /// the policy ever asks for, and the only one it leaves to s6.
 pub const S6_THROTTLE: Duration = Duration::from_secs(1);
@@ -37,6 +44,19 @@ pub struct Death {
     /// Exit code, or `None` when killed by a signal.
     pub code: Option<i32>,
     pub signal: Option<i32>,
+    /// Killed by the slot's watcher, and why: its own exit class.
+    pub killed: Option<crate::liveness::Killed>,
+    /// What root knew beyond the exit (a memory restart, an OOM kill): its own exit class.
+    pub cause: Option<crate::exit_policy::Cause>,
+}
+
+impl Death {
+    pub fn class(&self) -> ExitClass {
+        match self.cause {
+            Some(c) => c.class(),
+            None => ExitClass::of_death(self.code, self.killed),
+        }
+    }
 }
 
 /// What `finish` tells s6.
@@ -68,9 +88,9 @@ fn jittered(d: Duration, unit: f64) -> Duration {
 /// [0, 1) for the jitter.
 pub fn on_death(rec: &Record, death: &Death, k: &Knobs, unit: f64) -> (Decision, Record) {
     let mut r = rec.clone();
-    r.last_exit = Some(record::LastExit { at: death.at, code: death.code, signal: death.signal });
-    let asked = ExitClass::of(death.code) == ExitClass::Restart;
-    match ExitClass::of(death.code) {
+    r.last_exit = Some(death.last_exit());
+    let asked = death.class() == ExitClass::Restart;
+    match death.class() {
         ExitClass::Finished => {
             r.state = PolicyState::Finished;
             r.next_start = None;
@@ -82,7 +102,7 @@ pub fn on_death(rec: &Record, death: &Death, k: &Knobs, unit: f64) -> (Decision,
             r.next_start = None;
             return (Decision::StayDown, r);
         }
-        ExitClass::Crash | ExitClass::Restart => {}
+        ExitClass::Crash | ExitClass::Restart | ExitClass::Hung | ExitClass::StartTimeout | ExitClass::Memory | ExitClass::Oom => {}
     }
     let ran_for = death.at - r.running_since;
     let healthy_run = ran_for >= secs(k.stable_after);
@@ -162,7 +182,7 @@ mod tests {
     use super::*;
 
     fn crash(at: f64) -> Death {
-        Death { at, code: Some(1), signal: None }
+        Death { at, code: Some(1), signal: None, killed: None, cause: None }
     }
 
     /// Run a gateway that crashes `after` seconds into every run, restarting when the policy
@@ -247,12 +267,16 @@ mod tests {
     fn clean_exits_and_config_errors_park_without_counting() {
         let k = Knobs::default();
         let rec = Record { consecutive: 3, ..Record::default() };
-        let (d, r) = on_death(&rec, &Death { at: 1.0, code: Some(0), signal: None }, &k, 0.5);
+        let (d, r) = on_death(&rec, &Death { at: 1.0, code: Some(0), signal: None, killed: None, cause: None }, &k, 0.5);
         assert_eq!((d, r.state, r.consecutive), (Decision::StayDown, PolicyState::Finished, 0));
-        let (d, r) = on_death(&rec, &Death { at: 1.0, code: Some(78), signal: None }, &k, 0.5);
+        let (d, r) = on_death(&rec, &Death { at: 1.0, code: Some(78), signal: None, killed: None, cause: None }, &k, 0.5);
         assert_eq!((d, r.state), (Decision::StayDown, PolicyState::ConfigError));
-        let (d, _) = on_death(&rec, &Death { at: 1.0, code: None, signal: Some(9) }, &k, 0.5);
+        let (d, _) = on_death(&rec, &Death { at: 1.0, code: None, signal: Some(9), killed: None, cause: None }, &k, 0.5);
         assert_eq!(d, Decision::StayDown, "a signal is a crash: the 4th in a row backs off");
+        let hung = Death { at: 1.0, code: Some(0), signal: None, killed: Some(crate::liveness::Killed::Hung), cause: None };
+        let (d, r) = on_death(&Record::default(), &hung, &k, 0.5);
+        assert_eq!((d, r.state, r.crashes.len()), (Decision::Restart, PolicyState::Restarting, 1), "hung counts as a crash, even after exit 0");
+        assert_eq!(r.last_exit.unwrap().killed, Some(crate::liveness::Killed::Hung), "and is recorded as hung");
     }
 
     /// hermes-agent's `/restart` under a supervisor exits 75 ("restart me"): measured, the
@@ -264,7 +288,7 @@ mod tests {
         let mut now = 0.0;
         for i in 0..50 {
             now += 0.5;
-            let (d, r) = on_death(&rec, &Death { at: now, code: Some(75), signal: None }, &k, 0.5);
+            let (d, r) = on_death(&rec, &Death { at: now, code: Some(75), signal: None, killed: None, cause: None }, &k, 0.5);
             assert_ne!(r.state, PolicyState::Quarantined, "exit 75 number {i} quarantined");
             assert!(r.crashes.is_empty(), "counted as a crash: {:?}", r.crashes);
             now = match d {
@@ -276,8 +300,22 @@ mod tests {
         }
         // A probe that asks to be restarted has not failed.
         let probing = Record { state: PolicyState::Probing, running_since: 0.0, crashes: vec![1.0; 5], ..Record::default() };
-        let (_, r) = on_death(&probing, &Death { at: 2.0, code: Some(75), signal: None }, &k, 0.5);
+        let (_, r) = on_death(&probing, &Death { at: 2.0, code: Some(75), signal: None, killed: None, cause: None }, &k, 0.5);
         assert_ne!(r.state, PolicyState::Quarantined);
+    }
+
+    /// A gateway SIGTERMed for its memory may exit 0 (a clean shutdown): the supervisor's
+    /// cause wins, so it is restarted and counted, never parked as finished.
+    #[test]
+    fn a_memory_restart_or_an_oom_kill_is_a_counted_crash_whatever_the_exit() {
+        use crate::exit_policy::Cause;
+        let k = Knobs::default();
+        let rec = on_operator_start(&Record::default(), 0.0);
+        for (code, signal, cause) in [(Some(0), None, Cause::Memory), (Some(1), None, Cause::Memory), (None, Some(9), Cause::Oom)] {
+            let (d, r) = on_death(&rec, &Death { at: 10.0, code, signal, killed: None, cause: Some(cause) }, &k, 0.5);
+            assert_eq!((d, r.state, r.crashes.len()), (Decision::Restart, PolicyState::Restarting, 1), "{cause:?} {code:?}");
+            assert_eq!(r.last_exit.and_then(|e| e.cause), Some(cause));
+        }
     }
 
     #[test]

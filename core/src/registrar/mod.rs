@@ -39,6 +39,7 @@ use crate::lifecycle::register::add_slot;
 use crate::lifecycle::registered;
 use crate::name::{self, slot_name, DEFAULT_PROFILE};
 use crate::policy;
+use crate::guard::pace;
 use crate::problem::Problem;
 use crate::s6::svscan;
 use crate::slot::teardown::{self, Progress, Teardown};
@@ -165,6 +166,17 @@ pub struct Registrar<'a> {
     due: BTreeMap<String, f64>,
     /// Profiles seen parked (`gateway.parked`): when the marker goes, their gateway comes back.
     parked: BTreeSet<String>,
+    /// Each profile's memory limit, read from its config.yaml when the profile is looked at
+    /// (a change applies at the next look: an event, a ring, the resync).
+    limits: BTreeMap<String, Option<u64>>,
+    /// The next memory check.
+    next_guard: Instant,
+    /// Gateways asked to restart for their memory at the last check, by pid.
+    memory_asked: BTreeMap<String, u64>,
+    /// Slots may be queued by the boot pace: the pacer looks every [`pace::POLL`].
+    pacing: bool,
+    /// Slots the pacer need not read again while it paces (see [`pace::release`]).
+    settled: BTreeSet<String>,
 }
 
 impl<'a> Registrar<'a> {
@@ -173,7 +185,21 @@ impl<'a> Registrar<'a> {
     pub fn new(ctx: Ctx<'a>, container: Container) -> Result<Registrar<'a>, Problem> {
         let scandir = ctx.open_scandir()?;
         ctx.require_authority(&scandir, "the registrar", "it runs as root (the image's `registrar` service); as the hermes user, ring it: `hermes-reconcile request <profile>`")?;
-        Ok(Registrar { ctx, container, pending: BTreeMap::new(), teardowns: Vec::new(), next_resync: ctx.clock.instant() + RESYNC, due: BTreeMap::new(), parked: BTreeSet::new() })
+        let now = ctx.clock.instant();
+        Ok(Registrar {
+            ctx,
+            container,
+            pending: BTreeMap::new(),
+            teardowns: Vec::new(),
+            next_resync: now + RESYNC,
+            due: BTreeMap::new(),
+            limits: BTreeMap::new(),
+            next_guard: now + ctx.cfg.memory_check,
+            memory_asked: BTreeMap::new(),
+            pacing: true,
+            settled: BTreeSet::new(),
+            parked: BTreeSet::new(),
+        })
     }
 
     pub fn ctx(&self) -> &Ctx<'a> {
@@ -410,12 +436,40 @@ impl<'a> Registrar<'a> {
         }
         for p in &names {
             self.refresh_due(p);
+            match crate::guard::memory::profile_setting(&ctx, p) {
+                (own, None) => {
+                    self.limits.insert(p.clone(), own.unwrap_or(ctx.cfg.memory_limit));
+                }
+                (_, Some(why)) => {
+                    self.limits.insert(p.clone(), ctx.cfg.memory_limit);
+                    out.errors.push(format!("{why}; the container's limit applies"));
+                }
+            }
         }
         if take_over::active(&ctx) {
             out.absorb(self.take_over(&on_volume));
         }
         out.absorb(self.run_schedule(&scandir));
         out.absorb(self.progress_and_readd(&scandir));
+        // Whatever changed may have queued slots (a boot pass, a rescan): the pacer looks.
+        self.pacing = true;
+        out.absorb(self.pace(&scandir));
+        out
+    }
+
+    /// Release slots the boot pace queued, while fewer than K gateways are starting.
+    fn pace(&mut self, scandir: &Dir) -> Converged {
+        let mut out = Converged::default();
+        if !self.pacing {
+            return out;
+        }
+        let p = pace::release(&self.ctx, scandir, self.ctx.cfg.boot_pace, &self.container, &mut self.settled);
+        self.pacing = p.queued > 0;
+        if !self.pacing {
+            self.settled.clear();
+        }
+        out.policy.extend(p.released.into_iter().map(|r| (r, format!("started by the boot pace ({} still queued)", p.queued))));
+        out.errors.extend(p.errors);
         out
     }
 
@@ -574,9 +628,49 @@ impl<'a> Registrar<'a> {
         out
     }
 
+    /// Compare every running gateway's memory with its limit, and restart those over it.
+    fn guard(&mut self) -> Converged {
+        let mut out = Converged::default();
+        let ctx = self.ctx;
+        self.next_guard = ctx.clock.instant() + ctx.cfg.memory_check;
+        let Ok(scandir) = ctx.open_scandir() else { return out };
+        let slots: Vec<(String, Dir)> = registered(&ctx, &scandir)
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|p| ctx.fs.open_dir(&scandir, OsStr::new(&slot_name(&p))).ok().map(|d| (p, d)))
+            .collect();
+        let limits = &self.limits;
+        let limit = |p: &str| limits.get(p).copied().unwrap_or(ctx.cfg.memory_limit);
+        let (acted, errors) = crate::guard::memory::check(&ctx, &slots, &limit, &mut self.memory_asked);
+        out.policy.extend(acted.iter().map(|a| (a.profile.clone(), a.describe())));
+        out.errors.extend(errors);
+        out
+    }
+
     /// What is due now: confirmations of deletions, teardown steps, the safety resync.
     pub fn tick(&mut self) -> Converged {
         let now = self.ctx.clock.instant();
+        if now >= self.next_guard {
+            let mut out = self.guard();
+            out.absorb(self.tick_rest(now));
+            return out;
+        }
+        self.tick_rest(now)
+    }
+
+    fn tick_rest(&mut self, now: Instant) -> Converged {
+        let mut paced = Converged::default();
+        if self.pacing {
+            if let Ok(scandir) = self.ctx.open_scandir() {
+                paced = self.pace(&scandir);
+            }
+        }
+        let mut out = self.tick_after_pace(now);
+        out.absorb(paced);
+        out
+    }
+
+    fn tick_after_pace(&mut self, now: Instant) -> Converged {
         if now >= self.next_resync {
             return self.converge(&Scope::Everything);
         }
@@ -598,7 +692,10 @@ impl<'a> Registrar<'a> {
 
     /// When [`Registrar::tick`] next has something to do.
     pub fn next_deadline(&self) -> Instant {
-        let mut at = self.next_resync;
+        let mut at = self.next_resync.min(self.next_guard);
+        if self.pacing {
+            at = at.min(self.ctx.clock.instant() + pace::POLL);
+        }
         for t in self.pending.values() {
             at = at.min(*t + DELETE_GRACE);
         }

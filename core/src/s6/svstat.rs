@@ -14,6 +14,8 @@ const TAI_UNIX_OFFSET: u64 = (1u64 << 62) + 37;
 pub struct Status {
     /// Unix seconds of the last up/down transition.
     pub since: i64,
+    /// Its nanoseconds (the TAI64N label's second part).
+    pub since_ns: u32,
     pub ready_since: i64,
     /// Run pid when up, finish pid while finishing, 0 when down.
     pub pid: u64,
@@ -35,6 +37,7 @@ impl Status {
         let flags = b[34];
         Some(Status {
             since: secs(u64_at(0)),
+            since_ns: u32::from_be_bytes(b[8..12].try_into().unwrap()),
             ready_since: secs(u64_at(12)),
             pid: u64_at(24),
             wstat: u16::from_be_bytes([b[32], b[33]]),

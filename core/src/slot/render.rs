@@ -104,19 +104,29 @@ pub fn gateway_command(cfg: &Config, profile: &str) -> String {
 pub const SUPERVISED_ENV: &str = "export HERMES_S6_SUPERVISED_CHILD=1 HERMES_SUPERVISED_CHILD=1 HERMES_GATEWAY_EXTERNAL_SUPERVISOR=1\n\
 export HERMES_GATEWAY_MAX_STARTS=0 PYTHONUNBUFFERED=1\n";
 
+/// The bridge between the gateway's own signals and s6's readiness (see [`crate::liveness`]):
+/// run after the privilege drop, it execs the gateway in its place.
+pub fn bridge_command(cfg: &Config, profile: &str) -> String {
+    format!("{} --home {} bridge {profile} --", sh_quote(&cfg.reconcile_program), sh_quote(&cfg.home.to_string_lossy()))
+}
+
+/// The verdict file is opened here, as the slot's renderer and before the drop, so only this
+/// run's watcher can write it (see [`crate::liveness::VERDICT_FILE`]); the publish made it.
 pub fn run_script(cfg: &Config, profile: &str, privilege: Privilege) -> String {
+    use crate::liveness::{VERDICT_FD, VERDICT_FILE};
     let home = sh_quote(&cfg.home.to_string_lossy());
     let (cd_first, cd_after) = privilege.enter_home(cfg);
     format!(
         "#!{interp}\n\
          # shellcheck shell=sh\n\
+         if [ -f {VERDICT_FILE} ]; then exec {VERDICT_FD}<>{VERDICT_FILE}; fi\n\
          export HOME={home}\n\
          {cd_first}\
          {SUPERVISED_ENV}\
          exec 2>&1\n\
          {exec}\n",
         interp = cfg.interpreter,
-        exec = privilege.exec(cfg, &format!("{cd_after}{}", gateway_command(cfg, profile))),
+        exec = privilege.exec(cfg, &format!("{cd_after}{} {}", bridge_command(cfg, profile), gateway_command(cfg, profile))),
     )
 }
 
@@ -182,6 +192,8 @@ pub fn files(cfg: &Config, profile: &str, privilege: Privilege) -> Vec<RenderedF
         // at most 1 s for the profile's lock, and never sleeps.
         f("timeout-finish", format!("{FINISH_TIMEOUT_MS}\n"), DATA_MODE),
         f("flag-timeout-killpg", String::new(), DATA_MODE),
+        // s6 marks the gateway ready when the bridge writes a line here (see crate::liveness).
+        f("notification-fd", format!("{}\n", crate::liveness::NOTIFICATION_FD), DATA_MODE),
         f("log/run", log_run_script(cfg, profile, privilege), SCRIPT_MODE),
     ]
 }
@@ -196,7 +208,7 @@ mod tests {
     #[test]
     fn a_root_rendered_run_script_always_drops_and_never_asks_id() {
         let got = run_script(&Config::default(), "coder", DROP);
-        let want = "#!/command/with-contenv sh\n# shellcheck shell=sh\nexport HOME=/opt/data\ncd /opt/data || exit 111\nexport HERMES_S6_SUPERVISED_CHILD=1 HERMES_SUPERVISED_CHILD=1 HERMES_GATEWAY_EXTERNAL_SUPERVISOR=1\nexport HERMES_GATEWAY_MAX_STARTS=0 PYTHONUNBUFFERED=1\nexec 2>&1\nexec /usr/bin/s6-applyuidgid -u 10000 -g 10000 -G 10000 hermes -p coder gateway run --replace\n";
+        let want = "#!/command/with-contenv sh\n# shellcheck shell=sh\nif [ -f data/liveness ]; then exec 4<>data/liveness; fi\nexport HOME=/opt/data\ncd /opt/data || exit 111\nexport HERMES_S6_SUPERVISED_CHILD=1 HERMES_SUPERVISED_CHILD=1 HERMES_GATEWAY_EXTERNAL_SUPERVISOR=1\nexport HERMES_GATEWAY_MAX_STARTS=0 PYTHONUNBUFFERED=1\nexec 2>&1\nexec /usr/bin/s6-applyuidgid -u 10000 -g 10000 -G 10000 /usr/local/bin/hermes-reconcile --home /opt/data bridge coder -- hermes -p coder gateway run --replace\n";
         assert_eq!(got, want);
         assert!(!got.contains("$(id"), "no program decides privilege at run time");
     }
@@ -221,7 +233,7 @@ mod tests {
         let cfg = Config { execline_cd: Some("/usr/lib/execline/bin/cd".into()), ..Config::default() };
         let got = run_script(&cfg, "coder", DROP);
         assert!(!got.contains("\ncd "), "no cd as root: {got}");
-        assert!(got.ends_with("exec /usr/bin/s6-applyuidgid -u 10000 -g 10000 -G 10000 /usr/lib/execline/bin/cd /opt/data hermes -p coder gateway run --replace\n"), "{got}");
+        assert!(got.ends_with("exec /usr/bin/s6-applyuidgid -u 10000 -g 10000 -G 10000 /usr/lib/execline/bin/cd /opt/data /usr/local/bin/hermes-reconcile --home /opt/data bridge coder -- hermes -p coder gateway run --replace\n"), "{got}");
         let unprivileged = run_script(&cfg, "coder", Privilege::AsIs);
         assert!(unprivileged.contains("\ncd /opt/data || exit 111\n"), "{unprivileged}");
     }
@@ -229,7 +241,7 @@ mod tests {
     #[test]
     fn an_unprivileged_render_has_no_drop() {
         let got = run_script(&Config::default(), "coder", Privilege::AsIs);
-        assert!(got.ends_with("exec 2>&1\nexec hermes -p coder gateway run --replace\n"), "{got}");
+        assert!(got.ends_with("exec 2>&1\nexec /usr/local/bin/hermes-reconcile --home /opt/data bridge coder -- hermes -p coder gateway run --replace\n"), "{got}");
         assert!(log_run_script(&Config::default(), "coder", Privilege::AsIs).ends_with("\nexec s6-log 1 n10 s1000000 T /opt/data/logs/gateways/coder\n"));
     }
 
@@ -280,7 +292,7 @@ mod tests {
         let run = run_script(&cfg, "coder", p);
         assert!(run.starts_with("#!/bin/sh\n"));
         assert!(run.contains("export HOME='/srv/my home'\ncd '/srv/my home' || exit 111\n"));
-        assert!(run.ends_with("exec /usr/bin/s6-applyuidgid -u 12000 -g 12001 -G 12001 /usr/local/bin/fake-gateway -p coder gateway run --replace\n"));
+        assert!(run.ends_with("exec /usr/bin/s6-applyuidgid -u 12000 -g 12001 -G 12001 /usr/local/bin/hermes-reconcile --home '/srv/my home' bridge coder -- /usr/local/bin/fake-gateway -p coder gateway run --replace\n"), "{run}");
         assert!(finish_script(&cfg, "coder").starts_with("#!/bin/sh\n"));
         assert!(log_run_script(&cfg, "coder", p).contains("s6-log 1 n10 s1000000 T '/srv/my home/logs/gateways/coder'\n"));
         assert_eq!(Privilege::for_renderer(10000, &cfg), Privilege::AsIs);

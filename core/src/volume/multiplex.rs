@@ -13,7 +13,7 @@ use yaml_rust2::scanner::TScalarStyle;
 use yaml_rust2::Yaml;
 
 pub const CONFIG_FILE: &str = "config.yaml";
-const CONFIG_CAP: u64 = 1024 * 1024;
+pub(crate) const CONFIG_CAP: u64 = 1024 * 1024;
 
 fn yaml_flag(v: &Yaml) -> Option<bool> {
     match v {
@@ -31,17 +31,24 @@ fn yaml_flag(v: &Yaml) -> Option<bool> {
 /// only the two keys that matter, so no tree is built and nothing recurses however deep the
 /// user nests it (a tree 200,000 levels deep overflowed the stack while it was dropped).
 pub fn read_config_flag(fs: &dyn Fs, home: &Dir) -> Result<Option<bool>, String> {
-    let path = home.child(OsStr::new(CONFIG_FILE));
+    let (top, nested) = read_config_key(fs, home, "multiplex_profiles")?;
+    Ok(top.as_ref().and_then(yaml_flag).or_else(|| nested.as_ref().and_then(yaml_flag)))
+}
+
+/// `key` at the top of `dir`'s config.yaml and under its `gateway:` mapping, read the same
+/// careful way (`Ok((None, None))` when the file or key is absent).
+pub fn read_config_key(fs: &dyn Fs, dir: &Dir, key: &str) -> Result<(Option<Yaml>, Option<Yaml>), String> {
+    let path = dir.child(OsStr::new(CONFIG_FILE));
+    let home = dir;
     let data = match fs.read_capped(home, OsStr::new(CONFIG_FILE), CONFIG_CAP) {
         Ok(Capped::Data(d)) => d,
         Ok(Capped::NotRegular(k)) => return Err(format!("{} is a {}", path.display(), k.describe())),
         Ok(Capped::TooLarge(n)) => return Err(format!("{} is {n} bytes, over the cap", path.display())),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok((None, None)),
         Err(e) => return Err(format!("{}: {e}", path.display())),
     };
     let text = std::str::from_utf8(&data).map_err(|_| format!("{} is not UTF-8", path.display()))?;
-    let (top, nested) = scan_flags(text).map_err(|e| format!("{} is not valid YAML: {e}", path.display()))?;
-    Ok(top.as_ref().and_then(yaml_flag).or_else(|| nested.as_ref().and_then(yaml_flag)))
+    scan_key(text, key).map_err(|e| format!("{} is not valid YAML: {e}", path.display()))
 }
 
 /// Where the parser stands: in a mapping (waiting for a key, or for the value of `key`) or in
@@ -75,10 +82,15 @@ fn scalar(v: String, style: TScalarStyle, tag: Option<&Tag>) -> Yaml {
     }
 }
 
-/// `multiplex_profiles` at the top of the first document and under its `gateway:` mapping
-/// (a repeated key: the last one wins). Later documents are parsed only to be checked.
+/// `multiplex_profiles` at the top of the first document and under its `gateway:` mapping.
+#[cfg(test)]
 fn scan_flags(text: &str) -> Result<(Option<Yaml>, Option<Yaml>), yaml_rust2::ScanError> {
-    const KEY: &str = "multiplex_profiles";
+    scan_key(text, "multiplex_profiles")
+}
+
+/// `wanted` at the top of the first document and under its `gateway:` mapping (a repeated key:
+/// the last one wins), as scalars. Later documents are parsed only to be checked.
+pub(crate) fn scan_key(text: &str, wanted: &str) -> Result<(Option<Yaml>, Option<Yaml>), yaml_rust2::ScanError> {
     let mut parser = Parser::new_from_str(text);
     let (mut top, mut nested) = (None, None);
     let mut stack: Vec<Frame> = Vec::new();
@@ -130,8 +142,8 @@ fn scan_flags(text: &str) -> Result<(Option<Yaml>, Option<Yaml>), yaml_rust2::Sc
                     Some(Yaml::String(s)) => Some(s),
                     _ => None,
                 }),
-                Some(Some(k)) if k == KEY && *role == Role::Root => top = node,
-                Some(Some(k)) if k == KEY && *role == Role::Gateway => nested = node,
+                Some(Some(k)) if k == wanted && *role == Role::Root => top = node,
+                Some(Some(k)) if k == wanted && *role == Role::Gateway => nested = node,
                 Some(_) => {}
             }
         }

@@ -53,6 +53,12 @@ pub struct LastExit {
     pub at: f64,
     pub code: Option<i32>,
     pub signal: Option<i32>,
+    /// Killed by the slot's watcher: `hung` or `start-timeout`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub killed: Option<crate::liveness::Killed>,
+    /// What root knew beyond the exit: `memory` (restarted over its limit) or `oom`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cause: Option<crate::exit_policy::Cause>,
 }
 
 #[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
@@ -226,7 +232,7 @@ mod tests {
     fn every_stored_time_is_clamped_to_what_the_policy_could_have_written() {
         let k = crate::config::knobs::Knobs::default();
         let now = 1_800_000_000.0;
-        let exit = |at: f64| Some(LastExit { at, code: Some(1), signal: None });
+        let exit = |at: f64| Some(LastExit { at, code: Some(1), signal: None, killed: None, cause: None });
         let q = Record { state: PolicyState::Quarantined, next_start: Some(4.0e9), last_exit: exit(now - 10.0), ..Record::default() };
         assert_eq!(q.clone().clamped(now, &k).next_start, Some(now - 10.0 + 6.0 * 3600.0), "a quarantine: cooldown_max after its death");
         assert_eq!(q.clone().clamped(now + 3600.0, &k).next_start, Some(now - 10.0 + 6.0 * 3600.0), "the bound does not move with the clock");

@@ -2,6 +2,8 @@
 //!
 //! Usage:
 //!   hermes-gateway [-p PROFILE] [gateway run] [--replace] [--port N]   run a gateway
+//!                  [--ready-after SECS] [--hang-after SECS]             (slow start, a stalled loop)
+//!                  [--grow-memory MB_PER_S]                            (a memory leak)
 //!   hermes-gateway --dashboard [--port N]                              the dashboard stand-in
 //!   hermes-gateway --probe PORT | --probe-profile P                      GET /health, print it
 //! The home is $HERMES_HOME (default /opt/data); the root profile is `default`.
@@ -13,7 +15,10 @@ fn main() -> ExitCode {
     let argv: Vec<String> = std::env::args().collect();
     let mut profile = "default".to_string();
     let (mut replace, mut dashboard, mut port, mut probe) = (false, false, None, None);
+    let (mut ready_after, mut hang_after) = (None, None);
+    let secs = |v: Option<&String>| v.and_then(|s| s.parse::<f64>().ok()).filter(|s| s.is_finite() && *s >= 0.0).map(std::time::Duration::from_secs_f64);
     let mut probe_profile: Option<String> = None;
+    let mut grow: Option<f64> = None;
     let mut it = argv.iter().skip(1);
     while let Some(a) = it.next() {
         match a.as_str() {
@@ -23,9 +28,12 @@ fn main() -> ExitCode {
             "--port" => port = it.next().and_then(|s| s.parse::<u16>().ok()),
             "--probe" => probe = it.next().and_then(|s| s.parse::<u16>().ok()),
             "--probe-profile" => probe_profile = it.next().cloned(),
+            "--grow-memory" => grow = it.next().and_then(|s| s.parse::<f64>().ok()),
+            "--ready-after" => ready_after = secs(it.next()),
+            "--hang-after" => hang_after = secs(it.next()),
             "gateway" | "run" => {}
             "-h" | "--help" => {
-                println!("usage: hermes-gateway [-p PROFILE] [gateway run] [--replace] [--port N] | --dashboard [--port N] | --probe PORT | --probe-profile PROFILE");
+                println!("usage: hermes-gateway [-p PROFILE] [gateway run] [--replace] [--port N] [--ready-after SECS] [--hang-after SECS] [--grow-memory MB_PER_S] | --dashboard [--port N] | --probe PORT | --probe-profile PROFILE");
                 return ExitCode::SUCCESS;
             }
             other => {
@@ -55,6 +63,6 @@ fn main() -> ExitCode {
     if dashboard {
         return ExitCode::from(gateway::run_dashboard(port.unwrap_or(gateway::DASHBOARD_PORT)) as u8);
     }
-    let opts = Options { root, profile, replace, port, argv };
+    let opts = Options { root, profile, replace, port, argv, ready_after, hang_after, grow_memory_mb_per_s: grow };
     ExitCode::from(gateway::run(&opts) as u8)
 }

@@ -115,8 +115,8 @@ fn status_exits_3_when_a_wanted_gateway_is_down_and_logs_refuse_an_unknown_profi
     prerequisites();
     let w = world();
     assert!(wait_for(Duration::from_secs(10), || is_up(&w.f.slot("writer")) == Some(true)));
-    let o = hermes(&w, &["status"]);
-    assert_eq!(o.status.code(), Some(0), "every gateway as wanted: {}", text(&o));
+    // As wanted once it is ready (up, it is `starting` until it says so).
+    assert!(wait_for(Duration::from_secs(10), || hermes(&w, &["status"]).status.code() == Some(0)), "every gateway as wanted: {}", text(&hermes(&w, &["status"])));
     // Down behind the operator's back: wanted running, not running.
     assert!(std::process::Command::new("s6-svc").arg("-d").arg(w.f.slot("writer")).status().unwrap().success());
     assert!(wait_for(Duration::from_secs(10), || is_up(&w.f.slot("writer")) == Some(false)));

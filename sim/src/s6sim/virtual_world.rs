@@ -129,6 +129,12 @@ impl Host for VirtualHost {
                 }
                 Behaviour::RunsForever => None,
             };
+            // A virtual process that stays up is ready at once: what a slot's bridge tells s6
+            // (through `notification-fd`) of a gateway that says it runs as it starts.
+            if let (None, Some((_, w))) = (exit_at, sv.notify) {
+                // SAFETY: the supervisor keeps the write end open until this spawn returns.
+                let _ = nix::unistd::write(unsafe { std::os::fd::BorrowedFd::borrow_raw(w) }, b"\n");
+            }
             (b, exit_at)
         };
         self.procs.insert(pid, Proc { finish: sv.is_finish, behaviour, exit_at });
@@ -245,6 +251,11 @@ impl VirtualWorld {
                     let b = read_all(s.control.as_raw_fd());
                     if !b.is_empty() {
                         s.on_control(&b, &mut self.host);
+                        progressed = true;
+                    }
+                    let ready = s.notify_r.as_ref().map(|n| read_all(n.as_raw_fd())).unwrap_or_default();
+                    if !ready.is_empty() {
+                        s.on_notify(&ready, false, &mut self.host);
                         progressed = true;
                     }
                 }

@@ -46,6 +46,7 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ("HERMES_S6_REGISTRAR", "the registrar's doorbell FIFO"),
     ("HERMES_S6_RECONCILE", "the hermes-reconcile program a slot's finish script runs"),
     ("HERMES_S6_UPSTREAM", "hermes-agent's own CLI, which `hermes` passes every other command to (default /opt/hermes/.venv/bin/hermes)"),
+    ("HERMES_S6_PROFILE_ENV", "container variables that also reach named profiles' gateways, beyond the allow-list (names, separated by spaces or commas)"),
     ("HERMES_CRASH_BACKOFF_INITIAL", "crash policy: first restart delay (default 1s)"),
     ("HERMES_CRASH_BACKOFF_MAX", "crash policy: longest restart delay (default 60s)"),
     ("HERMES_CRASH_STABLE_AFTER", "crash policy: a run this long resets the crash count (default 60s)"),
@@ -108,6 +109,12 @@ pub struct Config {
     /// hermes-agent's own `hermes` (the `hermes` front passes it what is not ours).
     pub upstream_program: PathBuf,
     pub policy: crate::policy::Knobs,
+    /// Container variables the operator lets reach named profiles' gateways too, beyond
+    /// [`crate::slot::env::ALLOWED`] (`HERMES_S6_PROFILE_ENV`).
+    pub profile_env: Vec<String>,
+    /// The container's own `API_SERVER_*` settings: the default profile's gateway gets the
+    /// container environment, so a port set there is that profile's own.
+    pub container_api: crate::volume::ports::ApiEnv,
 }
 
 impl Default for Config {
@@ -129,6 +136,8 @@ impl Default for Config {
             execline_cd: None,
             upstream_program: PathBuf::from(DEFAULT_UPSTREAM),
             policy: crate::policy::Knobs::default(),
+            profile_env: Vec::new(),
+            container_api: crate::volume::ports::ApiEnv::default(),
         }
     }
 }
@@ -170,6 +179,23 @@ fn reconcile_program(env: &dyn Fn(&str) -> Option<String>, current_exe: Option<&
         .or_else(|| crate::trusted::find("hermes-reconcile", env("PATH").as_deref()))
         .map(|p| p.to_string_lossy().into_owned())
         .unwrap_or_else(|| DEFAULT_RECONCILE.to_string()))
+}
+
+/// `HERMES_S6_PROFILE_ENV`: variable names, separated by spaces or commas. Each becomes part
+/// of a root-rendered script, so each must be a plain name.
+fn profile_env(env: &dyn Fn(&str) -> Option<String>) -> Result<Vec<String>, Problem> {
+    let Some(v) = env("HERMES_S6_PROFILE_ENV") else { return Ok(Vec::new()) };
+    let mut names = Vec::new();
+    for n in v.split(|c: char| c == ',' || c.is_whitespace()).filter(|n| !n.is_empty()) {
+        let plain = n.bytes().next().is_some_and(|b| b.is_ascii_alphabetic() || b == b'_') && n.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+        if !plain {
+            return Err(Problem::usage(format!("HERMES_S6_PROFILE_ENV must list variable names (letters, digits, _), separated by spaces or commas; {n:?} is not one")));
+        }
+        if !names.iter().any(|x| x == n) {
+            names.push(n.to_string());
+        }
+    }
+    Ok(names)
 }
 
 /// The crash policy's settings from `HERMES_CRASH_*`.
@@ -281,6 +307,8 @@ impl Config {
             execline_cd: crate::trusted::find("cd", Some(EXECLINE_DIRS)).map(|p| p.to_string_lossy().into_owned()),
             upstream_program: path(None, "HERMES_S6_UPSTREAM", DEFAULT_UPSTREAM),
             policy: knobs(env)?,
+            profile_env: profile_env(env)?,
+            container_api: crate::volume::ports::ApiEnv::from_lookup(env),
         };
         cfg.check()?;
         Ok(cfg)

@@ -88,6 +88,12 @@ fn main() {
         let _ = fchownat(Some(home_fd), d.as_str(), Some(uid), Some(gid), at);
     }
 
+    // Ports: none of these profiles sets its own, so all are assigned; one record written.
+    let ports = hermes_core::volume::ports::assign(&wanted.iter().map(|(p, _)| (p.clone(), None)).collect::<Vec<_>>(), &Default::default());
+    let record = format!("{}\n", serde_json::json!({ "ports": &ports }));
+    file(home_fd, hermes_core::volume::ports::RECORD_FILE, record.as_bytes(), 0o644);
+    let _ = fchownat(Some(home_fd), hermes_core::volume::ports::RECORD_FILE, Some(uid), Some(gid), at);
+
     // Publish.
     let sd = nix::fcntl::open(scandir.as_str(), dfl, Mode::empty()).unwrap();
     let privilege = render::Privilege::DropTo { uid: uid.as_raw(), gid: gid.as_raw() };
@@ -99,7 +105,7 @@ fn main() {
             file(st, "down", b"", 0o644);
         }
         mkdirat(Some(st), "log", m(0o755)).unwrap();
-        for f in render::files(&cfg, p, privilege) {
+        for f in render::files(&cfg, p, privilege, ports.get(p).and_then(|x| x.injected())) {
             file(st, f.path, &f.data, f.mode);
         }
         mkdirat(Some(st), "data", m(0o755)).unwrap();

@@ -2,6 +2,7 @@
 //! ([`publish`]), whether one found in the scandir is ours ([`trust`]), and the permission model shared with the static services
 //! ([`static_services`]).
 
+pub mod env;
 pub mod publish;
 pub mod render;
 pub mod static_services;

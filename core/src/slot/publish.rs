@@ -132,14 +132,14 @@ pub fn grant_control(fs: &dyn Fs, svc: &Dir, access: Access) -> io::Result<()> {
 
 /// Write the slot's files into the empty staging directory `stage` (a root-owned dot-name in
 /// the root-owned scandir), by paths relative to the scandir.
-fn fill(fs: &dyn Fs, cfg: &Config, scandir: &Dir, stage: &str, profile: &str, start: bool) -> io::Result<()> {
+fn fill(fs: &dyn Fs, cfg: &Config, scandir: &Dir, stage: &str, profile: &str, start: bool, port: Option<u16>) -> io::Result<()> {
     let euid = fs.euid();
     let p = |rel: &str| format!("{stage}/{rel}");
     if !start {
         fs.create_file(scandir, os(&p("down")), b"", DATA_MODE)?;
     }
     fs.mkdir(scandir, os(&p("log")), SLOT_DIR_MODE)?;
-    for f in render::files(cfg, profile, Privilege::for_renderer(euid, cfg)) {
+    for f in render::files(cfg, profile, Privilege::for_renderer(euid, cfg), port) {
         fs.create_file(scandir, os(&p(f.path)), &f.data, f.mode)?;
     }
     let access = Access::for_renderer(euid, cfg);
@@ -170,8 +170,8 @@ pub enum Live {
     Foreign { why: String, supervised: bool },
 }
 
-/// Look at `gateway-<profile>` as it stands.
-pub fn inspect(fs: &dyn Fs, cfg: &Config, scandir: &Dir, profile: &str) -> io::Result<Live> {
+/// Look at `gateway-<profile>` as it stands; `port` is what it would be rendered with now.
+pub fn inspect(fs: &dyn Fs, cfg: &Config, scandir: &Dir, profile: &str, port: Option<u16>) -> io::Result<Live> {
     let name = slot_name(profile);
     match fs.lstat(scandir, os(&name)) {
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Live::Absent),
@@ -188,11 +188,11 @@ pub fn inspect(fs: &dyn Fs, cfg: &Config, scandir: &Dir, profile: &str) -> io::R
         return Ok(Live::Unsupervised);
     }
     let up = matches!(crate::s6::svstat::read(fs, &slot), Ok(Some(st)) if st.is_up());
-    Ok(Live::Supervised { unchanged: unchanged(fs, cfg, &slot, profile), up })
+    Ok(Live::Supervised { unchanged: unchanged(fs, cfg, &slot, profile, port), up })
 }
 
 /// Whether a slot's files, owners and modes are exactly what would be rendered now.
-fn unchanged(fs: &dyn Fs, cfg: &Config, slot: &Dir, profile: &str) -> bool {
+fn unchanged(fs: &dyn Fs, cfg: &Config, slot: &Dir, profile: &str, port: Option<u16>) -> bool {
     let euid = fs.euid();
     let same_file = |f: &render::RenderedFile| {
         fs.lstat(slot, os(f.path)).is_ok_and(|m| m.kind == Kind::File && m.mode == f.mode && m.uid == euid)
@@ -208,7 +208,7 @@ fn unchanged(fs: &dyn Fs, cfg: &Config, slot: &Dir, profile: &str) -> bool {
             && ctl.is_ok_and(|m| m.kind == Kind::Fifo && m.mode == ctl_mode && gid.is_none_or(|g| m.gid == g && m.uid == 0))
     };
     let same_lock = fs.lstat(slot, os(LOCK_FILE)).is_ok_and(|m| m.kind == Kind::File && m.mode == access.lock_mode() && gid.is_none_or(|g| m.gid == g && m.uid == 0));
-    render::files(cfg, profile, Privilege::for_renderer(euid, cfg)).iter().all(same_file) && same_control("") && same_control("log/") && same_lock
+    render::files(cfg, profile, Privilege::for_renderer(euid, cfg), port).iter().all(same_file) && same_control("") && same_control("log/") && same_lock
 }
 
 /// Make a live slot's `down` file say what a fresh one would (it is read when its supervisor
@@ -247,14 +247,15 @@ fn stamp_ns() -> String {
     format!("{}-{}", std::process::id(), N.fetch_add(1, std::sync::atomic::Ordering::Relaxed))
 }
 
-/// Build `gateway-<profile>` (with `down` unless `start`) and publish it with one rename.
+/// Build `gateway-<profile>` (with `down` unless `start`; `port` its assigned
+/// `API_SERVER_PORT`) and publish it with one rename.
 /// On failure the staging directory is removed and the previous slot, if any, is untouched.
-pub fn publish(fs: &dyn Fs, cfg: &Config, scandir: &Dir, profile: &str, start: bool) -> io::Result<Published> {
+pub fn publish(fs: &dyn Fs, cfg: &Config, scandir: &Dir, profile: &str, start: bool, port: Option<u16>) -> io::Result<Published> {
     let staging = OsString::from(staging_name(profile));
     let target = OsString::from(slot_name(profile));
     reset_staging(fs, scandir, &staging)?;
     let built = (|| {
-        fill(fs, cfg, scandir, &staging_name(profile), profile, start)?;
+        fill(fs, cfg, scandir, &staging_name(profile), profile, start, port)?;
         swap_into_place(fs, scandir, &staging, &target)
     })();
     match built {

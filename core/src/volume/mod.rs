@@ -12,6 +12,7 @@ pub mod discovery;
 pub mod gateway_logs;
 pub mod marker;
 pub mod multiplex;
+pub mod ports;
 pub mod state;
 
 use crate::ctx::Ctx;

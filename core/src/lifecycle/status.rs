@@ -68,6 +68,21 @@ pub struct ProfileStatus {
     /// could not be, or has not been yet. Absent when it is ours or could not be checked.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub foreign: Option<String>,
+    /// Its API server port, as its slot was rendered with (see `volume::ports`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub port: Option<PortView>,
+}
+
+/// What `status` shows of a profile's API server port.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct PortView {
+    pub port: u16,
+    /// `assigned` (given to the gateway as `API_SERVER_PORT`), or where the profile set its
+    /// own: `.env`, `config.yaml`, `container` (the default profile only).
+    pub source: &'static str,
+    /// Other profiles set to the same port: only one of the gateways can listen on it.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub shared_with: Vec<String>,
 }
 
 /// What `status` shows of a crash-policy record.
@@ -99,6 +114,9 @@ pub struct StatusReport {
     /// The registrar's last take-over of root-made entries (root mode), if any.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_take_over: Option<TakeOver>,
+    /// Profiles set to the same API server port, each pair in a sentence naming both.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub port_collisions: Vec<String>,
 }
 
 /// How a gateway stands against what is wanted of it, judged once from its verdict: `status`
@@ -144,7 +162,9 @@ pub fn status(ctx: &Ctx, only: Option<&str>) -> Result<StatusReport, Problem> {
             return Err(Problem::NotRegistered { profile: p.to_string(), hint: None });
         }
         let scanner_running = scanner_running(ctx, &scandir, std::slice::from_ref(&ps));
-        return Ok(StatusReport { profiles: vec![ps], capacity: None, scanner_running, scandir: ctx.cfg.scandir.display().to_string(), capacity_hint: None, registrar_notices: crate::registrar::notice::read_all(ctx), last_take_over: take_over::last(ctx).filter(|t| t.profile == p) });
+        let mut profiles = vec![ps];
+        let port_collisions = add_ports(ctx, &mut profiles);
+        return Ok(StatusReport { profiles, capacity: None, scanner_running, scandir: ctx.cfg.scandir.display().to_string(), capacity_hint: None, registrar_notices: crate::registrar::notice::read_all(ctx), last_take_over: take_over::last(ctx).filter(|t| t.profile == p), port_collisions });
     }
     let home = ctx.open_home().ok();
     let snap = discovery::scan_home(ctx.fs, home.as_ref(), None, false);
@@ -155,10 +175,24 @@ pub fn status(ctx: &Ctx, only: Option<&str>) -> Result<StatusReport, Problem> {
         }
     }
     names.extend(registered(ctx, &scandir)?);
-    let profiles: Vec<ProfileStatus> = names.iter().map(|p| of(ctx, &scandir, p)).collect();
+    let mut profiles: Vec<ProfileStatus> = names.iter().map(|p| of(ctx, &scandir, p)).collect();
+    let port_collisions = add_ports(ctx, &mut profiles);
     let capacity = capacity::usage(ctx, &scandir).ok();
     let capacity_hint = capacity.filter(|c| c.near_limit()).map(|_| capacity::how_to_raise(ctx));
-    Ok(StatusReport { scanner_running: scanner_running(ctx, &scandir, &profiles), profiles, capacity, scandir: ctx.cfg.scandir.display().to_string(), capacity_hint, registrar_notices: crate::registrar::notice::read_all(ctx), last_take_over: take_over::last(ctx) })
+    Ok(StatusReport { scanner_running: scanner_running(ctx, &scandir, &profiles), profiles, capacity, scandir: ctx.cfg.scandir.display().to_string(), capacity_hint, registrar_notices: crate::registrar::notice::read_all(ctx), last_take_over: take_over::last(ctx), port_collisions })
+}
+
+/// Each profile's port from the record its slot was rendered from (one read for all), and
+/// the collisions it holds, each naming both profiles.
+fn add_ports(ctx: &Ctx, profiles: &mut [ProfileStatus]) -> Vec<String> {
+    use crate::volume::ports;
+    let Ok(home) = ctx.open_home() else { return Vec::new() };
+    let record = ports::read_record(ctx.fs, &home);
+    for ps in profiles.iter_mut() {
+        ps.port = record.get(&ps.profile).map(|p| PortView { port: p.port, source: p.source.as_str(), shared_with: ports::sharing(&record, &ps.profile) });
+    }
+    let shown: BTreeSet<&str> = profiles.iter().map(|p| p.profile.as_str()).collect();
+    ports::collisions(&record).iter().filter(|(_, a, b)| shown.contains(a.as_str()) || shown.contains(b.as_str())).map(|c| ports::collision_warning(&record, c)).collect()
 }
 
 /// Whether the scanner runs: asked directly where this process may look, else told by any
@@ -209,6 +243,7 @@ pub fn of(ctx: &Ctx, scandir: &Dir, profile: &str) -> ProfileStatus {
         }),
         log: gateway_logs::log_dir(&ctx.cfg.home, profile).display().to_string(),
         foreign: None,
+        port: None,
     };
     let slot = fs.open_dir(scandir, OsStr::new(&slot_name(profile))).ok();
     let st = slot.as_ref().and_then(|slot| {
@@ -535,14 +570,14 @@ pub fn render_table(r: &StatusReport) -> String {
     // A wanted state is the user's text: escaped, and cut to a column's width.
     let wanted: Vec<String> = r.profiles.iter().map(|p| p.wanted.as_ref().map_or("-".into(), |w| cell(w.as_str()))).collect();
     let ww = wanted.iter().map(|w| w.chars().count()).chain([7]).max().unwrap_or(7);
-    let row = |out: &mut String, cols: [&str; 10]| {
+    let row = |out: &mut String, cols: [&str; 11]| {
         let _ = writeln!(
             out,
-            "{:<wp$} {:<ww$} {:<4} {:<8} {:>7} {:>6} {:<20} {:>8} {:<10} {}",
-            cols[0], cols[1], cols[2], cols[3], cols[4], cols[5], cols[6], cols[7], cols[8], cols[9]
+            "{:<wp$} {:<ww$} {:<4} {:<8} {:>7} {:>6} {:<20} {:>8} {:<10} {:>5} {}",
+            cols[0], cols[1], cols[2], cols[3], cols[4], cols[5], cols[6], cols[7], cols[8], cols[9], cols[10]
         );
     };
-    row(&mut out, ["PROFILE", "WANTED", "S6", "PID", "MEM", "CPU", "SINCE", "RESTARTS", "LAST EXIT", "STATE"]);
+    row(&mut out, ["PROFILE", "WANTED", "S6", "PID", "MEM", "CPU", "SINCE", "RESTARTS", "LAST EXIT", "PORT", "STATE"]);
     for (p, wanted) in r.profiles.iter().zip(&wanted) {
         let last = match (p.exit_code, p.signal) {
             (_, Some(s)) => format!("signal {s}"),
@@ -568,6 +603,7 @@ pub fn render_table(r: &StatusReport) -> String {
                 p.since.as_deref().unwrap_or("-"),
                 &p.restarts.map(|x| x.to_string()).unwrap_or_else(|| "-".into()),
                 &last,
+                &p.port.as_ref().map(|x| x.port.to_string()).unwrap_or_else(|| "-".into()),
                 p.state,
             ],
         );
@@ -605,6 +641,9 @@ pub fn render_table(r: &StatusReport) -> String {
     }
     for n in &r.registrar_notices {
         let _ = writeln!(out, "registrar: {}", crate::escape::terminal(n));
+    }
+    for c in &r.port_collisions {
+        let _ = writeln!(out, "warning: {}", crate::escape::terminal(c));
     }
     out
 }

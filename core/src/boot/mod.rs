@@ -176,6 +176,8 @@ pub fn run(ctx: &Ctx, container: &Container, opts: &Options) -> Result<PassRepor
     let log_parent = home.as_ref().map(|h| gateway_logs::LogParent::open(ctx, h).map_err(|e| e.to_string()));
     let mut replaced_any = false;
     let mut published = Vec::new();
+    // Without it every file is created anew: slower on a disk, the same slots.
+    let common = slot::Common::prepare(fs, ctx.cfg, &scandir).ok();
     for entry in report.entries.iter_mut().filter(|e| e.wants_slot()) {
         let start = entry.action == Action::Started;
         let slot_path = scandir.child(OsStr::new(&slot_name(&entry.profile)));
@@ -209,21 +211,21 @@ pub fn run(ctx: &Ctx, container: &Container, opts: &Options) -> Result<PassRepor
             // Replaced only once its supervisors are gone: never two for one profile.
             Live::Supervised { unchanged: false, up: false } => retire(ctx, &scandir, &entry.profile)
                 .map_err(|p| io::Error::other(p.to_string()))
-                .and_then(|()| slot::publish(fs, ctx.cfg, &scandir, &entry.profile, start, port).map(Some))
+                .and_then(|()| slot::publish_with(fs, ctx.cfg, &scandir, &entry.profile, start, port, common.as_ref()).map(Some))
                 .inspect(|_| entry.reason = Some("replaced".into())),
             // Never kept, live or not: disarmed, its supervisors gone, then ours in its place
             // (its gateway, if it ran, starts again under ours when it is wanted running).
             Live::Foreign { why, supervised } => {
                 let replaced = replace_foreign(ctx, &scandir, &entry.profile, supervised)
                     .map_err(|p| io::Error::other(p.to_string()))
-                    .and_then(|()| slot::publish(fs, ctx.cfg, &scandir, &entry.profile, start, port).map(Some));
+                    .and_then(|()| slot::publish_with(fs, ctx.cfg, &scandir, &entry.profile, start, port, common.as_ref()).map(Some));
                 let said = if replaced.is_ok() { "replaced by one rendered here" } else { "it could not be replaced (see the error)" };
                 report.warnings.push(format!("{} is not ours: not published by hermes-s6 or tampered with ({why}); {said}", slot_path.display()));
                 entry.reason = Some(if replaced.is_ok() { "foreign-replaced" } else { "foreign" }.into());
                 foreign = true;
                 replaced
             }
-            Live::Absent | Live::NotDir | Live::Unsupervised => slot::publish(fs, ctx.cfg, &scandir, &entry.profile, start, port).map(Some),
+            Live::Absent | Live::NotDir | Live::Unsupervised => slot::publish_with(fs, ctx.cfg, &scandir, &entry.profile, start, port, common.as_ref()).map(Some),
         };
         if start && outcome.is_ok() && with_record.contains(&entry.profile) {
             // The run starts now, not when the last container ran it: a crash soon after
@@ -244,6 +246,9 @@ pub fn run(ctx: &Ctx, container: &Container, opts: &Options) -> Result<PassRepor
                 }
             }
         }
+    }
+    if common.is_some() {
+        slot::Common::remove(fs, &scandir);
     }
     let kept: HashSet<String> = report.entries.iter().filter(|e| e.wants_slot()).map(|e| e.profile.clone()).collect();
     remove_foreign_orphans(ctx, &scandir, &kept, &mut report);

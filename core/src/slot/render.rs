@@ -19,8 +19,12 @@ use crate::name::DEFAULT_PROFILE;
 use crate::volume::gateway_logs;
 
 pub const TYPE: &str = "longrun\n";
-/// How long s6 lets a slot's finish run before killing it.
+/// How long s6 lets a slot's finish run before killing it: s6's default `timeout-finish`.
 pub const FINISH_TIMEOUT_MS: u64 = 5000;
+/// The files of a slot that are the same in every slot (whatever the profile, privilege or
+/// port): the boot pass links them from one copy instead of creating each anew
+/// ([`super::publish::Common`]).
+pub const SHARED: &[&str] = &["type", "max-death-tally", "timeout-kill", "flag-timeout-killpg"];
 /// The logger's interpreter: it needs nothing from the container environment.
 pub const LOG_INTERPRETER: &str = "/bin/sh";
 /// s6-log's script: copy lines to stdout (so they also reach `docker logs`), keep 10
@@ -164,7 +168,8 @@ pub fn finish_script(cfg: &Config, profile: &str) -> String {
     )
 }
 
-/// The logger: one exec of s6-log into `$HERMES_HOME/logs/gateways/<P>` (made at publish).
+/// The logger: one exec of s6-log into `$HERMES_HOME/logs/gateways/<P>` (which s6-log makes,
+/// as the user, if it is missing; its parent is made at publish).
 pub fn log_run_script(cfg: &Config, profile: &str, privilege: Privilege) -> String {
     let dir = sh_quote(&gateway_logs::log_dir(&cfg.home, profile).to_string_lossy());
     format!(
@@ -194,9 +199,9 @@ pub fn files(cfg: &Config, profile: &str, privilege: Privilege, port: Option<u16
         f("finish", finish_script(cfg, profile), SCRIPT_MODE),
         f("max-death-tally", "4096\n".to_string(), DATA_MODE),
         f("timeout-kill", format!("{STOP_GRACE_MS}\n"), DATA_MODE),
-        // s6's default, written down: the finish (the crash policy) needs milliseconds, waits
-        // at most 1 s for the profile's lock, and never sleeps.
-        f("timeout-finish", format!("{FINISH_TIMEOUT_MS}\n"), DATA_MODE),
+        // No `timeout-finish`: s6's default (FINISH_TIMEOUT_MS) is what the finish needs (the
+        // crash policy takes milliseconds, waits at most 1 s for the profile's lock, never
+        // sleeps), and one file less per slot is one inode less on a disk-backed scandir.
         f("flag-timeout-killpg", String::new(), DATA_MODE),
         f("log/run", log_run_script(cfg, profile, privilege), SCRIPT_MODE),
     ]
@@ -251,6 +256,16 @@ mod tests {
         let got = run_script(&Config::default(), "coder", Privilege::AsIs, None);
         assert!(got.ends_with("\"} hermes -p coder gateway run --replace\n") && !got.contains("applyuidgid"), "{got}");
         assert!(log_run_script(&Config::default(), "coder", Privilege::AsIs).ends_with("\nexec s6-log 1 n10 s1000000 T /opt/data/logs/gateways/coder\n"));
+    }
+
+    #[test]
+    fn the_shared_files_are_the_same_in_every_slot() {
+        let cfg = Config::default();
+        let shared = |p, privilege, port| -> Vec<RenderedFile> { files(&cfg, p, privilege, port).into_iter().filter(|f| SHARED.contains(&f.path)).collect() };
+        let a = shared("default", DROP, Some(8642));
+        assert_eq!(a.len(), SHARED.len());
+        assert_eq!(a, shared("coder", Privilege::AsIs, None));
+        assert!(!files(&cfg, "coder", DROP, None).iter().any(|f| f.path == "timeout-finish"), "s6's default");
     }
 
     #[test]

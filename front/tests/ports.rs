@@ -61,6 +61,8 @@ fn two_api_server_profiles_answer_on_their_own_ports_and_keep_them_across_a_rest
     assert!(answers(cp, "coder") && answers(wp, "writer"), "both gateways up on their ports: {st}");
     let human = text(&w.cli(true, &["status"]));
     assert!(human.contains(" PORT ") && human.contains(&format!(" {cp} ")), "{human}");
+    use std::os::unix::fs::MetadataExt;
+    assert_eq!(fs::metadata(w.f.home.join("gateway_ports.json")).unwrap().uid(), 10000, "the record is the user's, written as the volume's owner");
 
     // The same ports after a container restart (the record is on the volume), and the same
     // ones `status` shows.

@@ -125,7 +125,11 @@ pub fn run_script(cfg: &Config, profile: &str, privilege: Privilege, port: Optio
     let exec = if profile == DEFAULT_PROFILE {
         privilege.exec(cfg, &cmd)
     } else {
-        format!("# Only the allow-listed container variables (README, \"Per-profile environment\").\n{}", super::env::filtered_exec(cfg, &privilege.command(cfg, &cmd)))
+        format!(
+            "# Only the allow-listed container variables (README, \"Per-profile environment\").\n\
+             # shellcheck disable=SC3028 # HOSTNAME is the container's variable, not bash's\n{}",
+            super::env::filtered_exec(cfg, &privilege.command(cfg, &cmd))
+        )
     };
     format!(
         "#!{interp}\n\
@@ -221,6 +225,7 @@ mod tests {
         assert_eq!(got, want);
         let named = run_script(&Config::default(), "coder", DROP, Some(8650));
         assert!(named.contains("\nexport API_SERVER_PORT=8650\nexec 2>&1\n# Only the allow-listed"), "{named}");
+        assert!(named.contains("\n# shellcheck disable=SC3028 "), "{named}");
         assert!(named.ends_with(" ${API_SERVER_PORT+\"API_SERVER_PORT=$API_SERVER_PORT\"} /usr/bin/s6-applyuidgid -u 10000 -g 10000 -G 10000 hermes -p coder gateway run --replace\n"), "{named}");
         assert!(named.contains("\nexec /usr/bin/env -i ${PATH+\"PATH=$PATH\"} "), "{named}");
         assert!(!got.contains("$(id"), "no program decides privilege at run time");

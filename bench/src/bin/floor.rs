@@ -36,7 +36,9 @@ fn main() {
     let (home, scandir) = (a[1].clone(), a[2].clone());
     let (uid, gid) = (Uid::from_raw(a[3].parse().unwrap()), Gid::from_raw(a[4].parse().unwrap()));
     nix::sys::stat::umask(Mode::empty());
-    let cfg = Config { home: home.clone().into(), scandir: scandir.clone().into(), ..Config::default() };
+    // What the pass finds on this machine: execline's `cd`, entered after the drop.
+    let execline_cd = hermes_core::trusted::find("cd", Some(hermes_core::config::EXECLINE_DIRS)).map(|p| p.to_string_lossy().into_owned());
+    let cfg = Config { home: home.clone().into(), scandir: scandir.clone().into(), execline_cd, ..Config::default() };
     let at = nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW;
     let dfl = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC;
 
@@ -87,7 +89,7 @@ fn main() {
 
     // Ports: none of these profiles sets its own, so all are assigned; one record written.
     let ports = hermes_core::volume::ports::assign(&wanted.iter().map(|(p, _)| (p.clone(), None)).collect::<Vec<_>>(), &Default::default());
-    let record = format!("{}\n", serde_json::json!({ "ports": &ports }));
+    let record = hermes_core::volume::ports::record_text(&ports);
     file(home_fd, hermes_core::volume::ports::RECORD_FILE, record.as_bytes(), 0o644);
     let _ = fchownat(Some(home_fd), hermes_core::volume::ports::RECORD_FILE, Some(uid), Some(gid), at);
 

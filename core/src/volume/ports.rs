@@ -289,14 +289,18 @@ pub fn read_record(fs: &dyn Fs, home: &Dir) -> Record {
         .collect()
 }
 
-/// Write the record crash-safely as the volume's owner (`home` carries that identity).
-pub fn write_record(fs: &dyn Fs, home: &Dir, record: &Record) -> io::Result<()> {
+/// The record's text.
+pub fn record_text(record: &Record) -> String {
     let doc = serde_json::json!({
         "about": "API server ports of the profiles' gateways, kept by hermes-s6 (README, \"Per-profile ports\"); set a profile's own with API_SERVER_PORT in its .env",
         "ports": record,
     });
-    let body = format!("{}\n", serde_json::to_string_pretty(&doc).unwrap_or_default());
-    write_atomic(fs, home, OsStr::new(RECORD_FILE), body.as_bytes(), 0o644)
+    format!("{}\n", serde_json::to_string_pretty(&doc).unwrap_or_default())
+}
+
+/// Write the record crash-safely as the volume's owner (`home` carries that identity).
+pub fn write_record(fs: &dyn Fs, home: &Dir, record: &Record) -> io::Result<()> {
+    write_atomic(fs, home, OsStr::new(RECORD_FILE), record_text(record).as_bytes(), 0o644)
 }
 
 /// The lowest port not taken and not one of upstream's listeners, from [`FIRST_ASSIGNED`].

@@ -11,23 +11,15 @@ use common::world::{prerequisites, World};
 use std::fs;
 use std::os::unix::fs::{symlink, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 use std::time::Duration;
 
-fn out(o: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
-}
-
 fn world() -> World {
-    let mut w = World::new(|f| {
+    World::booted_with_up(env!("CARGO_BIN_EXE_hermes-reconcile"), "coder", |f| {
         f.state("default", Some("stopped"), None);
         f.profile("coder", Some("running"), None);
         f.profile("writer", Some("stopped"), None);
-    });
-    w.set_bin(env!("CARGO_BIN_EXE_hermes-reconcile"));
-    w.boot();
-    assert!(wait_for(Duration::from_secs(10), || is_up(&w.f.slot("coder")) == Some(true)));
-    w
+    })
 }
 
 /// A root-owned 0600 file outside everything the user can reach, and how it looks now.
@@ -84,6 +76,7 @@ fn assert_nothing_for_the_user_to_write(slot: &Path) {
 }
 
 use std::os::unix::fs::FileTypeExt;
+use hermes_testkit::world::text as out;
 
 /// Try to plant a link to the canary at every name s6-supervise (root) writes or renames in
 /// `svc`: each attempt must be refused.

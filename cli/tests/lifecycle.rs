@@ -9,26 +9,19 @@ use common::svscan::{as_hermes, is_up, wait_for};
 use common::world::{prerequisites, World};
 use std::fs;
 use std::os::unix::fs::{symlink, MetadataExt};
-use std::process::{Command, Output};
+use std::process::Command;
 use std::time::{Duration, Instant};
-
-fn out(o: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
-}
+use hermes_testkit::world::text as out;
 
 fn world() -> World {
-    let mut w = World::new(|f| {
+    World::booted_with_up(env!("CARGO_BIN_EXE_hermes-reconcile"), "coder", |f| {
         f.state("default", Some("stopped"), None);
         f.profile("coder", Some("running"), None);
         f.profile("writer", Some("stopped"), None);
         f.profile("idle", None, None);
         let d = f.profile_dir("writer");
         fs::write(d.join("gateway_state.json"), r#"{"gateway_state":"stopped","platforms":{"slack":"ok"},"pid":7}"#).unwrap();
-    });
-    w.set_bin(env!("CARGO_BIN_EXE_hermes-reconcile"));
-    w.boot();
-    assert!(wait_for(Duration::from_secs(10), || is_up(&w.f.slot("coder")) == Some(true)));
-    w
+    })
 }
 
 /// A slot left behind by a dead supervisor: its control FIFO has no reader.

@@ -10,12 +10,9 @@ use common::svscan::wait_for;
 use common::world::{prerequisites, World};
 use std::fs;
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Command;
 use std::time::Duration;
-
-fn out(o: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
-}
+use hermes_testkit::world::text as out;
 
 /// Quarantine at the 3rd crash within a minute; probes after 10 s, then 20 s; a run up 3 s is
 /// healthy; backoff from 1 s, capped at 2 s. The cool-down is the window in which a test sees

@@ -8,12 +8,9 @@ use hermes_testkit as common;
 use common::svscan::wait_for;
 use common::world::{prerequisites, World};
 use std::fs;
-use std::process::{Command, Output};
+use std::process::Command;
 use std::time::{Duration, Instant};
-
-fn out(o: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
-}
+use hermes_testkit::world::text as out;
 
 /// Backoff from 2 s (so every crash the policy sees backs off, none is left to s6), a wide
 /// window and limit so nothing is quarantined.

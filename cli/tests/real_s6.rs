@@ -15,7 +15,7 @@ const WANT_UP: [&str; 3] = ["default", "coder", "drainer"];
 const WANT_DOWN: [&str; 3] = ["writer", "idle", "crashed"];
 
 fn world() -> World {
-    let mut w = World::new(|f| {
+    World::booted(env!("CARGO_BIN_EXE_hermes-reconcile"), |f| {
         f.state("default", Some("running"), None);
         f.profile("coder", Some("running"), None);
         f.profile("drainer", Some("draining"), None);
@@ -23,10 +23,7 @@ fn world() -> World {
         f.profile("idle", None, None);
         f.profile("crashed", Some("startup_failed"), None);
         f.stale_runtime_files("coder");
-    });
-    w.set_bin(env!("CARGO_BIN_EXE_hermes-reconcile"));
-    w.boot();
-    w
+    })
 }
 
 fn assert_wanted_set(f: &Fixture) {

@@ -13,15 +13,11 @@ use std::process::Output;
 use std::time::Duration;
 
 fn world() -> World {
-    let mut w = World::new(|f| {
+    World::booted_with_up(env!("CARGO_BIN_EXE_hermes-reconcile"), "coder", |f| {
         f.state("default", Some("stopped"), None);
         f.profile("coder", Some("running"), None);
         f.profile("writer", Some("stopped"), None);
-    });
-    w.set_bin(env!("CARGO_BIN_EXE_hermes-reconcile"));
-    w.boot();
-    assert!(wait_for(Duration::from_secs(10), || is_up(&w.f.slot("coder")) == Some(true)));
-    w
+    })
 }
 
 fn json(o: &Output) -> serde_json::Value {

@@ -38,6 +38,25 @@ impl<'a> Ctx<'a> {
         self.fs.open_volume(&self.cfg.home, self.cfg.owner())
     }
 
+    /// Refuse a root-side verb before its first side effect when this process may not write the
+    /// scandir, and say what the user should run instead.
+    pub fn require_authority(&self, scandir: &Dir, what: &str, instead: &str) -> Result<(), Problem> {
+        if self.owns_scandir(scandir) {
+            Ok(())
+        } else {
+            Err(Problem::NeedsRoot { what: what.to_string(), path: scandir.path().to_path_buf(), instead: instead.to_string() })
+        }
+    }
+
+    /// Refuse, before any side effect, a verb only root may run (it changes owners).
+    pub fn require_root(&self, what: &str, path: &Path, instead: &str) -> Result<(), Problem> {
+        if self.fs.euid() == 0 {
+            Ok(())
+        } else {
+            Err(Problem::NeedsRoot { what: what.to_string(), path: path.to_path_buf(), instead: instead.to_string() })
+        }
+    }
+
     /// Whether this process may write the root-owned scandir: root, or (a container run with
     /// `--user`) the scandir's own owner.
     pub fn owns_scandir(&self, scandir: &Dir) -> bool {

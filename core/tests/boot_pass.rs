@@ -90,6 +90,22 @@ fn directory_without_marker_is_not_a_profile() {
     assert!(!f.slot("ghost").exists());
 }
 
+/// `SOUL.md` is followed, as upstream's `exists()` follows it: a link to a file marks a
+/// profile, a dangling or looping one marks nothing (it did here, and started the gateway).
+#[test]
+fn a_dangling_soul_link_marks_no_profile() {
+    let f = Fixture::new();
+    for (name, target) in [("ghost", "missing.md"), ("loop", "SOUL.md"), ("real", "persona.md")] {
+        let d = f.profile(name, None, Some("running"));
+        fs::remove_file(d.join("SOUL.md")).unwrap();
+        fs::write(d.join("persona.md"), "x").unwrap();
+        std::os::unix::fs::symlink(target, d.join("SOUL.md")).unwrap();
+    }
+    let r = f.run();
+    assert_eq!(named(&r), vec![("real".into(), Some("running".into()), Action::Started)]);
+    assert!(!f.slot("ghost").exists() && !f.slot("loop").exists());
+}
+
 #[test]
 fn corrupt_non_object_and_bom_state_files() {
     let f = Fixture::new();
@@ -105,12 +121,14 @@ fn corrupt_non_object_and_bom_state_files() {
     assert_eq!(
         named(&r),
         vec![
-            ("bom".into(), Some("running".into()), Action::Started),
+            // Upstream 0.19.0's json.loads refuses a BOM: not started there, so not here.
+            ("bom".into(), None, Action::Registered),
             ("corrupt".into(), None, Action::Registered),
             ("list".into(), None, Action::Registered),
         ]
     );
     assert!(r.warnings.iter().any(|w| w.contains("corrupt/gateway_state.json") && w.contains("not valid JSON")));
+    assert!(r.warnings.iter().any(|w| w.contains("bom/gateway_state.json") && w.contains("BOM")));
 }
 
 #[test]
@@ -159,6 +177,16 @@ fn boot_log_rotation() {
     assert_eq!(fs::read_to_string(logs.join("container-boot.log.1")).unwrap(), "x".repeat(300));
     assert!(!f.boot_log().contains("xxxx"), "old bytes left the live log");
     assert!(f.boot_log().contains("profile=default"));
+
+    // A `.1` that cannot be replaced (a directory): warned, and appended to the log as it is,
+    // as upstream does (this pass used to write nothing at all).
+    fs::remove_file(logs.join("container-boot.log.1")).unwrap();
+    fs::create_dir(logs.join("container-boot.log.1")).unwrap();
+    fs::write(logs.join("container-boot.log"), "y".repeat(300)).unwrap();
+    let r = f.run_with(&Container::default(), &opts);
+    assert!(f.boot_log().starts_with(&"y".repeat(300)) && f.boot_log().contains("profile=default"), "{}", f.boot_log());
+    assert!(r.warnings.iter().any(|w| w.contains("could not rotate") && w.contains("container-boot.log.1")), "{:?}", r.warnings);
+    assert!(logs.join("container-boot.log.1").is_dir());
 }
 
 #[test]
@@ -331,6 +359,22 @@ fn profiles_default_subdir_is_skipped_with_warning() {
     assert_eq!(r.entries.iter().filter(|e| e.profile == "default").count(), 1);
     assert_eq!(r.entries[0].action, Action::Registered, "the root's own state decides");
     assert!(r.warnings.iter().any(|w| w.contains("profiles/default") && w.contains("reserved root-profile")));
+}
+
+/// As a link too: one `profile=default` line (upstream's harness waits for it), not a second
+/// `profile=default … action=skipped reason=symlink`.
+#[test]
+fn profiles_default_as_a_link_gives_no_second_default_line() {
+    let f = Fixture::new();
+    let elsewhere = f.tmp.path().join("elsewhere");
+    fs::create_dir_all(&elsewhere).unwrap();
+    fs::write(elsewhere.join("SOUL.md"), "x").unwrap();
+    fs::create_dir_all(f.home.join("profiles")).unwrap();
+    std::os::unix::fs::symlink(&elsewhere, f.home.join("profiles/default")).unwrap();
+    let r = f.run();
+    assert_eq!(r.entries.iter().filter(|e| e.profile == "default").count(), 1, "{:?}", r.entries);
+    assert!(f.boot_log().matches("profile=default").count() == 1, "{}", f.boot_log());
+    assert!(r.warnings.iter().any(|w| w.contains("profiles/default") && w.contains("symbolic link")));
 }
 
 #[test]

@@ -239,7 +239,7 @@ fn an_edited_next_start_is_clamped_to_the_policys_maxima() {
         assert!(due.is_some_and(|t| t <= latest + 1.5), "{record}: due {due:?}, latest {latest}");
         // The bound does not move with the clock: an hour later it is still the same time.
         clock.advance(Duration::from_secs(3600));
-        let again = hermes_core::policy::schedule::due(&hermes_core::policy::record::read(&Ctx::new(&RealFs, &clock, &f.cfg), "alpha"), &f.cfg.policy);
+        let again = hermes_core::registrar::schedule::due(&hermes_core::policy::record::read(&Ctx::new(&RealFs, &clock, &f.cfg), "alpha"), &f.cfg.policy);
         if latest > unix + 3600.0 {
             assert_eq!(again, due, "{record}");
         }

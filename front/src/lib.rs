@@ -1,9 +1,5 @@
-//! The image's user-facing side: the `hermes` command (its clap definitions in [`cli`], what
-//! each command does in [`commands`], profile create/delete in [`profile`]) and the reference
-//! gateway it runs in place of hermes-agent's real one ([`gateway`]).
+//! The reference gateway (`hermes-gateway`, in [`gateway`]): what a slot runs in place of
+//! hermes-agent's real one in the tests (and the image's dashboard service). The `hermes`
+//! command itself is the command layer's (the `cli` crate).
 
-pub mod cli;
-pub mod commands;
 pub mod gateway;
-pub mod profile;
-pub mod upstream;

@@ -66,7 +66,7 @@ impl Sim {
             let clock = SimClock::inside(time.clone());
             let ctx = Ctx::new(&RealFs, &clock, &cfg);
             let profile = name.strip_prefix("gateway-").expect("only gateway slots have this finish");
-            hermes_core::policy::finish::finish(&ctx, profile, code, sig, &cfg.policy)
+            hermes_core::lifecycle::finish::finish(&ctx, profile, code, sig, &cfg.policy)
         })
     }
 

@@ -3,6 +3,7 @@
 
 pub mod docs;
 pub mod svscan;
+pub mod upstream;
 pub mod world;
 
 use hermes_core::boot::plan::{Action, Container};

@@ -10,12 +10,13 @@ use std::process::Command;
 /// A stand-in for `hermes [-p P] gateway run --replace` that keeps the shutdown contract: on
 /// SIGTERM it exits 0 if a planned-stop marker is in its profile's home (operator stop), 1
 /// otherwise (container stop or crash: restart me). A file `exit78` makes it fail like a
-/// configuration error; `crash` makes it exit 1 at once; `ignore-term` makes it ignore
-/// SIGTERM altogether.
+/// configuration error; `exit75` makes it ask to be restarted (hermes-agent's `EX_TEMPFAIL`);
+/// `crash` makes it exit 1 at once; `ignore-term` makes it ignore SIGTERM altogether.
 pub const FAKE_GATEWAY: &str = r#"#!/bin/sh
 dir="$HERMES_HOME"
 [ "$1" = "-p" ] && dir="$HERMES_HOME/profiles/$2"
 [ -f "$dir/exit78" ] && exit 78
+[ -f "$dir/exit75" ] && exit 75
 [ -f "$dir/crash" ] && exit 1
 if [ -f "$dir/ignore-term" ]; then
   echo $$ > "$dir/fake-gateway.ready"
@@ -77,7 +78,30 @@ pub fn chown_tree(p: &std::path::Path) {
     assert!(st.success());
 }
 
+/// A command's output as a person reads it: its stdout, then its stderr.
+pub fn text(o: &std::process::Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+}
+
 impl World {
+    /// A world `setup` populates, booted under real s6 with this `hermes-reconcile`.
+    pub fn booted(bin: &str, setup: impl FnOnce(&Fixture)) -> World {
+        let mut w = World::new(setup);
+        w.set_bin(bin);
+        w.boot();
+        w
+    }
+
+    /// [`World::booted`], then wait (at most 10 s) for `profile`'s gateway to be up.
+    pub fn booted_with_up(bin: &str, profile: &str, setup: impl FnOnce(&Fixture)) -> World {
+        let w = World::booted(bin, setup);
+        assert!(
+            super::svscan::wait_for(std::time::Duration::from_secs(10), || super::svscan::is_up(&w.f.slot(profile)) == Some(true)),
+            "gateway-{profile} did not come up"
+        );
+        w
+    }
+
     /// `setup` populates the home (as root); it is then handed to the hermes user.
     pub fn new(setup: impl FnOnce(&Fixture)) -> World {
         let mut f = Fixture::new();
@@ -129,10 +153,15 @@ impl World {
     /// (and its logger) is supervised, so a command right after it finds a listening
     /// supervisor: that is checked here, with no waiting.
     pub fn boot(&mut self) {
+        let _ = self.boot_with(&hermes_core::boot::plan::Container::default());
+    }
+
+    /// [`World::boot`] with these container facts (multiplexing, say); the pass's report.
+    pub fn boot_with(&mut self, container: &hermes_core::boot::plan::Container) -> hermes_core::boot::PassReport {
         let mut env: Vec<(&str, &std::ffi::OsStr)> = vec![("HERMES_HOME", self.f.home.as_os_str())];
         env.extend(self.env.iter().map(|(k, v)| (k.as_str(), std::ffi::OsStr::new(v))));
         self.sv = Some(Svscan::start(&self.f.scandir, &env));
-        let r = self.f.run();
+        let r = self.f.run_with(container, &hermes_core::boot::Options::default());
         assert!(r.errors.is_empty(), "{:?}", r.errors);
         assert_eq!(r.rescan, Some(hermes_core::s6::svscan::Rescan::Sent));
         assert!(r.unsupervised.is_empty(), "the pass gave up waiting for {:?}", r.unsupervised);
@@ -144,6 +173,7 @@ impl World {
                 s.display()
             );
         }
+        r
     }
 
     /// A container restart: the tree stops, the scandir is a fresh tmpfs, s6-svscan starts

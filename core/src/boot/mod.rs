@@ -14,7 +14,7 @@ use crate::name::slot_name;
 use crate::escape::log_value;
 use crate::problem::Problem;
 use crate::s6::svscan::{self, Rescan};
-use crate::lifecycle::capacity;
+use crate::s6::capacity;
 use crate::registrar::doorbell;
 use crate::slot::teardown::{self, Progress};
 use crate::slot::{self, Live, Published};
@@ -68,16 +68,10 @@ pub struct PassReport {
     pub unsupervised: Vec<String>,
 }
 
-/// Read the home and the scandir's room, and decide. Touches nothing unless `sweep` (stale
-/// runtime files of the profiles that get a slot are removed while their directories are
-/// open).
-pub fn survey(ctx: &Ctx, container: &Container, sweep: bool) -> (Plan, Vec<String>) {
-    let (plan, warnings, _) = survey_with_records(ctx, container, sweep);
-    (plan, warnings)
-}
-
-/// [`survey`], plus the profiles that had a crash-policy record when the home was read (the
-/// only ones whose record a start has to touch).
+/// Read the home and the scandir's room, and decide; with the profiles that had a
+/// crash-policy record when the home was read (the only ones whose record a start has to
+/// touch). Touches nothing unless `sweep` (stale runtime files of the profiles that get a
+/// slot are removed while their directories are open).
 fn survey_with_records(ctx: &Ctx, container: &Container, sweep: bool) -> (Plan, Vec<String>, HashSet<String>) {
     if container.dashboard {
         return (plan::decide(&discovery::Snapshot::empty(), container, None), Vec::new(), HashSet::new());
@@ -113,6 +107,12 @@ fn survey_with_records(ctx: &Ctx, container: &Container, sweep: bool) -> (Plan, 
     if snap.default.policy.is_some() {
         with_record.insert(crate::name::DEFAULT_PROFILE.to_string());
     }
+    if !plan.folded.is_empty() {
+        warnings.push(format!(
+            "multiplexing: {} want(s) running; one root gateway serves every profile, so gateway-default is started in their place (action=registered reason=folded) and their own slots stay down",
+            plan.folded.join(", ")
+        ));
+    }
     if plan.over_capacity > 0 {
         warnings.push(format!(
             "{} profile(s) not published (action=skipped reason=capacity): the scanner supervises at most {} services, {} are kept for other services, and each profile needs 2; {}",
@@ -143,8 +143,7 @@ pub fn run(ctx: &Ctx, container: &Container, opts: &Options) -> Result<PassRepor
         return Ok(report);
     }
     let scandir = ctx.open_scandir()?;
-    crate::lifecycle::register::require_authority(
-        ctx,
+    ctx.require_authority(
         &scandir,
         "the boot pass",
         "run it as root, as the image's cont-init does (`hermes-reconcile plan` shows what it would do, as any user)",
@@ -230,7 +229,7 @@ pub fn run(ctx: &Ctx, container: &Container, opts: &Options) -> Result<PassRepor
         if start && outcome.is_ok() && with_record.contains(&entry.profile) {
             // The run starts now, not when the last container ran it: a crash soon after
             // this boot is not mistaken for the end of a long healthy run.
-            crate::policy::record::note_started(ctx, &entry.profile);
+            crate::volume::policy_record::note_started(ctx, &entry.profile);
         }
         match outcome {
             Ok(None) => {}
@@ -255,8 +254,9 @@ pub fn run(ctx: &Ctx, container: &Container, opts: &Options) -> Result<PassRepor
     if let Some(home) = &home {
         let ts = opts.timestamp.clone().unwrap_or_else(|| boot_log::timestamp(ctx.clock.now()));
         let text: String = report.entries.iter().map(|e| log_line(&ts, e)).collect();
-        if let Err(e) = boot_log::append(ctx, home, &text, opts.rotate_bytes) {
-            report.warnings.push(e.to_string());
+        match boot_log::append(ctx, home, &text, opts.rotate_bytes) {
+            Ok(warning) => report.warnings.extend(warning),
+            Err(e) => report.warnings.push(e.to_string()),
         }
     }
     // Pruning is only needed when a slot was swapped: an old supervisor must go.
@@ -296,7 +296,7 @@ fn assign_ports(ctx: &Ctx, home: &Dir, entries: &[Decision], warnings: &mut Vec<
     for e in entries.iter().filter(|e| e.wants_slot()) {
         let default = e.profile == crate::name::DEFAULT_PROFILE;
         let dir = if default { None } else { profiles_dir.as_ref().and_then(|p| fs.open_dir(p, OsStr::new(&e.profile)).ok()) };
-        let (own, why) = ports::own_port(fs, dir.as_ref().unwrap_or(home), default.then_some(&ctx.cfg.container_api));
+        let (own, why) = ports::own_port(fs, dir.as_ref().unwrap_or(home), default.then_some(&ctx.cfg.container_env.api));
         warnings.extend(why.into_iter().map(|w| format!("port of '{}': {w}; its port is assigned", e.profile)));
         wanted.push((e.profile.clone(), own));
     }

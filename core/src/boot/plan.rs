@@ -3,7 +3,7 @@
 
 use crate::volume::discovery::{Candidate, Facts, Snapshot};
 use crate::escape::log_value;
-use crate::lifecycle::capacity::PER_PROFILE;
+use crate::s6::capacity::PER_PROFILE;
 use crate::name::DEFAULT_PROFILE;
 use crate::volume::state::{PriorExit, Wanted};
 
@@ -49,16 +49,7 @@ impl Decision {
     }
 }
 
-/// Facts about the container that are not on the volume.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Container {
-    /// The container's command is `dashboard`: no gateways at all.
-    pub dashboard: bool,
-    /// The command is the legacy `gateway run` and opting out was not requested.
-    pub legacy_gateway_run: bool,
-    /// One root gateway serves every profile: named slots stay down.
-    pub multiplex: bool,
-}
+pub use crate::volume::container::Container;
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Plan {
@@ -69,6 +60,10 @@ pub struct Plan {
     pub dashboard_skip: bool,
     /// Profiles not published because the scanner has no room for them.
     pub over_capacity: usize,
+    /// Multiplexing: the named profiles whose running intent started the root gateway
+    /// instead of their own (upstream's fold); empty otherwise.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub folded: Vec<String>,
 }
 
 fn safe(v: &Option<Wanted>) -> Option<String> {
@@ -80,6 +75,21 @@ fn safe(v: &Option<Wanted>) -> Option<String> {
 /// them). The boot pass and the registrar both decide with this.
 pub fn starts(is_default: bool, prior: Option<&Wanted>, c: &Container) -> bool {
     prior.is_some_and(Wanted::autostarts) && (is_default || !c.multiplex)
+}
+
+/// Upstream's fold (newer hermes-agent's `fold_named_slot_intent`): under multiplexing a
+/// named slot never starts from its own intent (a started named slot would be a second
+/// gateway serving the same profiles); its `running` intent goes to the root gateway, which
+/// serves it. The named profiles folded, sorted: those wanting running and not parked (a
+/// parked profile is not served, so its intent starts nothing). The boot pass and the
+/// registrar both decide with this.
+pub fn fold<'a>(c: &Container, named: impl IntoIterator<Item = (&'a str, Option<&'a Wanted>, bool)>) -> Vec<String> {
+    if !c.multiplex {
+        return Vec::new();
+    }
+    let mut folded: Vec<String> = named.into_iter().filter(|(_, prior, parked)| !parked && prior.is_some_and(|w| w.autostarts())).map(|(n, _, _)| n.to_string()).collect();
+    folded.sort();
+    folded
 }
 
 /// The whole decision of a pass, from what the volume said, what the container is, and how
@@ -106,6 +116,10 @@ pub fn decide(snap: &Snapshot, c: &Container, room: Option<usize>) -> Plan {
 /// when wanted running: a container restart does not replay its crash loop. The registrar
 /// starts it when its time comes.
 fn start_or_hold(starts: bool, facts: &Facts) -> (Action, Option<String>) {
+    // A parked profile's slot stays down whatever its state reads (see `volume::parked`).
+    if facts.parked {
+        return (Action::Registered, Some("parked".into()));
+    }
     match facts.policy.flatten() {
         Some(hold) if starts => (Action::Registered, Some(hold.state.as_str().to_string())),
         _ if starts => (Action::Started, None),
@@ -115,11 +129,21 @@ fn start_or_hold(starts: bool, facts: &Facts) -> (Action, Option<String>) {
 
 fn decide_unbounded(snap: &Snapshot, c: &Container) -> Plan {
     if c.dashboard {
-        return Plan { entries: Vec::new(), migrate_legacy: false, dashboard_skip: true, over_capacity: 0 };
+        return Plan { entries: Vec::new(), migrate_legacy: false, dashboard_skip: true, over_capacity: 0, folded: Vec::new() };
     }
     let migrate_legacy = c.legacy_gateway_run && snap.home_error.is_none() && !snap.default.prior.file_present;
     let default_prior = if migrate_legacy { Some(Wanted::Running) } else { snap.default.prior.value.clone() };
-    let (action, reason) = start_or_hold(starts(true, default_prior.as_ref(), c), &snap.default);
+    let folded = fold(
+        c,
+        snap.named.iter().filter_map(|cand| match cand {
+            Candidate::Profile { name, facts } => Some((name.as_str(), facts.prior.value.as_ref(), facts.parked)),
+            Candidate::Skipped { .. } => None,
+        }),
+    );
+    let (action, mut reason) = start_or_hold(starts(true, default_prior.as_ref(), c) || !folded.is_empty(), &snap.default);
+    if reason.is_none() && !folded.is_empty() {
+        reason = Some("folded".into());
+    }
     let mut entries = vec![Decision {
         profile: DEFAULT_PROFILE.to_string(),
         action,
@@ -130,7 +154,10 @@ fn decide_unbounded(snap: &Snapshot, c: &Container) -> Plan {
     for cand in &snap.named {
         entries.push(match cand {
             Candidate::Profile { name, facts } => {
-                let (action, reason) = start_or_hold(starts(false, facts.prior.value.as_ref(), c), facts);
+                let (action, mut reason) = start_or_hold(starts(false, facts.prior.value.as_ref(), c), facts);
+                if reason.is_none() && folded.contains(name) {
+                    reason = Some("folded".into());
+                }
                 Decision { profile: name.clone(), prior_state: safe(&facts.prior.value), action, prior_exit: facts.prior_exit, reason }
             }
             Candidate::Skipped { display, reason, .. } => Decision {
@@ -142,5 +169,5 @@ fn decide_unbounded(snap: &Snapshot, c: &Container) -> Plan {
             },
         });
     }
-    Plan { entries, migrate_legacy, dashboard_skip: false, over_capacity: 0 }
+    Plan { entries, migrate_legacy, dashboard_skip: false, over_capacity: 0, folded }
 }

@@ -15,11 +15,14 @@
 //! no content and change nothing; they run as the process.)
 //!
 //! Every call goes through the [`Fs`] trait so tests can interpose: the fault-injecting
-//! implementation in [`faulty`] fails or "kills" a pass at the N-th step, which is how the
+//! implementation in `faulty` (tests only) fails or "kills" a pass at the N-th step, which is how the
 //! convergence tests prove that an interrupted pass is repaired by the next one.
 
 mod identity;
 mod linux;
+/// The fault-injecting double: for tests only (the `test-doubles` feature, which the test
+/// fixtures turn on), never in a release binary.
+#[cfg(any(test, feature = "test-doubles"))]
 pub mod faulty;
 
 use std::ffi::{OsStr, OsString};
@@ -214,8 +217,8 @@ impl FileLock {
     }
 }
 
-/// Every system effect the core performs. Implementations: [`LinuxFs`] and
-/// [`faulty::FaultyFs`].
+/// Every system effect the core performs. Implementations: [`LinuxFs`] and, for tests,
+/// `faulty::FaultyFs`.
 pub trait Fs {
     /// Open a trusted root given by the operator (the scandir, `/proc`). Symbolic links in
     /// this path are the operator's own choice and are followed.

@@ -16,22 +16,6 @@ impl AllResults {
         self.results.iter().filter(|r| r.1.is_err()).count()
     }
 
-    /// Upstream's summary line for the successes (`None` when there were none).
-    pub fn summary(&self, past: &str) -> Option<String> {
-        if self.results.is_empty() {
-            return Some("\u{2717} No profile gateways registered under s6".into());
-        }
-        let ok = self.results.len() - self.failed();
-        (ok > 0).then(|| format!("\u{2713} {past} {ok} profile gateway(s) under s6"))
-    }
-
-    /// Upstream's line per failure.
-    pub fn failures(&self, verb: &str) -> Vec<String> {
-        self.results
-            .iter()
-            .filter_map(|(p, r)| r.as_ref().err().map(|e| format!("\u{2717} Could not {verb} gateway-{p}: {}", crate::escape::terminal(&e.to_string()))))
-            .collect()
-    }
 }
 
 /// How many profiles `--all` acts on at once.

@@ -13,7 +13,7 @@ use crate::ctx::Ctx;
 use crate::fs::{Dir, FileLock};
 use crate::problem::Problem;
 use crate::s6::svstat;
-use crate::slot::LOCK_FILE;
+use crate::slot::layout::LOCK_FILE;
 use super::settle;
 use std::ffi::OsStr;
 use std::io;

@@ -7,9 +7,10 @@
 //! user rings.
 
 pub mod all;
-pub mod capacity;
+pub mod finish;
 pub mod health;
 pub mod lock;
+pub mod profile;
 pub mod register;
 pub mod restart;
 pub mod settle;
@@ -101,14 +102,6 @@ impl Wait {
     }
 }
 
-/// One command's outcome as JSON: `{"ok": true, …}` or `{"ok": false, "error": …}`.
-pub fn outcome_json(verb: &str, profile: &str, r: &Result<Done, Problem>) -> serde_json::Value {
-    match r {
-        Ok(d) => d.to_json(verb),
-        Err(e) => serde_json::json!({"ok": false, "profile": profile, "action": verb, "error": e.to_json()}),
-    }
-}
-
 /// A command told s6 what to do (and recorded it): what watching it needs.
 #[derive(Debug)]
 pub struct Asked {
@@ -125,6 +118,8 @@ pub struct Asked {
     /// Unix time of the operator's intent (just before s6 was told): a finish that decided
     /// "stay down" for a death before it must not undo it.
     pub at: f64,
+    /// The `gateway.parked` marker the command removed first (start, restart), if any.
+    pub unparked: Option<std::path::PathBuf>,
 }
 
 /// What a command did, as its user is told.
@@ -137,56 +132,13 @@ pub struct Done {
     pub cleared: Option<PolicyState>,
     /// How it went, when there is something to say ("killed after not stopping on SIGTERM").
     pub note: Option<String>,
-}
-
-impl Done {
-    /// What happened, in lines for a person (after the command's own first line).
-    pub fn details(&self, wait: Wait) -> Vec<String> {
-        let mut v = Vec::new();
-        match (self.pid, wait) {
-            (Some(pid), Wait::Settle(w)) => v.push(format!("up (pid {pid}) and still up after {}", human(w))),
-            (None, Wait::No) => v.push("not waited for (--no-wait): see `status`".into()),
-            _ => {}
-        }
-        if let Some(n) = &self.note {
-            v.push(n.clone());
-        }
-        if let Some(c) = self.cleared {
-            v.push(format!("cleared the crash policy's hold ({}): an operator start always wins", c.as_str()));
-        }
-        match &self.written {
-            Written::Yes => {}
-            Written::NoProfileDir => v.push("no profile directory: the wanted state was not recorded".into()),
-            Written::ReplacedUnreadable(why) => v.push(format!("the old gateway_state.json {why}; it was replaced")),
-        }
-        v
-    }
-
-    pub fn to_json(&self, verb: &str) -> serde_json::Value {
-        serde_json::json!({
-            "ok": true,
-            "profile": self.profile,
-            "action": verb,
-            "pid": self.pid,
-            "note": self.note,
-            "cleared": self.cleared.map(|c| c.as_str()),
-            "wanted_state_recorded": self.written != Written::NoProfileDir,
-        })
-    }
-}
-
-fn human(d: Duration) -> String {
-    let s = d.as_secs_f64();
-    if s >= 1.0 && s.fract() == 0.0 {
-        format!("{s:.0} s")
-    } else {
-        format!("{s} s")
-    }
+    /// The `gateway.parked` marker removed to start it (as hermes-agent's own start does).
+    pub unparked: Option<std::path::PathBuf>,
 }
 
 impl Asked {
     fn done(self, pid: Option<u64>, note: Option<String>) -> Result<Done, Problem> {
-        Ok(Done { profile: self.profile, pid, written: self.written?, cleared: self.cleared, note })
+        Ok(Done { profile: self.profile, pid, written: self.written?, cleared: self.cleared, note, unparked: self.unparked })
     }
 }
 
@@ -238,14 +190,14 @@ pub fn confirm_up(ctx: &Ctx, asked: Asked, wait: Wait) -> Result<Done, Problem> 
 fn reassert_up(ctx: &Ctx, asked: &Asked) -> bool {
     let Ok(_held) = lock::hold(ctx, &asked.slot, lock::WAIT) else { return false };
     let quiet_down = svstat::read(ctx.fs, &asked.slot).ok().flatten().is_some_and(|st| !st.is_up() && !st.want_up && !st.finishing);
-    let rec = crate::policy::record::read(ctx, &asked.profile);
+    let rec = crate::volume::policy_record::read(ctx, &asked.profile);
     let older = rec.last_exit.is_none_or(|e| e.at < asked.at);
     if !quiet_down || !older || desired::read(ctx, &asked.profile) != Some(Wanted::Running) {
         return false;
     }
-    if crate::policy::record::exists(ctx, &asked.profile) {
+    if crate::volume::policy_record::exists(ctx, &asked.profile) {
         let fresh = crate::policy::on_operator_start(&rec, unix_now(ctx));
-        if crate::policy::record::write(ctx, &asked.profile, &fresh).is_err() {
+        if crate::volume::policy_record::write(ctx, &asked.profile, &fresh).is_err() {
             return false;
         }
     }

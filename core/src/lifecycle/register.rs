@@ -2,40 +2,20 @@
 //! atomically (down unless `--start`), and ask s6-svscan to pick it up. Refuses a duplicate, a
 //! profile that is not on the volume, and a slot the scanner could not supervise.
 
-use super::capacity;
+use crate::s6::capacity;
 use crate::ctx::Ctx;
 use crate::fs::Dir;
 use crate::name::slot_name;
 use crate::problem::Problem;
 use crate::s6::svscan::{self, Rescan};
 use crate::slot;
-use crate::volume::{self, profile_path};
+use crate::volume;
 use std::ffi::OsStr;
 use std::io;
 
-/// Refuse a root-side verb before its first side effect when this process may not write the
-/// scandir, and say what the user should run instead.
-pub fn require_authority(ctx: &Ctx, scandir: &Dir, what: &str, instead: &str) -> Result<(), Problem> {
-    if ctx.owns_scandir(scandir) {
-        Ok(())
-    } else {
-        Err(Problem::NeedsRoot { what: what.to_string(), path: scandir.path().to_path_buf(), instead: instead.to_string() })
-    }
-}
-
-/// Refuse, before any side effect, a verb only root may run (it changes owners).
-pub fn require_root(ctx: &Ctx, what: &str, path: &std::path::Path, instead: &str) -> Result<(), Problem> {
-    if ctx.fs.euid() == 0 {
-        Ok(())
-    } else {
-        Err(Problem::NeedsRoot { what: what.to_string(), path: path.to_path_buf(), instead: instead.to_string() })
-    }
-}
-
 pub fn register(ctx: &Ctx, profile: &str, start: bool) -> Result<Rescan, Problem> {
     let scandir = ctx.open_scandir()?;
-    require_authority(
-        ctx,
+    ctx.require_authority(
         &scandir,
         &format!("registering '{profile}'"),
         &format!("as the hermes user run `hermes profile create {profile}` (or `hermes-reconcile request {profile}` for an existing profile): the registrar does it as root"),
@@ -47,7 +27,7 @@ pub fn register(ctx: &Ctx, profile: &str, start: bool) -> Result<Rescan, Problem
         Err(e) if e.kind() == io::ErrorKind::NotFound => {}
         Err(e) => return Err(ctx.problem(&path, "inspect", e)),
     }
-    require_profile(ctx, profile)?;
+    volume::require_profile(ctx, profile)?;
     let home = ctx.open_home().map_err(|e| ctx.problem(&ctx.cfg.home, "open", e))?;
     let mut usage = capacity::usage(ctx, &scandir).map_err(|e| ctx.problem(scandir.path(), "list", e))?;
     add_slot(ctx, &scandir, &home, profile, start, &mut usage)?;
@@ -71,18 +51,10 @@ pub fn add_slot(ctx: &Ctx, scandir: &Dir, home: &Dir, profile: &str, start: bool
     // Its API server port: the record's (or a new one, recorded); a problem reading the
     // profile's own setting leaves the port assigned, never the slot unpublished.
     let dir = volume::open_profile_dir(ctx, profile).ok().flatten();
-    let (port, _why) = crate::volume::ports::for_registration(ctx.fs, home, dir.as_ref(), profile, &ctx.cfg.container_api);
+    let (port, _why) = crate::volume::ports::for_registration(ctx.fs, home, dir.as_ref(), profile, &ctx.cfg.container_env.api);
     let port = port.and_then(|p| p.injected());
     slot::publish(ctx.fs, ctx.cfg, scandir, profile, start, port).map_err(|e| ctx.problem(&path, "publish", e))?;
     usage.used += capacity::PER_PROFILE;
     Ok(())
 }
 
-/// A named profile must exist on the volume as a real directory holding `SOUL.md`.
-pub fn require_profile(ctx: &Ctx, profile: &str) -> Result<(), Problem> {
-    if volume::profile_exists(ctx, profile)? {
-        Ok(())
-    } else {
-        Err(Problem::NoProfile { profile: profile.into(), path: profile_path(&ctx.cfg.home, profile) })
-    }
-}

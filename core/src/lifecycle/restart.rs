@@ -17,6 +17,9 @@ pub fn ask(ctx: &Ctx, profile: &str) -> Result<Asked, Problem> {
     let slot = open_slot(ctx, &scandir, profile)?;
     let operation = lock::operation(ctx, &slot, lock::OPERATION_WAIT)?;
     let _held = lock::hold_when_quiet(ctx, &slot, lock::QUIET_WAIT)?;
+    // Parked (hermes-agent's `gateway.parked`): starting it unparks it, as upstream's start
+    // does; a marker that cannot be removed stops the command, naming it.
+    let unparked = crate::volume::parked::unpark(ctx, profile)?;
     let now = super::unix_now(ctx);
     let rec = record::read(ctx, profile);
     let cleared = rec.holds_down().then_some(rec.state);
@@ -29,7 +32,7 @@ pub fn ask(ctx: &Ctx, profile: &str) -> Result<Asked, Problem> {
     control(ctx, &slot, profile, command, bytes)?;
     super::settle::until_acknowledged(ctx, &slot, true);
     let written = super::record_wanted(ctx, profile, &Wanted::Running, "gateway restarted");
-    Ok(Asked { profile: profile.to_string(), slot, old_pid: old, written, cleared, operation, at: now })
+    Ok(Asked { profile: profile.to_string(), slot, old_pid: old, written, cleared, operation, at: now, unparked })
 }
 
 pub fn restart(ctx: &Ctx, profile: &str, wait: Wait) -> Result<Done, Problem> {

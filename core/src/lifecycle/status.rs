@@ -2,7 +2,8 @@
 //! and what the crash policy holds, as one word (`state`) and a sentence a person can act on
 //! (`explanation`).
 
-use super::{capacity, registered};
+use super::registered;
+use crate::s6::capacity;
 use crate::ctx::Ctx;
 use crate::exit_policy::ExitClass;
 use crate::fs::Dir;
@@ -12,9 +13,9 @@ use crate::s6::svscan;
 use crate::s6::svstat::{self, Status};
 use crate::volume::discovery::{self, Candidate};
 use crate::volume::open_profile_dir;
-use crate::volume::state::{read_json_object, effective_state, Wanted, STATE_FILE};
+use crate::volume::state::{read_wanted, Wanted};
 use crate::clock::{from_unix_secs, rfc3339};
-use crate::policy::record::{self, PolicyState, Record};
+use crate::volume::policy_record::{self as record, PolicyState, Record};
 use crate::registrar::take_over::{self, TakeOver};
 use crate::volume::gateway_logs;
 use super::settle;
@@ -68,6 +69,14 @@ pub struct ProfileStatus {
     /// could not be, or has not been yet. Absent when it is ours or could not be checked.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub foreign: Option<String>,
+    /// The `gateway.parked` marker that keeps this named profile's slot down (see
+    /// `volume::parked`), when there is one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub parked_by: Option<String>,
+    /// Multiplexing: the profile whose gateway serves this one (`default`); its own slot
+    /// stays down.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub served_by: Option<String>,
     /// Its API server port, as its slot was rendered with (see `volume::ports`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub port: Option<PortView>,
@@ -83,6 +92,14 @@ pub struct PortView {
     /// Other profiles set to the same port: only one of the gateways can listen on it.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub shared_with: Vec<String>,
+}
+
+/// Multiplexing, as `status` reports it: one root gateway serves every profile on the
+/// volume but the parked ones.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Multiplexing {
+    /// The profiles gateway-default serves, `default` first.
+    pub serves: Vec<String>,
 }
 
 /// What `status` shows of a crash-policy record.
@@ -114,6 +131,9 @@ pub struct StatusReport {
     /// The registrar's last take-over of root-made entries (root mode), if any.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_take_over: Option<TakeOver>,
+    /// Present when multiplexing is on: what the root gateway serves.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub multiplexing: Option<Multiplexing>,
     /// Profiles set to the same API server port, each pair in a sentence naming both.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub port_collisions: Vec<String>,
@@ -135,11 +155,11 @@ pub enum Standing {
 
 impl ProfileStatus {
     pub fn standing(&self) -> Standing {
-        if self.wanted != Some(Wanted::Running) || self.up {
+        if self.wanted != Some(Wanted::Running) || self.up || self.verdict == Verdict::Served {
             return Standing::AsWanted;
         }
         match self.verdict {
-            Verdict::Quarantined | Verdict::BackingOff | Verdict::Parked | Verdict::ConfigError => Standing::Accounted,
+            Verdict::Quarantined | Verdict::BackingOff | Verdict::Parked | Verdict::ParkedByMarker | Verdict::ConfigError => Standing::Accounted,
             _ => Standing::Failing,
         }
     }
@@ -155,16 +175,21 @@ impl ProfileStatus {
 /// and the scandir entry are read.
 pub fn status(ctx: &Ctx, only: Option<&str>) -> Result<StatusReport, Problem> {
     let scandir = ctx.open_scandir()?;
+    // Read only where it can change the answer (not for the root profile alone).
+    let multiplex = only != Some(DEFAULT_PROFILE) && crate::volume::multiplex::enabled(ctx);
     if let Some(p) = only {
         let on_volume = crate::volume::profile_exists(ctx, p).unwrap_or(false);
-        let ps = of(ctx, &scandir, p);
+        let mut ps = of(ctx, &scandir, p);
         if !ps.registered && !on_volume {
             return Err(Problem::NotRegistered { profile: p.to_string(), hint: None });
+        }
+        if multiplex {
+            served(&mut ps);
         }
         let scanner_running = scanner_running(ctx, &scandir, std::slice::from_ref(&ps));
         let mut profiles = vec![ps];
         let port_collisions = add_ports(ctx, &mut profiles);
-        return Ok(StatusReport { profiles, capacity: None, scanner_running, scandir: ctx.cfg.scandir.display().to_string(), capacity_hint: None, registrar_notices: crate::registrar::notice::read_all(ctx), last_take_over: take_over::last(ctx).filter(|t| t.profile == p), port_collisions });
+        return Ok(StatusReport { profiles, capacity: None, scanner_running, scandir: ctx.cfg.scandir.display().to_string(), capacity_hint: None, registrar_notices: crate::registrar::notice::read_all(ctx), last_take_over: take_over::last(ctx).filter(|t| t.profile == p), multiplexing: None, port_collisions });
     }
     let home = ctx.open_home().ok();
     let snap = discovery::scan_home(ctx.fs, home.as_ref(), None, false);
@@ -176,10 +201,43 @@ pub fn status(ctx: &Ctx, only: Option<&str>) -> Result<StatusReport, Problem> {
     }
     names.extend(registered(ctx, &scandir)?);
     let mut profiles: Vec<ProfileStatus> = names.iter().map(|p| of(ctx, &scandir, p)).collect();
+    let mut multiplexing = None;
+    if multiplex {
+        let on_volume: BTreeSet<&str> = snap.named.iter().filter_map(|c| match c {
+            Candidate::Profile { name, .. } => Some(name.as_str()),
+            Candidate::Skipped { .. } => None,
+        }).collect();
+        let mut serves = vec![DEFAULT_PROFILE.to_string()];
+        for ps in profiles.iter_mut().filter(|ps| on_volume.contains(ps.profile.as_str())) {
+            served(ps);
+            if ps.served_by.is_some() {
+                serves.push(ps.profile.clone());
+            }
+        }
+        multiplexing = Some(Multiplexing { serves });
+    }
     let port_collisions = add_ports(ctx, &mut profiles);
     let capacity = capacity::usage(ctx, &scandir).ok();
     let capacity_hint = capacity.filter(|c| c.near_limit()).map(|_| capacity::how_to_raise(ctx));
-    Ok(StatusReport { scanner_running: scanner_running(ctx, &scandir, &profiles), profiles, capacity, scandir: ctx.cfg.scandir.display().to_string(), capacity_hint, registrar_notices: crate::registrar::notice::read_all(ctx), last_take_over: take_over::last(ctx), port_collisions })
+    Ok(StatusReport { scanner_running: scanner_running(ctx, &scandir, &profiles), profiles, capacity, scandir: ctx.cfg.scandir.display().to_string(), capacity_hint, registrar_notices: crate::registrar::notice::read_all(ctx), last_take_over: take_over::last(ctx), multiplexing, port_collisions })
+}
+
+/// Multiplexing: a named profile that is not parked is served by the root gateway; its own
+/// slot stays down, which is then as wanted, not a gateway that failed to come back.
+fn served(ps: &mut ProfileStatus) {
+    if ps.profile == DEFAULT_PROFILE || ps.parked_by.is_some() {
+        return;
+    }
+    ps.served_by = Some(DEFAULT_PROFILE.to_string());
+    if !ps.up && matches!(ps.verdict, Verdict::NotRestored | Verdict::Stopped | Verdict::HeldDown | Verdict::Parked) {
+        ps.verdict = Verdict::Served;
+        ps.state = Verdict::Served.state();
+        ps.reason = Verdict::Served.legacy();
+        ps.explanation = format!(
+            "served by gateway-default: multiplexing is on (GATEWAY_MULTIPLEX_PROFILES or multiplex_profiles in config.yaml), so one root gateway serves every profile and gateway-{} stays down",
+            ps.profile
+        );
+    }
 }
 
 /// Each profile's port from the record its slot was rendered from (one read for all), and
@@ -206,7 +264,7 @@ fn scanner_running(ctx: &Ctx, scandir: &Dir, profiles: &[ProfileStatus]) -> Opti
 fn on_volume(ctx: &Ctx, profile: &str) -> (Option<Wanted>, Option<record::Record>) {
     let Some(dir) = open_profile_dir(ctx, profile).ok().flatten() else { return (None, None) };
     let _held = ctx.fs.hold_identity(&dir).ok();
-    let wanted = read_json_object(ctx.fs, &dir, STATE_FILE).ok().flatten().and_then(|m| effective_state(&m));
+    let wanted = read_wanted(ctx.fs, &dir).ok().flatten();
     (wanted, record::read_now(ctx, &dir))
 }
 
@@ -244,6 +302,8 @@ pub fn of(ctx: &Ctx, scandir: &Dir, profile: &str) -> ProfileStatus {
         log: gateway_logs::log_dir(&ctx.cfg.home, profile).display().to_string(),
         foreign: None,
         port: None,
+        parked_by: crate::volume::parked::marker(ctx, profile).map(|p| p.display().to_string()),
+        served_by: None,
     };
     let slot = fs.open_dir(scandir, OsStr::new(&slot_name(profile))).ok();
     let st = slot.as_ref().and_then(|slot| {
@@ -278,6 +338,10 @@ pub fn of(ctx: &Ctx, scandir: &Dir, profile: &str) -> ProfileStatus {
     // running for longer than that means it could not start one (s6 tries again only after 60 s).
     if verdict == Verdict::Restarting && st.as_ref().is_some_and(|s| !s.finishing) && ps.since_secs.is_some_and(|s| s >= SPAWN_STUCK_SECS) {
         verdict = Verdict::SpawnFailed;
+    }
+    // A named profile's `gateway.parked` marker explains a slot that is down and wanted down.
+    if ps.parked_by.is_some() && st.as_ref().is_some_and(|s| !s.is_up() && !s.want_up) {
+        verdict = Verdict::ParkedByMarker;
     }
     ps.state = verdict.state();
     ps.verdict = verdict;
@@ -365,6 +429,10 @@ pub enum Verdict {
     /// Wanted running, and down because s6 was told so outside the lifecycle (`s6-svc -d`
     /// by hand): nothing on the volume accounts for it.
     HeldDown,
+    /// Down, kept down by the profile's `gateway.parked` marker.
+    ParkedByMarker,
+    /// Multiplexing: down, served by the root gateway.
+    Served,
 }
 
 impl Verdict {
@@ -384,6 +452,8 @@ impl Verdict {
             Verdict::NotRestored => "not-restored",
             Verdict::Parked => "parked",
             Verdict::HeldDown => "held-down",
+            Verdict::ParkedByMarker => "parked",
+            Verdict::Served => "served-by-default",
         }
     }
 
@@ -392,6 +462,7 @@ impl Verdict {
             Verdict::Probing => "running",
             Verdict::Restarting | Verdict::SpawnFailed => "crashed",
             Verdict::Stopped => "operator-stopped",
+            Verdict::ParkedByMarker => "parked-marker",
             other => other.state(),
         }
     }
@@ -439,11 +510,6 @@ pub fn verdict(registered: bool, st: Option<&Status>, died: bool, wanted: Option
         _ if wanted == Some(&Wanted::Running) => Verdict::HeldDown,
         _ => Verdict::Parked,
     }
-}
-
-/// The one-word verdict of earlier versions, from s6's status and the wanted state alone.
-pub fn reason(st: &Status, died: bool, wanted: Option<&Wanted>) -> &'static str {
-    verdict(true, Some(st), died, wanted, None).legacy()
 }
 
 fn last_exit(code: Option<i32>, signal: Option<i32>) -> Option<String> {
@@ -545,105 +611,11 @@ fn explain(v: Verdict, ps: &ProfileStatus, rec: Option<&Record>, now: std::time:
         Verdict::HeldDown => format!(
             "wanted running, but s6 was told to keep it down outside hermes (`s6-svc -d`){exit_part}; `hermes -p {p} gateway start` brings it back"
         ),
+        Verdict::ParkedByMarker => format!(
+            "parked by {} (hermes-agent's marker: installed, not served); its slot stays down whatever its wanted state; `hermes -p {p} gateway start` removes the marker and starts it",
+            ps.parked_by.as_deref().unwrap_or("gateway.parked")
+        ),
+        Verdict::Served => format!("served by gateway-default (multiplexing); gateway-{p} stays down"),
     }
 }
 
-/// The widest a wanted state is shown in the table (the JSON has it whole).
-const WANTED_CELL: usize = 24;
-
-/// A volume value in a table cell: escaped, at most [`WANTED_CELL`] characters.
-fn cell(v: &str) -> String {
-    let e = crate::escape::terminal(v);
-    match e.char_indices().nth(WANTED_CELL) {
-        Some((i, _)) => format!("{}...", &e[..i]),
-        None => e.into_owned(),
-    }
-}
-
-/// The human table `status` prints: one row per profile, then a sentence for each one that
-/// needs attention (every one when a single profile was asked for), then the scanner's room.
-pub fn render_table(r: &StatusReport) -> String {
-    use std::fmt::Write;
-    let mut out = String::new();
-    // The name and wanted-state columns fit their longest value (names run to 64 bytes).
-    let wp = r.profiles.iter().map(|p| p.profile.len()).chain([7]).max().unwrap_or(7);
-    // A wanted state is the user's text: escaped, and cut to a column's width.
-    let wanted: Vec<String> = r.profiles.iter().map(|p| p.wanted.as_ref().map_or("-".into(), |w| cell(w.as_str()))).collect();
-    let ww = wanted.iter().map(|w| w.chars().count()).chain([7]).max().unwrap_or(7);
-    let row = |out: &mut String, cols: [&str; 11]| {
-        let _ = writeln!(
-            out,
-            "{:<wp$} {:<ww$} {:<4} {:<8} {:>7} {:>6} {:<20} {:>8} {:<10} {:>5} {}",
-            cols[0], cols[1], cols[2], cols[3], cols[4], cols[5], cols[6], cols[7], cols[8], cols[9], cols[10]
-        );
-    };
-    row(&mut out, ["PROFILE", "WANTED", "S6", "PID", "MEM", "CPU", "SINCE", "RESTARTS", "LAST EXIT", "PORT", "STATE"]);
-    for (p, wanted) in r.profiles.iter().zip(&wanted) {
-        let last = match (p.exit_code, p.signal) {
-            (_, Some(s)) => format!("signal {s}"),
-            (Some(c), _) => format!("exit {c}"),
-            _ => "-".into(),
-        };
-        let s6 = if !p.registered || !p.supervised {
-            "-"
-        } else if p.up {
-            "up"
-        } else {
-            "down"
-        };
-        row(
-            &mut out,
-            [
-                &crate::escape::terminal(&p.profile),
-                wanted,
-                s6,
-                &p.pid.map(|x| x.to_string()).unwrap_or_else(|| "-".into()),
-                &p.usage.map(|u| super::usage::human_bytes(u.rss_bytes)).unwrap_or_else(|| "-".into()),
-                &p.usage.map(|u| format!("{:.1}%", u.cpu_percent)).unwrap_or_else(|| "-".into()),
-                p.since.as_deref().unwrap_or("-"),
-                &p.restarts.map(|x| x.to_string()).unwrap_or_else(|| "-".into()),
-                &last,
-                &p.port.as_ref().map(|x| x.port.to_string()).unwrap_or_else(|| "-".into()),
-                p.state,
-            ],
-        );
-    }
-    let single = r.profiles.len() == 1 && r.capacity.is_none();
-    let notes: Vec<&ProfileStatus> = r.profiles.iter().filter(|p| single || p.state != "running" || p.foreign.is_some()).collect();
-    if !notes.is_empty() {
-        out.push('\n');
-    }
-    for p in notes {
-        let _ = writeln!(out, "{}: {}", crate::escape::terminal(&p.profile), crate::escape::terminal(&p.explanation));
-        if single {
-            let _ = writeln!(out, "log: {}", crate::escape::terminal(&p.log));
-        }
-    }
-    if let Some(t) = &r.last_take_over {
-        let _ = writeln!(
-            out,
-            "\nthe registrar gave {} root-owned entries in profile {} to the hermes user at {} (a root command wrote the volume)",
-            t.entries,
-            t.profile,
-            rfc3339(from_unix_secs(t.at))
-        );
-    }
-    let registered = r.profiles.iter().any(|p| p.registered);
-    if r.scanner_running == Some(false) {
-        let _ = writeln!(out, "\ns6-svscan is not running on {}: nothing is supervised", r.scandir);
-    } else if r.scanner_running.is_none() && registered {
-        let _ = writeln!(out, "\nno slot is supervised: s6-svscan does not seem to run on {}", r.scandir);
-    } else if let Some(c) = r.capacity {
-        let _ = writeln!(out, "\nservices: {} of {} the scanner can supervise", c.used, c.max);
-        if let Some(h) = &r.capacity_hint {
-            let _ = writeln!(out, "near the limit: {h}");
-        }
-    }
-    for n in &r.registrar_notices {
-        let _ = writeln!(out, "registrar: {}", crate::escape::terminal(n));
-    }
-    for c in &r.port_collisions {
-        let _ = writeln!(out, "warning: {}", crate::escape::terminal(c));
-    }
-    out
-}

@@ -1,7 +1,6 @@
 //! `unregister P` (root): tear the slot down (see [`crate::slot::teardown`]), waiting until
 //! its supervisors and gateway are gone. Idempotent: an absent slot is success.
 
-use super::register::require_authority;
 use crate::ctx::Ctx;
 use crate::problem::Problem;
 use crate::slot::teardown::{self, Progress};
@@ -17,7 +16,7 @@ pub enum Unregistered {
 /// register it again).
 pub fn unregister(ctx: &Ctx, profile: &str, force: bool) -> Result<Unregistered, Problem> {
     let scandir = ctx.open_scandir()?;
-    require_authority(ctx, &scandir, &format!("unregistering '{profile}'"), &format!("as the hermes user run `hermes profile delete {profile}`: the registrar removes the slot as root"))?;
+    ctx.require_authority(&scandir, &format!("unregistering '{profile}'"), &format!("as the hermes user run `hermes profile delete {profile}`: the registrar removes the slot as root"))?;
     if !force && crate::volume::profile_exists(ctx, profile).unwrap_or(false) {
         return Err(Problem::ProfileStillExists { profile: profile.to_string(), path: crate::volume::profile_path(&ctx.cfg.home, profile) });
     }

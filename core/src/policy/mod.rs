@@ -17,41 +17,13 @@
 //! down); a delayed restart or a probe is the registrar's job, which it learns of
 //! from the record (the finish rings it), see [`schedule`]. Nothing here sleeps.
 
-pub mod schedule;
-pub mod finish;
-pub mod record;
 
 use crate::exit_policy::ExitClass;
 use std::time::Duration;
 
-pub use record::{PolicyState, Record};
+pub use crate::volume::policy_record::{self as record, PolicyState, Record};
 
-/// The policy's settings (environment: `HERMES_CRASH_*`, see [`crate::config::ENV_VARS`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Knobs {
-    pub backoff_initial: Duration,
-    pub backoff_max: Duration,
-    /// A run up this long is healthy: the crash count starts again.
-    pub stable_after: Duration,
-    pub crash_limit: usize,
-    pub crash_window: Duration,
-    pub cooldown: Duration,
-    pub cooldown_max: Duration,
-}
-
-impl Default for Knobs {
-    fn default() -> Self {
-        Knobs {
-            backoff_initial: Duration::from_secs(1),
-            backoff_max: Duration::from_secs(60),
-            stable_after: Duration::from_secs(60),
-            crash_limit: 5,
-            crash_window: Duration::from_secs(300),
-            cooldown: Duration::from_secs(600),
-            cooldown_max: Duration::from_secs(6 * 3600),
-        }
-    }
-}
+pub use crate::config::knobs::Knobs;
 
 /// s6 restarts a dead service by itself one second after its finish ends: the shortest delay
 /// the policy ever asks for, and the only one it leaves to s6.

@@ -139,7 +139,15 @@ pub fn supervised(ctx: &Ctx, scandir: &Dir, profile: &str) -> bool {
 pub fn wait_for_slot(ctx: &Ctx, profile: &str, present: bool, limit: Duration) -> Result<(), Problem> {
     let scandir = ctx.open_scandir()?;
     let name = slot_name(profile);
-    let there = || if present { supervised(ctx, &scandir, profile) } else { ctx.fs.lstat(&scandir, OsStr::new(&name)).is_ok() };
+    // Gone means torn down: no slot, and no supervisor of it left (its teardown's directory
+    // goes last), so a caller returning on "gone" leaves nothing of the gateway running.
+    let there = || {
+        if present {
+            supervised(ctx, &scandir, profile)
+        } else {
+            ctx.fs.lstat(&scandir, OsStr::new(&name)).is_ok() || crate::slot::teardown::under_way(ctx, &scandir, profile)
+        }
+    };
     if wait_until(ctx.clock, limit, Duration::from_millis(2), || there() == present) {
         Ok(())
     } else {

@@ -26,17 +26,19 @@
 pub mod daemon;
 pub mod doorbell;
 pub mod notice;
+pub mod parking;
+pub mod schedule;
 pub mod take_over;
 mod volume_watch;
 
-use crate::boot::plan::{starts, Container};
+use crate::boot::plan::{fold, starts, Container};
 use crate::ctx::Ctx;
 use crate::fs::{Dir, Kind};
-use crate::lifecycle::capacity::{self, Usage};
-use crate::lifecycle::register::{add_slot, require_authority};
+use crate::s6::capacity::{self, Usage};
+use crate::lifecycle::register::add_slot;
 use crate::lifecycle::registered;
 use crate::name::{self, slot_name, DEFAULT_PROFILE};
-use crate::policy::{self, schedule};
+use crate::policy;
 use crate::problem::Problem;
 use crate::s6::svscan;
 use crate::slot::teardown::{self, Progress, Teardown};
@@ -82,6 +84,17 @@ pub struct Converged {
     pub policy: Vec<(String, String)>,
     /// Root-owned entries given to the configured user, by profile.
     pub taken_over: Vec<TakenOver>,
+    /// Profiles whose `gateway.parked` marker appeared: slot kept down (and whether their
+    /// gateway was wanted up until then).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub parked: Vec<(String, bool)>,
+    /// Profiles whose marker went: (profile, started again).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub unparked: Vec<(String, bool)>,
+    /// Multiplexing: named profiles registered wanting running, whose intent started the root
+    /// gateway instead (the fold).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub folded: Vec<String>,
     pub errors: Vec<String>,
     /// What the crash policy has scheduled later (profile, Unix time): filled by a one-shot
     /// pass (`watch --once`), which leaves it to the running registrar.
@@ -102,7 +115,7 @@ pub struct TakenOver {
 
 impl Converged {
     pub fn is_empty(&self) -> bool {
-        self.added.is_empty() && self.removed.is_empty() && self.foreign.is_empty() && self.pending.is_empty() && self.policy.is_empty() && self.taken_over.is_empty() && self.errors.is_empty()
+        self.added.is_empty() && self.removed.is_empty() && self.foreign.is_empty() && self.pending.is_empty() && self.policy.is_empty() && self.taken_over.is_empty() && self.parked.is_empty() && self.unparked.is_empty() && self.folded.is_empty() && self.errors.is_empty()
     }
     /// Add what a later look changed.
     pub fn absorb(&mut self, other: Converged) {
@@ -112,6 +125,9 @@ impl Converged {
         self.pending.extend(other.pending);
         self.policy.extend(other.policy);
         self.taken_over.extend(other.taken_over);
+        self.parked.extend(other.parked);
+        self.unparked.extend(other.unparked);
+        self.folded.extend(other.folded);
         self.errors.extend(other.errors);
         self.scheduled.extend(other.scheduled);
     }
@@ -147,6 +163,8 @@ pub struct Registrar<'a> {
     next_resync: Instant,
     /// The crash policy's schedule: when something is due for a profile (Unix time).
     due: BTreeMap<String, f64>,
+    /// Profiles seen parked (`gateway.parked`): when the marker goes, their gateway comes back.
+    parked: BTreeSet<String>,
 }
 
 impl<'a> Registrar<'a> {
@@ -154,8 +172,8 @@ impl<'a> Registrar<'a> {
     /// scandir.
     pub fn new(ctx: Ctx<'a>, container: Container) -> Result<Registrar<'a>, Problem> {
         let scandir = ctx.open_scandir()?;
-        require_authority(&ctx, &scandir, "the registrar", "it runs as root (the image's `registrar` service); as the hermes user, ring it: `hermes-reconcile request <profile>`")?;
-        Ok(Registrar { ctx, container, pending: BTreeMap::new(), teardowns: Vec::new(), next_resync: ctx.clock.instant() + RESYNC, due: BTreeMap::new() })
+        ctx.require_authority(&scandir, "the registrar", "it runs as root (the image's `registrar` service); as the hermes user, ring it: `hermes-reconcile request <profile>`")?;
+        Ok(Registrar { ctx, container, pending: BTreeMap::new(), teardowns: Vec::new(), next_resync: ctx.clock.instant() + RESYNC, due: BTreeMap::new(), parked: BTreeSet::new() })
     }
 
     pub fn ctx(&self) -> &Ctx<'a> {
@@ -220,6 +238,10 @@ impl<'a> Registrar<'a> {
             Ok(Some(d)) => d,
             Ok(None) | Err(()) => return OnVolume::Unknown,
         };
+        // Tombstoned (`profiles/.deleted/<P>`): deleted, whatever is left at its name.
+        if crate::volume::tombstone::is_tombstoned(fs, dir, profile) {
+            return OnVolume::Gone;
+        }
         match fs.lstat(dir, OsStr::new(profile)) {
             Ok(m) if m.kind == Kind::Dir => {}
             // A link or a file where a profile was: not a profile, and root does not follow it.
@@ -298,6 +320,7 @@ impl<'a> Registrar<'a> {
         let now = ctx.clock.instant();
         let mut usage: Option<Usage> = None;
         let mut published = false;
+        let mut fold_root = false;
         let mut tore = false;
         if let Scope::Everything = scope {
             tore |= self.take_down_misnamed(&scandir, &mut out);
@@ -327,14 +350,22 @@ impl<'a> Registrar<'a> {
                     }
                     let usage = usage.get_or_insert_with(|| capacity::usage(&ctx, &scandir).unwrap_or(Usage { used: 0, max: ctx.cfg.max_services }));
                     match self.add(&scandir, &home, &profiles, p, usage) {
-                        Ok(start) => {
+                        Ok((start, folds)) => {
                             out.added.push((p.clone(), start));
                             published = true;
+                            if folds {
+                                out.folded.push(p.clone());
+                                fold_root = true;
+                            }
                         }
                         Err(e) => out.errors.push(e.to_string()),
                     }
                 }
-                (OnVolume::Profile | OnVolume::Unknown, _) => {
+                (OnVolume::Profile, true) => {
+                    self.pending.remove(p);
+                    self.follow_marker(&scandir, &profiles, p, &mut out);
+                }
+                (OnVolume::Unknown, _) => {
                     self.pending.remove(p);
                 }
                 // A directory without SOUL.md (an `rm -rf` that failed halfway, a profile
@@ -368,6 +399,11 @@ impl<'a> Registrar<'a> {
                 out.errors.push(ctx.problem(&ctx.cfg.scandir, "ask s6-svscan to rescan", e).to_string());
             }
         }
+        if fold_root {
+            if let Err(e) = parking::start_root_for_fold(&ctx, &scandir) {
+                out.errors.push(e.to_string());
+            }
+        }
         if let Scope::Everything = scope {
             self.next_resync = now + RESYNC;
             self.pick_up_leftovers(&scandir);
@@ -395,8 +431,35 @@ impl<'a> Registrar<'a> {
         out
     }
 
-    /// Publish `profile`'s slot, wanting its gateway up when the volume says so. Returns that.
-    fn add(&self, scandir: &Dir, home: &Dir, profiles: &Result<Option<Dir>, ()>, profile: &str, usage: &mut Usage) -> Result<bool, Problem> {
+    /// Follow a named profile's `gateway.parked` marker on its live slot: down when it
+    /// appears, back up (if still wanted) when it goes.
+    fn follow_marker(&mut self, scandir: &Dir, profiles: &Result<Option<Dir>, ()>, profile: &str, out: &mut Converged) {
+        if profile == DEFAULT_PROFILE {
+            return;
+        }
+        let Ok(Some(pd)) = profiles else { return };
+        let Ok(dir) = self.ctx.fs.open_dir(pd, OsStr::new(profile)) else { return };
+        let parked = crate::volume::parked::is_parked_in(self.ctx.fs, &dir);
+        let known = self.parked.contains(profile);
+        let result = match (parked, known) {
+            (true, false) => parking::park(&self.ctx, scandir, profile).map(|was| {
+                self.parked.insert(profile.to_string());
+                out.parked.push((profile.to_string(), was));
+            }),
+            (false, true) => parking::unpark(&self.ctx, scandir, profile, &self.container).map(|started| {
+                self.parked.remove(profile);
+                out.unparked.push((profile.to_string(), started));
+            }),
+            _ => Ok(()),
+        };
+        if let Err(e) = result {
+            out.errors.push(e.to_string());
+        }
+    }
+
+    /// Publish `profile`'s slot, wanting its gateway up when the volume says so. Returns that,
+    /// and whether its running intent folds into the root gateway (multiplexing).
+    fn add(&mut self, scandir: &Dir, home: &Dir, profiles: &Result<Option<Dir>, ()>, profile: &str, usage: &mut Usage) -> Result<(bool, bool), Problem> {
         let ctx = &self.ctx;
         let dir = if profile == DEFAULT_PROFILE {
             ctx.fs.open_dir(home, OsStr::new(".")).ok()
@@ -408,9 +471,16 @@ impl<'a> Registrar<'a> {
         let prior = dir.as_ref().map(|d| read_prior_state(ctx.fs, d)).unwrap_or_default();
         // Held down by the crash policy: published down; the schedule starts it in time.
         let held = dir.as_ref().and_then(|d| policy::record::read_in(ctx.fs, d)).and_then(|r| r.hold()).is_some();
-        let start = starts(profile == DEFAULT_PROFILE, prior.value.as_ref(), &self.container) && !held;
+        // Parked (`gateway.parked`): published down, and remembered, so that the marker's
+        // removal brings it back.
+        let parked = profile != DEFAULT_PROFILE && dir.as_ref().is_some_and(|d| crate::volume::parked::is_parked_in(ctx.fs, d));
+        let start = starts(profile == DEFAULT_PROFILE, prior.value.as_ref(), &self.container) && !held && !parked;
+        let folds = profile != DEFAULT_PROFILE && !fold(&self.container, [(profile, prior.value.as_ref(), parked)]).is_empty();
         add_slot(ctx, scandir, home, profile, start, usage)?;
-        Ok(start)
+        if parked {
+            self.parked.insert(profile.to_string());
+        }
+        Ok((start, folds))
     }
 
     /// Give what root owns in these profiles to the configured user; the last take-over is

@@ -16,7 +16,7 @@
 use super::Scope;
 use crate::fs::Dir;
 use crate::name::{self, DEFAULT_PROFILE};
-use crate::policy::record::RECORD_FILE;
+use crate::volume::policy_record::RECORD_FILE;
 use crate::volume::{MARKER, PROFILES_DIR};
 use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify, WatchDescriptor};
 use std::collections::{BTreeSet, HashMap};
@@ -205,6 +205,8 @@ impl VolumeWatch {
                         everything = true;
                         rewatch = true;
                     }
+                    // Tombstones came or went (`profiles/.deleted`): any profile may be gone.
+                    Watched::Profiles if name.as_deref() == Some(crate::volume::tombstone::DELETED_DIR) => everything = true,
                     Watched::Profiles => {
                         if let Some(n) = name.filter(|n| name::validate(n).is_ok()) {
                             if ev.mask.intersects(AddWatchFlags::IN_CREATE | AddWatchFlags::IN_MOVED_TO) {
@@ -225,7 +227,8 @@ impl VolumeWatch {
                     },
                     Watched::Profile(p) => {
                         let arrived = self.any_entry && ev.mask.intersects(arrived());
-                        if arrived || name.as_deref() == Some(MARKER) || name.as_deref() == Some(RECORD_FILE) || ev.mask.intersects(AddWatchFlags::IN_DELETE_SELF | AddWatchFlags::IN_MOVE_SELF) {
+                        let parked = name.as_deref() == Some(crate::volume::parked::PARKED_FILE);
+                        if arrived || parked || name.as_deref() == Some(MARKER) || name.as_deref() == Some(RECORD_FILE) || ev.mask.intersects(AddWatchFlags::IN_DELETE_SELF | AddWatchFlags::IN_MOVE_SELF) {
                             names.insert(p);
                         }
                     }

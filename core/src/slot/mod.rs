@@ -1,8 +1,9 @@
-//! One service slot in the scandir: its files ([`render`]), how it is built and published
+//! One service slot in the scandir: what it is made of ([`layout`]), its files ([`render`]), how it is built and published
 //! ([`publish`]), whether one found in the scandir is ours ([`trust`]), and the permission model shared with the static services
 //! ([`static_services`]).
 
 pub mod env;
+pub mod layout;
 pub mod publish;
 pub mod render;
 pub mod static_services;

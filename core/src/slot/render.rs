@@ -195,7 +195,7 @@ pub struct RenderedFile {
 /// Every file of a slot but `down` (which is state, not code), in creation order (`log/run`
 /// needs `log/` first). What a slot is built from, and what a live slot is compared with.
 pub fn files(cfg: &Config, profile: &str, privilege: Privilege, port: Option<u16>) -> Vec<RenderedFile> {
-    use super::publish::{DATA_MODE, SCRIPT_MODE, STOP_GRACE_MS};
+    use super::layout::{DATA_MODE, SCRIPT_MODE, STOP_GRACE_MS};
     let f = |path, data: String, mode| RenderedFile { path, data: data.into_bytes(), mode };
     vec![
         f("type", TYPE.to_string(), DATA_MODE),

@@ -55,6 +55,12 @@ fn aside_name(profile: &str) -> OsString {
     OsString::from(format!(".{}{MARK}{}-{n}", slot_name(profile), std::process::id()))
 }
 
+/// Whether a teardown of `profile`'s slot is still under way: its directory is aside, and
+/// goes only once both its supervisors are gone.
+pub fn under_way(ctx: &Ctx, scandir: &Dir, profile: &str) -> bool {
+    ctx.fs.list(scandir).is_ok_and(|l| l.iter().any(|(n, _)| is_aside(n) && profile_of(n).as_deref() == Some(profile)))
+}
+
 /// The profile a leftover aside name belongs to.
 fn profile_of(aside: &OsStr) -> Option<String> {
     let s = aside.to_str()?.strip_prefix(".gateway-")?;

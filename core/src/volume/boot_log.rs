@@ -22,24 +22,31 @@ pub fn timestamp(t: SystemTime) -> String {
 }
 
 /// Append `text` (whole lines) to the boot log under `home` (a volume directory), rotating
-/// first when the log has reached `rotate_bytes`.
-pub fn append(ctx: &Ctx, home: &Dir, text: &str, rotate_bytes: u64) -> Result<(), Problem> {
+/// first when the log has reached `rotate_bytes`. A rotation that fails (`.1` is a directory)
+/// is only a warning, returned: the lines are appended to the log as it is, as upstream does.
+pub fn append(ctx: &Ctx, home: &Dir, text: &str, rotate_bytes: u64) -> Result<Option<String>, Problem> {
     let logs = open_logs_dir(ctx, home)?;
     let log_path = logs.child(OsStr::new(LOG_FILE));
     let refuse = |kind: Kind| Problem::Unusable {
         path: log_path.clone(),
         why: format!("is a {}; not writing the boot log (remove it so a regular file can be created)", kind.describe()),
     };
+    let mut warning = None;
     match ctx.fs.lstat(&logs, OsStr::new(LOG_FILE)) {
         Ok(m) if m.kind == Kind::File && m.size >= rotate_bytes => {
-            ctx.fs
-                .rename(&logs, OsStr::new(LOG_FILE), &logs, OsStr::new(ROTATED), RenameMode::Replace)
-                .map_err(|e| ctx.problem(&log_path, "rotate", e))?;
+            if let Err(e) = ctx.fs.rename(&logs, OsStr::new(LOG_FILE), &logs, OsStr::new(ROTATED), RenameMode::Replace) {
+                warning = Some(format!(
+                    "could not rotate {} to {ROTATED}: {e}; appending to it as it is (remove {} so it can rotate)",
+                    log_path.display(),
+                    logs.child(OsStr::new(ROTATED)).display()
+                ));
+            }
         }
         Ok(m) if m.kind != Kind::File => return Err(refuse(m.kind)),
         _ => {}
     }
-    ctx.fs.append_file(&logs, OsStr::new(LOG_FILE), text.as_bytes(), 0o644).map_err(|e| ctx.problem(&log_path, "append to", e))
+    ctx.fs.append_file(&logs, OsStr::new(LOG_FILE), text.as_bytes(), 0o644).map_err(|e| ctx.problem(&log_path, "append to", e))?;
+    Ok(warning)
 }
 
 fn open_logs_dir(ctx: &Ctx, home: &Dir) -> Result<Dir, Problem> {

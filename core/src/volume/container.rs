@@ -7,10 +7,38 @@
 //! not list children. Only root-owned processes are considered (and, in a non-root container,
 //! this process's own uid's), so the unprivileged user cannot fake the container's command.
 
-use crate::config::is_set;
 use crate::fs::{Capped, Dir, Fs, Kind};
 use std::ffi::OsStr;
 use std::path::Path;
+
+/// Facts about the container that are not on the volume.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Container {
+    /// The container's command is `dashboard`: no gateways at all.
+    pub dashboard: bool,
+    /// The command is the legacy `gateway run` and opting out was not requested.
+    pub legacy_gateway_run: bool,
+    /// One root gateway serves every profile: named slots stay down.
+    pub multiplex: bool,
+}
+
+impl Container {
+    /// What this container is, read once: its command (from `/proc`), its environment (from
+    /// the configuration) and the volume's `config.yaml`; plus a warning when the multiplex
+    /// setting could not be read. The boot pass and the registrar both start from this.
+    pub fn observe(ctx: &crate::ctx::Ctx) -> (Container, Option<String>) {
+        let argv = read(ctx.fs, &ctx.cfg.proc_root);
+        let env = &ctx.cfg.container_env;
+        let config_flag = match ctx.open_home() {
+            Ok(home) => super::multiplex::read_config_flag(ctx.fs, &home),
+            Err(_) => Ok(None),
+        };
+        let (multiplex, warning) = super::multiplex::resolve(env.multiplex.as_deref(), config_flag);
+        let no_supervise = no_supervise_env(env.no_supervise.as_deref());
+        let c = Container { dashboard: is_dashboard(&argv), legacy_gateway_run: !no_supervise && is_legacy_gateway_run(&argv), multiplex };
+        (c, warning)
+    }
+}
 
 pub const WRAPPER: &str = "main-wrapper.sh";
 const CMDLINE_CAP: u64 = 128 * 1024;
@@ -111,9 +139,10 @@ pub fn is_legacy_gateway_run(argv: &[String]) -> bool {
     args.len() >= 2 && args[0] == "gateway" && args[1] == "run" && !args.iter().any(|a| a == "--no-supervise")
 }
 
-/// `HERMES_GATEWAY_NO_SUPERVISE` opts out when it is set to a "yes".
+/// `HERMES_GATEWAY_NO_SUPERVISE` opts out exactly when upstream's `gateway.py` says it does:
+/// `1`, `true` or `yes` in any case, nothing else (no `on`, no surrounding spaces).
 pub fn no_supervise_env(value: Option<&str>) -> bool {
-    is_set(value)
+    value.is_some_and(|v| matches!(v.to_lowercase().as_str(), "1" | "true" | "yes"))
 }
 
 #[cfg(test)]
@@ -163,6 +192,9 @@ mod tests {
     #[case(Some("TRUE"), true)]
     #[case(Some("Yes"), true)]
     #[case(Some("0"), false)]
+    #[case(Some("on"), false)]
+    #[case(Some(" 1"), false)]
+    #[case(Some("yes "), false)]
     #[case(Some("off"), false)]
     #[case(Some("garbage"), false)]
     #[case(Some(""), false)]

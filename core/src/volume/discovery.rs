@@ -4,7 +4,7 @@
 use crate::escape::log_value;
 use crate::name::{self, DEFAULT_PROFILE};
 use crate::fs::{Dir, Fs, Kind};
-use crate::policy::record::{self, Hold};
+use crate::volume::policy_record::{self as record, Hold};
 use crate::volume::state::{read_prior_exit, read_prior_state, PriorExit, PriorState};
 pub use crate::volume::{MARKER, PROFILES_DIR};
 use std::ffi::OsStr;
@@ -17,6 +17,9 @@ pub struct Facts {
     pub prior_exit: PriorExit,
     /// Whether the profile has a crash-policy record, and whether that holds it down.
     pub policy: Option<Option<Hold>>,
+    /// A named profile's `gateway.parked` marker (see [`crate::volume::parked`]): its slot
+    /// stays down. Always false for the root profile, where the marker means nothing.
+    pub parked: bool,
 }
 
 /// Why a directory under `profiles/` gets no slot.
@@ -64,7 +67,7 @@ impl Snapshot {
     /// Nothing read: the default profile with no prior state.
     pub fn empty() -> Snapshot {
         Snapshot {
-            default: Facts { prior: PriorState::default(), prior_exit: PriorExit::Unknown, policy: None },
+            default: Facts { prior: PriorState::default(), prior_exit: PriorExit::Unknown, policy: None, parked: false },
             home_error: None,
             named: Vec::new(),
             profiles_unreadable: false,
@@ -74,7 +77,7 @@ impl Snapshot {
 }
 
 fn facts(fs: &dyn Fs, dir: &Dir) -> Facts {
-    Facts { prior: read_prior_state(fs, dir), prior_exit: read_prior_exit(fs, dir), policy: record::read_in(fs, dir).map(|r| r.hold()) }
+    Facts { prior: read_prior_state(fs, dir), prior_exit: read_prior_exit(fs, dir), policy: record::read_in(fs, dir).map(|r| r.hold()), parked: false }
 }
 
 /// Runtime files of the previous container's gateway; their PIDs mean nothing now.
@@ -94,7 +97,7 @@ fn sweep_runtime_files(fs: &dyn Fs, dir: &Dir, warnings: &mut Vec<String>) {
 /// directory is open (the boot pass; a dry run reads only).
 pub fn scan_home(fs: &dyn Fs, home: Option<&Dir>, home_error: Option<String>, sweep: bool) -> Snapshot {
     let mut snap = Snapshot {
-        default: Facts { prior: PriorState::default(), prior_exit: PriorExit::Unknown, policy: None },
+        default: Facts { prior: PriorState::default(), prior_exit: PriorExit::Unknown, policy: None, parked: false },
         home_error,
         named: Vec::new(),
         profiles_unreadable: false,
@@ -106,6 +109,9 @@ pub fn scan_home(fs: &dyn Fs, home: Option<&Dir>, home_error: Option<String>, sw
         snap.default = facts(fs, home);
         if sweep {
             sweep_runtime_files(fs, home, &mut snap.warnings);
+        }
+        if let Some(p) = crate::volume::parked::default_marker(fs, home) {
+            snap.warnings.push(format!("{} is ignored: the root profile's gateway is stopped with `hermes gateway stop`, not parked", p.display()));
         }
     }
     if let Some(w) = &snap.default.prior.warning {
@@ -149,7 +155,23 @@ pub fn scan_home(fs: &dyn Fs, home: Option<&Dir>, home_error: Option<String>, sw
         }
     };
     entries.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+    let (tombstones, tomb_warning) = crate::volume::tombstone::read(fs, &profiles);
+    snap.warnings.extend(tomb_warning);
     for (name, kind) in entries {
+        // `.deleted` holds tombstones, never a profile; a tombstoned name is no profile.
+        if name == crate::volume::tombstone::DELETED_DIR {
+            continue;
+        }
+        if let Some(n) = name.to_str().filter(|n| tombstones.contains(*n) && name::validate(n).is_ok()) {
+            if kind == Kind::Dir {
+                snap.warnings.push(format!(
+                    "{} is not a profile: it is tombstoned by {}/{n} (hermes-agent deleted it; `hermes profile create {n}` makes it again)",
+                    profiles.child(&name).display(),
+                    profiles.child(OsStr::new(crate::volume::tombstone::DELETED_DIR)).display()
+                ));
+            }
+            continue;
+        }
         if let Some(c) = candidate(fs, &profiles, &name, kind, sweep, &mut snap.warnings) {
             if let Candidate::Profile { facts, .. } = &c {
                 if let Some(w) = &facts.prior.warning {
@@ -166,6 +188,11 @@ fn candidate(fs: &dyn Fs, profiles: &Dir, name: &OsStr, kind: Kind, sweep: bool,
     let display = log_value(name.as_bytes());
     let path = profiles.child(name);
     let skip = |reason: SkipReason, detail: String| Some(Candidate::Skipped { display: display.clone(), reason, detail });
+    if name.as_bytes() == DEFAULT_PROFILE.as_bytes() && kind == Kind::Symlink {
+        // Upstream follows it and skips it like a directory: one `profile=default` line.
+        warnings.push(format!("{} is a symbolic link and the name is reserved for the root profile; ignored", path.display()));
+        return None;
+    }
     match kind {
         Kind::Dir => {}
         Kind::Symlink => {
@@ -180,9 +207,11 @@ fn candidate(fs: &dyn Fs, profiles: &Dir, name: &OsStr, kind: Kind, sweep: bool,
         Ok(d) => d,
         Err(e) => return skip(SkipReason::Unreadable, format!("could not open {}: {e}", path.display())),
     };
-    match fs.lstat(&dir, OsStr::new(MARKER)) {
+    // Followed, as upstream does (a dangling or looping link marks nothing), with the
+    // profile's owner as the identity: only a stat, and only of what that user can reach.
+    match fs.stat(&dir, OsStr::new(MARKER)) {
         Ok(_) => {}
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return None, // not a profile
+        Err(e) if marks_nothing(&e) => return None, // not a profile
         Err(e) => return skip(SkipReason::Unreadable, format!("could not inspect {}/{MARKER}: {e}", path.display())),
     }
     let Some(utf8) = name.to_str() else {
@@ -200,9 +229,15 @@ fn candidate(fs: &dyn Fs, profiles: &Dir, name: &OsStr, kind: Kind, sweep: bool,
     }
     // One identity switch for the profile's reads and sweeps, not one each.
     let _held = fs.hold_identity(&dir).ok();
-    let facts = facts(fs, &dir);
+    let mut facts = facts(fs, &dir);
+    facts.parked = crate::volume::parked::is_parked_in(fs, &dir);
     if sweep {
         sweep_runtime_files(fs, &dir, warnings);
     }
     Some(Candidate::Profile { name: utf8.to_string(), facts })
+}
+
+/// What makes Python's `Path.exists()` say no rather than raise: the marker is not there.
+fn marks_nothing(e: &io::Error) -> bool {
+    e.kind() == io::ErrorKind::NotFound || matches!(e.raw_os_error(), Some(code) if code == nix::libc::ELOOP || code == nix::libc::ENOTDIR)
 }

@@ -12,8 +12,12 @@ pub mod discovery;
 pub mod gateway_logs;
 pub mod marker;
 pub mod multiplex;
+pub mod parked;
+pub mod policy_record;
 pub mod ports;
+pub mod py_json;
 pub mod state;
+pub mod tombstone;
 
 use crate::ctx::Ctx;
 use crate::fs::Dir;
@@ -62,15 +66,35 @@ pub fn open_profile_dir(ctx: &Ctx, profile: &str) -> Result<Option<Dir>, Problem
 }
 
 /// Whether a profile exists on the volume: the home for `default`, otherwise a real directory
-/// under `profiles/` holding `SOUL.md`.
+/// under `profiles/` holding `SOUL.md` whose name is not tombstoned (`profiles/.deleted/<P>`).
 pub fn profile_exists(ctx: &Ctx, profile: &str) -> Result<bool, Problem> {
     let Some(dir) = open_profile_dir(ctx, profile)? else { return Ok(false) };
     if profile == DEFAULT_PROFILE {
         return Ok(true);
+    }
+    if is_tombstoned(ctx, profile) {
+        return Ok(false);
     }
     match ctx.fs.lstat(&dir, OsStr::new(MARKER)) {
         Ok(_) => Ok(true),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
         Err(e) => Err(ctx.problem(dir.child(OsStr::new(MARKER)), "inspect", e)),
     }
+}
+
+/// A named profile must exist on the volume as a real directory holding `SOUL.md`.
+pub fn require_profile(ctx: &Ctx, profile: &str) -> Result<(), Problem> {
+    if profile_exists(ctx, profile)? {
+        Ok(())
+    } else {
+        Err(Problem::NoProfile { profile: profile.into(), path: profile_path(&ctx.cfg.home, profile) })
+    }
+}
+
+/// Whether the named `profile` is tombstoned (`profiles/.deleted/<P>`), looked at without
+/// following a link.
+pub fn is_tombstoned(ctx: &Ctx, profile: &str) -> bool {
+    let Ok(home) = ctx.open_home() else { return false };
+    let Ok(profiles) = ctx.fs.open_dir(&home, OsStr::new(PROFILES_DIR)) else { return false };
+    tombstone::is_tombstoned(ctx.fs, &profiles, profile)
 }

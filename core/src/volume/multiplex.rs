@@ -1,6 +1,8 @@
 //! Profile multiplexing: one root gateway serves every profile, so named slots stay down at
 //! boot however their state reads. Set by `multiplex_profiles` in `$HERMES_HOME/config.yaml`
-//! (top level or under `gateway:`); `GATEWAY_MULTIPLEX_PROFILES` with a recognised token wins.
+//! (top level or under `gateway:`); `GATEWAY_MULTIPLEX_PROFILES` with a recognised token wins
+//! (upstream's gateway reads it so; 0.19.0's own boot pass reads only the variable: README.md,
+//! "Where we differ from upstream").
 
 use crate::config::parse_bool;
 use crate::fs::{Capped, Dir, Fs};
@@ -144,11 +146,19 @@ pub fn resolve(env: Option<&str>, config: Result<Option<bool>, String>) -> (bool
     }
     match config {
         Ok(flag) => (flag.unwrap_or(false), None),
-        Err(why) => (
-            env.is_some_and(|v| !v.is_empty()),
-            Some(format!("could not load multiplex setting: {why}; using GATEWAY_MULTIPLEX_PROFILES")),
-        ),
+        // As when the file has no such key: off. An unrecognised GATEWAY_MULTIPLEX_PROFILES
+        // (`maybe`) means "defer to config.yaml" whatever the file holds, never "on".
+        Err(why) => (false, Some(format!("could not load multiplex setting: {why}; multiplexing off"))),
     }
+}
+
+/// Whether multiplexing is on for this container: `GATEWAY_MULTIPLEX_PROFILES` (a recognised
+/// token), else `multiplex_profiles` in the home's config.yaml, as the boot pass and the
+/// registrar read them. For the readers (`status`, `health`), which are not given the
+/// container's facts.
+pub fn enabled(ctx: &crate::ctx::Ctx) -> bool {
+    let flag = ctx.open_home().map(|h| read_config_flag(ctx.fs, &h)).unwrap_or(Ok(None));
+    resolve(ctx.cfg.container_env.multiplex.as_deref(), flag).0
 }
 
 #[cfg(test)]
@@ -169,6 +179,9 @@ mod tests {
         let (flag, warn) = resolve(None, Err("boom".into()));
         assert!(!flag);
         assert!(warn.unwrap().contains("boom"));
+        // `maybe` is no token: config.yaml decides, and a broken one means off, not on.
+        assert!(!resolve(Some("maybe"), Err("boom".into())).0);
+        assert!(!resolve(Some("maybe"), Ok(None)).0);
     }
 
     #[test]

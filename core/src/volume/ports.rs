@@ -42,22 +42,9 @@ const RECORD_CAP: u64 = 1024 * 1024;
 const DOTENV_CAP: u64 = 1024 * 1024;
 const CONFIG_CAP: u64 = 1024 * 1024;
 
-/// The `API_SERVER_*` settings an environment holds.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ApiEnv {
-    /// `API_SERVER_PORT` as written.
-    pub port: Option<String>,
-    /// `API_SERVER_ENABLED` as written.
-    pub enabled: Option<String>,
-    /// `API_SERVER_KEY` as written.
-    pub key: Option<String>,
-}
+pub use crate::config::ApiEnv;
 
 impl ApiEnv {
-    pub fn from_lookup(env: &dyn Fn(&str) -> Option<String>) -> ApiEnv {
-        ApiEnv { port: env("API_SERVER_PORT"), enabled: env("API_SERVER_ENABLED"), key: env("API_SERVER_KEY") }
-    }
-
     /// `over` laid over `self`, as python-dotenv's `override=True` lays `.env` over the
     /// process environment.
     fn overlaid(&self, over: &ApiEnv) -> ApiEnv {

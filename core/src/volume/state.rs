@@ -5,6 +5,7 @@
 //! size cap. Anything unreadable means "no prior state": the gateway is registered down,
 //! which is the safe direction.
 
+use super::py_json::{top_level_members, Py};
 use crate::fs::{Capped, Dir, Fs};
 use serde_json::Value;
 use std::ffi::OsStr;
@@ -124,10 +125,48 @@ pub fn effective_state(map: &serde_json::Map<String, Value>) -> Option<Wanted> {
     }
 }
 
+/// [`effective_state`] over the members Python's `json.loads` sees (the last of a repeated
+/// key), a value that is not a string shown as Python's `str()` shows it.
+fn effective_py(members: &[(String, Py)]) -> Option<Wanted> {
+    let get = |key: &str| members.iter().rev().find(|(k, _)| k == key).map(|(_, v)| v);
+    let wanted = |v: &Py| match v {
+        Py::Str(s) => Wanted::parse(s),
+        other => Wanted::Other(other.python_str()),
+    };
+    match get("desired_state") {
+        Some(Py::Null) | None => {}
+        Some(v) => return Some(wanted(v)),
+    }
+    match get("gateway_state") {
+        None | Some(Py::Null) => None,
+        Some(Py::Str(s)) if s == "draining" || s == "degraded" => Some(Wanted::Running),
+        Some(v) => Some(wanted(v)),
+    }
+}
+
+/// The top-level members of a profile's state file as upstream's reconciler reads it (see
+/// [`super::py_json`]): `Ok(None)` when there is no file, `Err` says why it is unusable.
+fn read_members(fs: &dyn Fs, dir: &Dir) -> Result<Option<Vec<(String, Py)>>, String> {
+    let data = match fs.read_capped(dir, OsStr::new(STATE_FILE), STATE_CAP) {
+        Ok(Capped::Data(d)) => d,
+        Ok(Capped::NotRegular(kind)) => return Err(format!("is a {}, not a regular file", kind.describe())),
+        Ok(Capped::TooLarge(n)) => return Err(format!("is {n} bytes, over the {STATE_CAP}-byte cap")),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e.to_string()),
+    };
+    top_level_members(&data).map(Some)
+}
+
+/// The wanted state a profile's state file says, decided as the boot pass decides it: `Ok(None)`
+/// when there is no file or no state in it.
+pub fn read_wanted(fs: &dyn Fs, dir: &Dir) -> Result<Option<Wanted>, String> {
+    Ok(read_members(fs, dir)?.and_then(|m| effective_py(&m)))
+}
+
 pub fn read_prior_state(fs: &dyn Fs, dir: &Dir) -> PriorState {
-    match read_json_object(fs, dir, STATE_FILE) {
+    match read_members(fs, dir) {
         Ok(None) => PriorState::default(),
-        Ok(Some(map)) => PriorState { value: effective_state(&map), warning: None, file_present: true },
+        Ok(Some(m)) => PriorState { value: effective_py(&m), warning: None, file_present: true },
         Err(why) => PriorState {
             value: None,
             file_present: true,

@@ -1,0 +1,5 @@
+//! `hermes-reconcile`: see `hermes_cli::reconcile`.
+
+fn main() -> std::process::ExitCode {
+    hermes_cli::reconcile::main()
+}

@@ -1,0 +1,63 @@
+//! The boot pass (`hermes-reconcile`, `boot`) and its dry run (`plan`, `boot --dry-run`).
+
+use crate::out::{self, Out};
+use crate::args::RenderArgs;
+use clap::Args;
+use hermes_core::boot::plan::Container;
+use hermes_core::boot::{self, Options, PassReport};
+use hermes_core::ctx::Ctx;
+use hermes_core::problem::{exit, Problem};
+use hermes_core::s6::svscan::Rescan;
+
+#[derive(Args, Debug)]
+pub struct BootArgs {
+    /// Decide and print, but change nothing on disk (same as `plan`)
+    #[arg(long)]
+    pub dry_run: bool,
+    #[command(flatten)]
+    pub render: RenderArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct PlanArgs {
+    #[command(flatten)]
+    pub render: RenderArgs,
+}
+
+pub fn boot(ctx: &Ctx, dry_run: bool, out: Out) -> Result<u8, Problem> {
+    let (container, mx_warning) = Container::observe(ctx);
+    let opts = Options { dry_run, ..Options::default() };
+    let mut report = boot::run(ctx, &container, &opts)?;
+    report.warnings.extend(mx_warning);
+    if out.json {
+        out::json(&serde_json::to_value(&report).expect("the report serialises"));
+    } else {
+        print(&report, ctx);
+    }
+    Ok(if report.errors.is_empty() { exit::OK } else { exit::FAILED })
+}
+
+fn print(report: &PassReport, ctx: &Ctx) {
+    if report.dashboard_skip {
+        println!("reconcile: skipping (dashboard container \u{2014} does not need per-profile gateways)");
+        return;
+    }
+    for w in &report.warnings {
+        eprintln!("reconcile: warning: {w}");
+    }
+    for e in &report.entries {
+        println!("{}", boot::stdout_line(e));
+    }
+    if report.dry_run {
+        eprintln!("reconcile: dry run: nothing was changed");
+    }
+    for s in &report.swept_staging {
+        eprintln!("reconcile: removed staging leftover {}", ctx.cfg.scandir.join(s).display());
+    }
+    if report.rescan == Some(Rescan::NoScanner) {
+        eprintln!("reconcile: no s6-svscan is listening on {}; the slots will be picked up when it starts", ctx.cfg.scandir.display());
+    }
+    for e in &report.errors {
+        eprintln!("reconcile: error: {e}");
+    }
+}

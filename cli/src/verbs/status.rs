@@ -1,0 +1,93 @@
+//! `status`: `hermes-reconcile status [P]`, `hermes status`, `hermes [-p P] gateway status
+//! [P]` and `hermes gateway list`. One report (core's), one table (`table.rs`); they answer
+//! like an init script's `status` action (LSB), so probes and scripts can trust the exit code.
+
+use crate::args::CapacityArgs;
+use crate::out::{self, lsb, Out};
+use crate::table::render_table;
+use clap::Args;
+use hermes_core::ctx::Ctx;
+use hermes_core::lifecycle::status::{self, ProfileStatus, StatusReport};
+use hermes_core::problem::Problem;
+use hermes_core::s6::svscan;
+
+pub const AFTER_HELP: &str = "\
+Exit codes (LSB init-script status):
+  0  with PROFILE: its gateway is running; without: every gateway is as wanted
+  3  with PROFILE: its gateway is not running; without: some gateway wanted running is not
+  4  status unknown: no such profile, or the scan directory cannot be used";
+
+#[derive(Args, Debug)]
+pub struct StatusArgs {
+    /// Only this profile (`default` is the root profile at $HERMES_HOME)
+    pub profile: Option<String>,
+    #[command(flatten)]
+    pub capacity: CapacityArgs,
+}
+
+/// The exit code of a report: one profile by whether it runs, all by whether each is as wanted.
+fn code(r: &StatusReport, one: bool) -> u8 {
+    let ok = if one { r.profiles.iter().all(|p| p.up) } else { r.profiles.iter().all(ProfileStatus::as_wanted) };
+    if ok {
+        lsb::RUNNING
+    } else {
+        lsb::NOT_RUNNING
+    }
+}
+
+/// The report, or the problem printed with LSB's "unknown".
+fn report(ctx: &Ctx, only: Option<&str>, out: Out) -> Result<StatusReport, u8> {
+    status::status(ctx, only).map_err(|e| {
+        out.problem_exiting(&e, lsb::UNKNOWN);
+        lsb::UNKNOWN
+    })
+}
+
+/// `hermes-reconcile status [P]`: the table (or the report) of one profile or all.
+pub fn run(ctx: &Ctx, only: Option<&str>, out: Out) -> Result<u8, Problem> {
+    let r = match report(ctx, only, out) {
+        Ok(r) => r,
+        Err(code) => return Ok(code),
+    };
+    if out.json {
+        out::json(&serde_json::to_value(&r).expect("the status report serialises"));
+    } else {
+        print!("{}", render_table(&r));
+    }
+    Ok(code(&r, only.is_some()))
+}
+
+/// `hermes gateway status [P]`: one gateway, and where its log is.
+pub fn one(ctx: &Ctx, profile: &str, out: Out) -> Result<u8, Problem> {
+    let r = match report(ctx, Some(profile), out) {
+        Ok(r) => r,
+        Err(code) => return Ok(code),
+    };
+    if out.json {
+        let mut v = serde_json::to_value(&r.profiles[0]).expect("serialises");
+        v["log_dir"] = v["log"].clone();
+        out::json(&v);
+    } else {
+        print!("{}", render_table(&r));
+        println!("(its log: hermes -p {profile} gateway logs)");
+    }
+    Ok(code(&r, true))
+}
+
+/// `hermes status`, `hermes gateway list`: the service manager, the home, every gateway.
+pub fn everything(ctx: &Ctx, out: Out) -> Result<u8, Problem> {
+    let r = status::status(ctx, None)?;
+    let manager = if svscan::supervising(ctx) { "s6 (container supervisor)" } else { "none" };
+    if out.json {
+        let mut v = serde_json::to_value(&r).expect("serialises");
+        v["manager"] = serde_json::json!(manager);
+        v["home"] = serde_json::json!(ctx.cfg.home.display().to_string());
+        out::json(&v);
+    } else {
+        println!("Manager:      {manager}");
+        println!("Home:         {}", ctx.cfg.home.display());
+        println!();
+        print!("{}", render_table(&r));
+    }
+    Ok(code(&r, false))
+}

@@ -1,0 +1,32 @@
+//! `unregister P` (root).
+
+use crate::out::Out;
+use clap::Args;
+use hermes_core::ctx::Ctx;
+use hermes_core::lifecycle::profile_arg;
+use hermes_core::lifecycle::unregister::{unregister, Unregistered};
+use hermes_core::problem::Problem;
+
+#[derive(Args, Debug)]
+pub struct UnregisterArgs {
+    /// The profile whose slot goes (its directory on the volume is never touched)
+    pub profile: String,
+    /// Remove the slot even though the profile is still on the volume (the registrar, if it runs, registers it again)
+    #[arg(long)]
+    pub force: bool,
+}
+
+pub fn run(ctx: &Ctx, a: &UnregisterArgs, out: Out) -> Result<u8, Problem> {
+    let p = profile_arg(&a.profile)?;
+    let r = unregister(ctx, &p, a.force).map(|done| {
+        let mut notes = Vec::new();
+        if done == Unregistered::WasAbsent {
+            notes.push(format!("gateway-{p} was not registered: nothing to do"));
+        }
+        if a.force && hermes_core::volume::profile_exists(ctx, &p).unwrap_or(false) {
+            notes.push(format!("profile '{p}' is still on the volume: a running registrar registers its slot again"));
+        }
+        notes
+    });
+    out.slot_outcome("unregister", &p, r)
+}

@@ -863,7 +863,7 @@ fn compare(c: &Case, up: &Obs, ours: &Obs) -> Verdict {
             continue;
         }
         if up.tree.get(k) != ours.tree.get(k) {
-            if k == hermes_core::volume::ports::RECORD_FILE && up.tree.get(k).is_none() && ours.tree.get(k).is_some_and(|d| d.starts_with("file ") && d.ends_with(&format!("uid={UID} mode=644"))) {
+            if k == hermes_core::volume::ports::RECORD_FILE && !up.tree.contains_key(k) && ours.tree.get(k).is_some_and(|d| d.starts_with("file ") && d.ends_with(&format!("uid={UID} mode=644"))) {
                 // The profiles' API server ports, recorded as the user's file (README, "Per-profile ports").
                 v.known("ports-record");
                 continue;

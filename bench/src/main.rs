@@ -18,6 +18,7 @@ mod report;
 mod s6;
 mod start;
 mod status;
+mod upstream_pass;
 mod util;
 
 use report::{Figure, Section, SUMMARY_HEADER};
@@ -27,12 +28,12 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// Every benchmark, in report order.
-const ALL: [&str; 8] = [boot_pass::NAME, boot_to_up::NAME, status::NAME, start::NAME, registrar::NAME, docker::NAME, real_gateway::NAME, pacing::NAME];
+const ALL: [&str; 9] = [boot_pass::NAME, upstream_pass::NAME, boot_to_up::NAME, status::NAME, start::NAME, registrar::NAME, docker::NAME, real_gateway::NAME, pacing::NAME];
 /// The benchmarks run unless `--only` says otherwise (`docker` needs `--docker`).
-const DEFAULT: [&str; 5] = [boot_pass::NAME, boot_to_up::NAME, status::NAME, start::NAME, registrar::NAME];
+const DEFAULT: [&str; 6] = [boot_pass::NAME, upstream_pass::NAME, boot_to_up::NAME, status::NAME, start::NAME, registrar::NAME];
 
 const USAGE: &str = "usage: hermes-bench [--only NAME,...] [--docker] [--sizes 1,10,100,1000,5000] [--pace-sizes 5,10,20] [--profiles N] [--runs N] [--image TAG] [--out FILE]
-  benchmarks: boot-pass, boot-to-up, status, start, registrar, docker, real-gateway, pacing (the last three run only with --docker or --only)";
+  benchmarks: boot-pass, upstream-pass, boot-to-up, status, start, registrar, docker, real-gateway, pacing (the last three run only with --docker or --only)";
 
 struct Opts {
     only: Vec<String>,
@@ -128,6 +129,9 @@ fn main() {
     let mut sections: Vec<Section> = Vec::new();
     if selected(boot_pass::NAME) {
         sections.push(boot_pass::run(&env, &o.sizes));
+    }
+    if selected(upstream_pass::NAME) {
+        sections.push(upstream_pass::run(&env, o.profiles));
     }
     if selected(boot_to_up::NAME) {
         sections.push(boot_to_up::run(&env, o.profiles));

@@ -40,14 +40,14 @@ pub fn render_table(r: &StatusReport) -> String {
     let wanted: Vec<String> = r.profiles.iter().map(|p| p.wanted.as_ref().map_or("-".into(), |w| cell(w.as_str()))).collect();
     let ww = wanted.iter().map(|w| w.chars().count()).chain([7]).max().unwrap_or(7);
     let wm = r.profiles.iter().map(|p| mem_cell(p).len()).chain([7]).max().unwrap_or(7);
-    let row = |out: &mut String, cols: [&str; 11]| {
+    let row = |out: &mut String, cols: [&str; 12]| {
         let _ = writeln!(
             out,
-            "{:<wp$} {:<ww$} {:<4} {:<5} {:<8} {:>wm$} {:>6} {:<20} {:>8} {:<13} {}",
-            cols[0], cols[1], cols[2], cols[3], cols[4], cols[5], cols[6], cols[7], cols[8], cols[9], cols[10]
+            "{:<wp$} {:<ww$} {:<4} {:<5} {:<8} {:>wm$} {:>6} {:<20} {:>8} {:<13} {:>5} {}",
+            cols[0], cols[1], cols[2], cols[3], cols[4], cols[5], cols[6], cols[7], cols[8], cols[9], cols[10], cols[11]
         );
     };
-    row(&mut out, ["PROFILE", "WANTED", "S6", "READY", "PID", "MEM", "CPU", "SINCE", "RESTARTS", "LAST EXIT", "STATE"]);
+    row(&mut out, ["PROFILE", "WANTED", "S6", "READY", "PID", "MEM", "CPU", "SINCE", "RESTARTS", "LAST EXIT", "PORT", "STATE"]);
     for (p, wanted) in r.profiles.iter().zip(&wanted) {
         let last = match (p.killed, p.exit_code, p.signal) {
             (Some(k), _, _) => k.to_string(),
@@ -75,6 +75,7 @@ pub fn render_table(r: &StatusReport) -> String {
                 p.since.as_deref().unwrap_or("-"),
                 &p.restarts.map(|x| x.to_string()).unwrap_or_else(|| "-".into()),
                 &last,
+                &p.port.as_ref().map(|x| x.port.to_string()).unwrap_or_else(|| "-".into()),
                 p.state,
             ],
         );
@@ -116,6 +117,9 @@ pub fn render_table(r: &StatusReport) -> String {
     if let Some(m) = &r.multiplexing {
         let _ = writeln!(out, "\nmultiplexing: gateway-default serves {}; named slots stay down", terminal(&m.serves.join(", ")));
     }
+    for c in &r.port_collisions {
+        let _ = writeln!(out, "warning: {}", terminal(c));
+    }
     out
 }
 
@@ -134,7 +138,15 @@ mod tests {
             registrar_notices: vec!["inotify budget spent".into()],
             last_take_over: Some(TakeOver { profile: "coder".into(), entries: 4, at: 0.0 }),
             multiplexing: None,
+            port_collisions: vec!["profiles 'a' (.env) and 'b' (config.yaml) both set API server port 9000".into()],
         }
+    }
+
+    #[test]
+    fn a_port_collision_is_a_warning_naming_both() {
+        let t = render_table(&report());
+        assert!(t.contains("warning: profiles 'a' (.env) and 'b' (config.yaml) both set API server port 9000"), "{t}");
+        assert!(t.starts_with("PROFILE ") && t.contains(" PORT STATE"), "{t}");
     }
 
     #[test]

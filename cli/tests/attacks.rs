@@ -213,7 +213,7 @@ fn scripts_never_run_their_program_as_root_when_something_fails() {
     let privilege = Privilege::for_renderer(0, &cfg);
     let slot = f.tmp.path().join("slot");
     fs::create_dir_all(slot.join("log")).unwrap();
-    fs::write(slot.join("run"), run_script(&cfg, "coder", privilege)).unwrap();
+    fs::write(slot.join("run"), run_script(&cfg, "coder", privilege, None)).unwrap();
     fs::write(slot.join("log/run"), log_run_script(&cfg, "coder", privilege)).unwrap();
     for s in ["run", "log/run"] {
         fs::set_permissions(slot.join(s), fs::Permissions::from_mode(0o755)).unwrap();

@@ -317,7 +317,9 @@ fn the_user_cannot_get_root_to_run_a_file_it_wrote() {
     }
     assert!(w.cli(true, &["request", "sneaky"]).status.success());
     let run = fs::read_to_string(w.f.slot("sneaky").join("run")).unwrap();
-    assert_eq!(run, hermes_core::slot::render::run_script(&w.f.cfg, "sneaky", hermes_core::slot::render::Privilege::DropTo { uid: 10000, gid: 10000 }));
+    let port = run.lines().find_map(|l| l.strip_prefix("export API_SERVER_PORT=")).and_then(|p| p.parse().ok());
+    assert!(port.is_some(), "an assigned port: {run}");
+    assert_eq!(run, hermes_core::slot::render::run_script(&w.f.cfg, "sneaky", hermes_core::slot::render::Privilege::DropTo { uid: 10000, gid: 10000 }, port));
     assert!(w.cli(true, &["start", "sneaky"]).status.success());
 
     // 2. Through a planted symlink in profiles/: never registered.

@@ -39,6 +39,7 @@ const KNOWN: &[&str] = &[
     "boot-log-link",
     "multiplex-config",
     "multiplex-fold",
+    "ports-record",
     "encoded-value",
     "compound-value",
     "prior-exit",
@@ -862,6 +863,11 @@ fn compare(c: &Case, up: &Obs, ours: &Obs) -> Verdict {
             continue;
         }
         if up.tree.get(k) != ours.tree.get(k) {
+            if k == hermes_core::volume::ports::RECORD_FILE && !up.tree.contains_key(k) && ours.tree.get(k).is_some_and(|d| d.starts_with("file ") && d.ends_with(&format!("uid={UID} mode=644"))) {
+                // The profiles' API server ports, recorded as the user's file (README, "Per-profile ports").
+                v.known("ports-record");
+                continue;
+            }
             v.unknown.push(format!("home/{k}: upstream {:?}, ours {:?}", up.tree.get(k), ours.tree.get(k)));
         }
     }

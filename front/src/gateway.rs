@@ -81,6 +81,23 @@ impl Leak {
     }
 }
 
+/// Where a running gateway of `profile` listens, for a probe from outside its slot: as
+/// [`port_for`], with the port its slot was given (`gateway_ports.json`) in place of the
+/// environment's.
+pub fn probe_port_for(root: &Path, profile: &str) -> u16 {
+    let dir = profile_dir(root, profile);
+    let recorded = std::fs::read_to_string(root.join(hermes_core::volume::ports::RECORD_FILE))
+        .ok()
+        .and_then(|t| serde_json::from_str::<Value>(&t).ok())
+        .and_then(|v| v["ports"][profile]["port"].as_u64())
+        .and_then(|p| u16::try_from(p).ok());
+    let dotenv = std::fs::read_to_string(dir.join(hermes_core::volume::ports::DOTENV_FILE)).map(|t| hermes_core::volume::ports::parse_dotenv(&t)).unwrap_or_default();
+    match recorded {
+        Some(p) if !dir.join(PORT_FILE).exists() && dotenv.port.is_none() => p,
+        _ => port_for(&dir, profile),
+    }
+}
+
 pub fn profile_dir(root: &Path, profile: &str) -> PathBuf {
     if profile == "default" {
         root.to_path_buf()
@@ -89,14 +106,16 @@ pub fn profile_dir(root: &Path, profile: &str) -> PathBuf {
     }
 }
 
-/// The profile's port: `gateway.port` in its directory, else `API_SERVER_PORT`, else 8642 for
-/// the root profile and a stable per-name port in 20000-29999 for the others (so several
-/// gateways share one container without configuration).
+/// The profile's port: `gateway.port` in its directory, else `API_SERVER_PORT` from its `.env`
+/// (which hermes-agent loads over the environment), else from the environment (what its slot
+/// assigns), else 8642 for the root profile and a stable per-name port in 20000-29999 for the
+/// others (so several gateways share one container without configuration).
 pub fn port_for(dir: &Path, profile: &str) -> u16 {
     if let Some(p) = std::fs::read_to_string(dir.join(PORT_FILE)).ok().and_then(|s| s.trim().parse().ok()) {
         return p;
     }
-    if let Some(p) = std::env::var("API_SERVER_PORT").ok().and_then(|s| s.parse().ok()) {
+    let dotenv = std::fs::read_to_string(dir.join(hermes_core::volume::ports::DOTENV_FILE)).map(|t| hermes_core::volume::ports::parse_dotenv(&t)).unwrap_or_default();
+    if let Some(p) = dotenv.port.or_else(|| std::env::var("API_SERVER_PORT").ok()).and_then(|s| s.trim().parse().ok()) {
         return p;
     }
     if profile == "default" {

@@ -1,7 +1,8 @@
 //! The floor: the irreducible work of a boot pass, and nothing else. It reads the home
-//! (list profiles, read each state file), makes each gateway's log directory, publishes each
-//! slot (staging dir; `down`; the rendered files of `render::files`; `supervise/` and its
-//! `control` FIFO for both supervisors, root's with the hermes group; one rename), sweeps the
+//! (list profiles, read each state file), makes the gateways' log parent, records the ports,
+//! publishes each slot (staging dir; `down` and the files every slot shares linked from one
+//! copy; the other rendered files of `render::files`; `supervise/` and its `control` FIFO for
+//! both supervisors, root's with the hermes group; one rename), sweeps the
 //! two stale runtime files and writes the log lines, producing exactly the tree
 //! `hermes-reconcile` produces (the benchmark checks), with the fewest system calls and no
 //! safety checks (no file-system identity switch, no link refusal), validation or reporting.
@@ -35,7 +36,9 @@ fn main() {
     let (home, scandir) = (a[1].clone(), a[2].clone());
     let (uid, gid) = (Uid::from_raw(a[3].parse().unwrap()), Gid::from_raw(a[4].parse().unwrap()));
     nix::sys::stat::umask(Mode::empty());
-    let cfg = Config { home: home.clone().into(), scandir: scandir.clone().into(), ..Config::default() };
+    // What the pass finds on this machine: execline's `cd`, entered after the drop.
+    let execline_cd = hermes_core::trusted::find("cd", Some(hermes_core::config::EXECLINE_DIRS)).map(|p| p.to_string_lossy().into_owned());
+    let cfg = Config { home: home.clone().into(), scandir: scandir.clone().into(), execline_cd, ..Config::default() };
     let at = nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW;
     let dfl = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC;
 
@@ -82,25 +85,40 @@ fn main() {
     let _ = fchownat(Some(home_fd), "logs", Some(uid), Some(gid), at);
     let _ = mkdirat(Some(home_fd), "logs/gateways", m(0o755));
     let _ = fchownat(Some(home_fd), "logs/gateways", Some(uid), Some(gid), at);
-    for (p, _) in &wanted {
-        let d = format!("logs/gateways/{p}");
-        let _ = mkdirat(Some(home_fd), d.as_str(), m(0o755));
-        let _ = fchownat(Some(home_fd), d.as_str(), Some(uid), Some(gid), at);
-    }
+    // Each profile's own directory is its logger's to make (s6-log does), not the pass's.
+
+    // Ports: none of these profiles sets its own, so all are assigned; one record written.
+    let ports = hermes_core::volume::ports::assign(&wanted.iter().map(|(p, _)| (p.clone(), None)).collect::<Vec<_>>(), &Default::default());
+    let record = hermes_core::volume::ports::record_text(&ports);
+    file(home_fd, hermes_core::volume::ports::RECORD_FILE, record.as_bytes(), 0o644);
+    let _ = fchownat(Some(home_fd), hermes_core::volume::ports::RECORD_FILE, Some(uid), Some(gid), at);
 
     // Publish.
     let sd = nix::fcntl::open(scandir.as_str(), dfl, Mode::empty()).unwrap();
     let privilege = render::Privilege::DropTo { uid: uid.as_raw(), gid: gid.as_raw() };
+    // One copy of what every slot has the same, linked into each.
+    let common = hermes_core::slot::COMMON_DIR;
+    mkdirat(Some(sd), common, m(0o700)).unwrap();
+    let cd = openat(Some(sd), common, dfl, Mode::empty()).unwrap();
+    for f in render::files(&cfg, "default", privilege, None).into_iter().filter(|f| render::SHARED.contains(&f.path)) {
+        file(cd, f.path, &f.data, f.mode);
+    }
+    file(cd, "down", b"", 0o644);
+    let link = |name: &str, st| nix::unistd::linkat(Some(cd), name, Some(st), name, nix::fcntl::AtFlags::empty()).unwrap();
     for (p, start) in &wanted {
         let staging = format!(".gateway-{p}.tmp");
         mkdirat(Some(sd), staging.as_str(), m(0o755)).unwrap();
         let st = openat(Some(sd), staging.as_str(), dfl, Mode::empty()).unwrap();
         if !start {
-            file(st, "down", b"", 0o644);
+            link("down", st);
         }
         mkdirat(Some(st), "log", m(0o755)).unwrap();
-        for f in render::files(&cfg, p, privilege) {
-            file(st, f.path, &f.data, f.mode);
+        for f in render::files(&cfg, p, privilege, ports.get(p).and_then(|x| x.injected())) {
+            if render::SHARED.contains(&f.path) {
+                link(f.path, st);
+            } else {
+                file(st, f.path, &f.data, f.mode);
+            }
         }
         mkdirat(Some(st), "data", m(0o755)).unwrap();
         file(st, "data/lock", b"", 0o640);
@@ -116,6 +134,12 @@ fn main() {
         close(st).unwrap();
         nix::fcntl::renameat(Some(sd), staging.as_str(), Some(sd), format!("gateway-{p}").as_str()).unwrap();
     }
+
+    for name in render::SHARED.iter().chain(&["down"]) {
+        let _ = nix::unistd::unlinkat(Some(cd), *name, nix::unistd::UnlinkatFlags::NoRemoveDir);
+    }
+    close(cd).unwrap();
+    let _ = nix::unistd::unlinkat(Some(sd), common, nix::unistd::UnlinkatFlags::RemoveDir);
 
     // One line per profile in the boot log.
     let lf = openat(Some(home_fd), "logs/container-boot.log", OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_APPEND | OFlag::O_CLOEXEC, m(0o644)).unwrap();

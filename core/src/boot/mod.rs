@@ -19,7 +19,7 @@ use crate::registrar::doorbell;
 use crate::slot::teardown::{self, Progress};
 use crate::slot::{self, Live, Published};
 use crate::volume::state::STATE_FILE;
-use crate::volume::{boot_log, discovery, gateway_logs};
+use crate::volume::{boot_log, discovery, gateway_logs, ports};
 use plan::{Action, Container, Decision, Plan};
 use std::collections::HashSet;
 use std::ffi::OsStr;
@@ -169,6 +169,7 @@ pub fn run(ctx: &Ctx, container: &Container, opts: &Options) -> Result<PassRepor
             }
         }
     }
+    let ports = home.as_ref().map(|h| assign_ports(ctx, h, &report.entries, &mut report.warnings)).unwrap_or_default();
     // Opened once: walking down to it again for every profile was a third of the pass's
     // identity switches.
     let log_parent = home.as_ref().map(|h| gateway_logs::LogParent::open(ctx, h).map_err(|e| e.to_string()));
@@ -177,6 +178,8 @@ pub fn run(ctx: &Ctx, container: &Container, opts: &Options) -> Result<PassRepor
     // Boot pacing: the first K gateways to start get their slot up; the rest are published
     // down and queued for the registrar to release as these become ready (see guard::pace).
     let mut started_fresh = 0usize;
+    // Without it every file is created anew: slower on a disk, the same slots.
+    let common = slot::Common::prepare(fs, ctx.cfg, &scandir).ok();
     for entry in report.entries.iter_mut().filter(|e| e.wants_slot()) {
         let wanted = entry.action == Action::Started;
         let slot_path = scandir.child(OsStr::new(&slot_name(&entry.profile)));
@@ -189,7 +192,8 @@ pub fn run(ctx: &Ctx, container: &Container, opts: &Options) -> Result<PassRepor
             Some(Err(e)) => report.warnings.push(e.clone()),
             None => {}
         }
-        let live = slot::inspect(fs, ctx.cfg, &scandir, &entry.profile).unwrap_or(Live::Absent);
+        let port = ports.get(&entry.profile).and_then(ports::Port::injected);
+        let live = slot::inspect(fs, ctx.cfg, &scandir, &entry.profile, port).unwrap_or(Live::Absent);
         let fresh = !matches!(live, Live::Supervised { unchanged: true, .. } | Live::Supervised { up: true, .. });
         let queued = wanted && fresh && ctx.cfg.boot_pace > 0 && started_fresh >= ctx.cfg.boot_pace;
         started_fresh += usize::from(wanted && fresh && !queued);
@@ -213,21 +217,21 @@ pub fn run(ctx: &Ctx, container: &Container, opts: &Options) -> Result<PassRepor
             // Replaced only once its supervisors are gone: never two for one profile.
             Live::Supervised { unchanged: false, up: false } => retire(ctx, &scandir, &entry.profile)
                 .map_err(|p| io::Error::other(p.to_string()))
-                .and_then(|()| slot::publish(fs, ctx.cfg, &scandir, &entry.profile, start).map(Some))
+                .and_then(|()| slot::publish_with(fs, ctx.cfg, &scandir, &entry.profile, start, port, common.as_ref()).map(Some))
                 .inspect(|_| entry.reason = Some("replaced".into())),
             // Never kept, live or not: disarmed, its supervisors gone, then ours in its place
             // (its gateway, if it ran, starts again under ours when it is wanted running).
             Live::Foreign { why, supervised } => {
                 let replaced = replace_foreign(ctx, &scandir, &entry.profile, supervised)
                     .map_err(|p| io::Error::other(p.to_string()))
-                    .and_then(|()| slot::publish(fs, ctx.cfg, &scandir, &entry.profile, start).map(Some));
+                    .and_then(|()| slot::publish_with(fs, ctx.cfg, &scandir, &entry.profile, start, port, common.as_ref()).map(Some));
                 let said = if replaced.is_ok() { "replaced by one rendered here" } else { "it could not be replaced (see the error)" };
                 report.warnings.push(format!("{} is not ours: not published by hermes-s6 or tampered with ({why}); {said}", slot_path.display()));
                 entry.reason = Some(if replaced.is_ok() { "foreign-replaced" } else { "foreign" }.into());
                 foreign = true;
                 replaced
             }
-            Live::Absent | Live::NotDir | Live::Unsupervised => slot::publish(fs, ctx.cfg, &scandir, &entry.profile, start).map(Some),
+            Live::Absent | Live::NotDir | Live::Unsupervised => slot::publish_with(fs, ctx.cfg, &scandir, &entry.profile, start, port, common.as_ref()).map(Some),
         };
         if queued && matches!(outcome, Ok(Some(_))) {
             let marked = fs.open_dir(&scandir, OsStr::new(&slot_name(&entry.profile))).and_then(|slot| crate::guard::pace::queue(ctx, &slot));
@@ -259,6 +263,9 @@ pub fn run(ctx: &Ctx, container: &Container, opts: &Options) -> Result<PassRepor
                 }
             }
         }
+    }
+    if common.is_some() {
+        slot::Common::remove(fs, &scandir);
     }
     let kept: HashSet<String> = report.entries.iter().filter(|e| e.wants_slot()).map(|e| e.profile.clone()).collect();
     remove_foreign_orphans(ctx, &scandir, &kept, &mut report);
@@ -293,6 +300,34 @@ pub fn run(ctx: &Ctx, container: &Container, opts: &Options) -> Result<PassRepor
         }),
     }
     Ok(report)
+}
+
+/// Every profile that gets a slot gets its API server port (see [`ports`]): its own, else the
+/// one recorded for it, else a free one; the record is rewritten when that changed anything,
+/// and each collision of two profiles' own ports is a warning naming both.
+fn assign_ports(ctx: &Ctx, home: &Dir, entries: &[Decision], warnings: &mut Vec<String>) -> ports::Record {
+    let fs = ctx.fs;
+    let old = ports::read_record(fs, home);
+    let profiles_dir = fs.open_dir(home, OsStr::new(crate::volume::PROFILES_DIR)).ok();
+    let _held = fs.hold_identity(home).ok();
+    let mut wanted = Vec::new();
+    for e in entries.iter().filter(|e| e.wants_slot()) {
+        let default = e.profile == crate::name::DEFAULT_PROFILE;
+        let dir = if default { None } else { profiles_dir.as_ref().and_then(|p| fs.open_dir(p, OsStr::new(&e.profile)).ok()) };
+        let (own, why) = ports::own_port(fs, dir.as_ref().unwrap_or(home), default.then_some(&ctx.cfg.container_env.api));
+        warnings.extend(why.into_iter().map(|w| format!("port of '{}': {w}; its port is assigned", e.profile)));
+        wanted.push((e.profile.clone(), own));
+    }
+    let record = ports::assign(&wanted, &old);
+    for c in ports::collisions(&record) {
+        warnings.push(ports::collision_warning(&record, &c));
+    }
+    if record != old {
+        if let Err(e) = ports::write_record(fs, home, &record) {
+            warnings.push(format!("could not record the gateways' ports in {}: {e}; they are assigned again at the next boot", home.child(OsStr::new(ports::RECORD_FILE)).display()));
+        }
+    }
+    record
 }
 
 /// Make a foreign slot harmless (see [`slot::trust::disarm`]) and, when a supervisor holds

@@ -48,6 +48,7 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ("HERMES_S6_REGISTRAR", "the registrar's doorbell FIFO"),
     ("HERMES_S6_RECONCILE", "the hermes-reconcile program a slot's finish script runs"),
     ("HERMES_S6_UPSTREAM", "hermes-agent's own CLI, which `hermes` passes every other command to (default /opt/hermes/.venv/bin/hermes)"),
+    ("HERMES_S6_PROFILE_ENV", "container variables that also reach named profiles' gateways, beyond the allow-list (names, separated by spaces or commas)"),
     ("HERMES_CRASH_BACKOFF_INITIAL", "crash policy: first restart delay (default 1s)"),
     ("HERMES_CRASH_BACKOFF_MAX", "crash policy: longest restart delay (default 60s)"),
     ("HERMES_CRASH_STABLE_AFTER", "crash policy: a run this long resets the crash count (default 60s)"),
@@ -135,6 +136,27 @@ pub struct Config {
     /// The container's facts that come from its environment, as given (their meaning is
     /// `volume::container`'s and `volume::multiplex`'s to decide).
     pub container_env: ContainerEnv,
+    /// Container variables the operator lets reach named profiles' gateways too, beyond
+    /// the allow-list in `slot::env` (`HERMES_S6_PROFILE_ENV`).
+    pub profile_env: Vec<String>,
+}
+
+/// The `API_SERVER_*` settings an environment holds, as written (what they mean for a
+/// profile's port is `volume::ports`' to decide).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ApiEnv {
+    /// `API_SERVER_PORT`.
+    pub port: Option<String>,
+    /// `API_SERVER_ENABLED`.
+    pub enabled: Option<String>,
+    /// `API_SERVER_KEY`.
+    pub key: Option<String>,
+}
+
+impl ApiEnv {
+    pub fn from_lookup(env: &dyn Fn(&str) -> Option<String>) -> ApiEnv {
+        ApiEnv { port: env("API_SERVER_PORT"), enabled: env("API_SERVER_ENABLED"), key: env("API_SERVER_KEY") }
+    }
 }
 
 /// What the container's environment says about how its gateways run, read with the rest of
@@ -150,6 +172,9 @@ pub struct ContainerEnv {
     pub supervised_child: bool,
     /// `HERMES_DOCKER_EXEC_AS_ROOT`: the `hermes` front keeps root for its own verbs.
     pub exec_as_root: bool,
+    /// `API_SERVER_*`: the default profile's gateway gets the container environment, so a
+    /// port set there is that profile's own (see `volume::ports`).
+    pub api: ApiEnv,
 }
 
 /// How often the registrar compares gateways' memory with their limits, by default.
@@ -206,6 +231,7 @@ impl Default for Config {
             oom_events: None,
             boot_pace: 0,
             liveness: crate::liveness::Knobs::default(),
+            profile_env: Vec::new(),
         }
     }
 }
@@ -247,6 +273,23 @@ fn reconcile_program(env: &dyn Fn(&str) -> Option<String>, current_exe: Option<&
         .or_else(|| crate::trusted::find("hermes-reconcile", env("PATH").as_deref()))
         .map(|p| p.to_string_lossy().into_owned())
         .unwrap_or_else(|| DEFAULT_RECONCILE.to_string()))
+}
+
+/// `HERMES_S6_PROFILE_ENV`: variable names, separated by spaces or commas. Each becomes part
+/// of a root-rendered script, so each must be a plain name.
+fn profile_env(env: &dyn Fn(&str) -> Option<String>) -> Result<Vec<String>, Problem> {
+    let Some(v) = env("HERMES_S6_PROFILE_ENV") else { return Ok(Vec::new()) };
+    let mut names = Vec::new();
+    for n in v.split(|c: char| c == ',' || c.is_whitespace()).filter(|n| !n.is_empty()) {
+        let plain = n.bytes().next().is_some_and(|b| b.is_ascii_alphabetic() || b == b'_') && n.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+        if !plain {
+            return Err(Problem::usage(format!("HERMES_S6_PROFILE_ENV must list variable names (letters, digits, _), separated by spaces or commas; {n:?} is not one")));
+        }
+        if !names.iter().any(|x| x == n) {
+            names.push(n.to_string());
+        }
+    }
+    Ok(names)
 }
 
 /// The crash policy's settings from `HERMES_CRASH_*`.
@@ -373,6 +416,7 @@ impl Config {
                 no_supervise: env("HERMES_GATEWAY_NO_SUPERVISE"),
                 supervised_child: env("HERMES_S6_SUPERVISED_CHILD").is_some_and(|v| !v.is_empty()),
                 exec_as_root: is_set(env("HERMES_DOCKER_EXEC_AS_ROOT").as_deref()),
+                api: ApiEnv::from_lookup(env),
             },
             memory_limit: match env("HERMES_GATEWAY_MEMORY_LIMIT") {
                 Some(v) => parse_limit(&v).map_err(|why| Problem::usage(format!("HERMES_GATEWAY_MEMORY_LIMIT: {why}")))?,
@@ -385,6 +429,7 @@ impl Config {
                 None => default_boot_pace(),
             },
             liveness: crate::liveness::Knobs::from_env(env).map_err(Problem::usage)?,
+            profile_env: profile_env(env)?,
         };
         cfg.check()?;
         Ok(cfg)

@@ -182,6 +182,10 @@ impl Fs for FaultyFs<'_> {
         self.step("rename", to_dir.child(to))?;
         self.inner.rename(from_dir, from, to_dir, to, how)
     }
+    fn link(&self, from_dir: &Dir, from: &OsStr, to_dir: &Dir, to: &OsStr) -> io::Result<()> {
+        self.step("link", to_dir.child(to))?;
+        self.inner.link(from_dir, from, to_dir, to)
+    }
     fn unlink(&self, dir: &Dir, name: &OsStr) -> io::Result<()> {
         self.step("unlink", dir.child(name))?;
         self.inner.unlink(dir, name)

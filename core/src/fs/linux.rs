@@ -351,6 +351,14 @@ impl Fs for LinuxFs {
         renameat2(Some(from_dir.fd.as_raw_fd()), from, Some(to_dir.fd.as_raw_fd()), to, flags).map_err(io_err)
     }
 
+    fn link(&self, from_dir: &Dir, from: &OsStr, to_dir: &Dir, to: &OsStr) -> io::Result<()> {
+        if from_dir.ident != to_dir.ident {
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, "link between directories opened with different identities"));
+        }
+        let _id = AsUser::enter(from_dir.ident)?;
+        nix::unistd::linkat(Some(from_dir.fd.as_raw_fd()), from, Some(to_dir.fd.as_raw_fd()), to, nix::fcntl::AtFlags::empty()).map_err(io_err)
+    }
+
     fn unlink(&self, dir: &Dir, name: &OsStr) -> io::Result<()> {
         let _id = AsUser::enter(dir.ident)?;
         unlinkat(Some(dir.fd.as_raw_fd()), name, UnlinkatFlags::NoRemoveDir).map_err(io_err)

@@ -262,6 +262,9 @@ pub trait Fs {
     fn chown_node(&self, node: &Node, uid: u32, gid: u32) -> io::Result<()>;
     fn chmod(&self, dir: &Dir, name: &OsStr, mode: u32) -> io::Result<()>;
     fn rename(&self, from_dir: &Dir, from: &OsStr, to_dir: &Dir, to: &OsStr, how: RenameMode) -> io::Result<()>;
+    /// A hard link `to_dir/to` of the file `from_dir/from`, never following a link at either
+    /// end (`linkat` without `AT_SYMLINK_FOLLOW`); both opened with the same identity.
+    fn link(&self, from_dir: &Dir, from: &OsStr, to_dir: &Dir, to: &OsStr) -> io::Result<()>;
     /// Remove a non-directory entry (a symlink is removed, never its target).
     fn unlink(&self, dir: &Dir, name: &OsStr) -> io::Result<()>;
     fn rmdir(&self, dir: &Dir, name: &OsStr) -> io::Result<()>;

@@ -48,7 +48,12 @@ pub fn add_slot(ctx: &Ctx, scandir: &Dir, home: &Dir, profile: &str, start: bool
     }
     crate::volume::gateway_logs::prepare(ctx, home, profile)?;
     let path = scandir.child(OsStr::new(&slot_name(profile)));
-    slot::publish(ctx.fs, ctx.cfg, scandir, profile, start).map_err(|e| ctx.problem(&path, "publish", e))?;
+    // Its API server port: the record's (or a new one, recorded); a problem reading the
+    // profile's own setting leaves the port assigned, never the slot unpublished.
+    let dir = volume::open_profile_dir(ctx, profile).ok().flatten();
+    let (port, _why) = crate::volume::ports::for_registration(ctx.fs, home, dir.as_ref(), profile, &ctx.cfg.container_env.api);
+    let port = port.and_then(|p| p.injected());
+    slot::publish(ctx.fs, ctx.cfg, scandir, profile, start, port).map_err(|e| ctx.problem(&path, "publish", e))?;
     usage.used += capacity::PER_PROFILE;
     Ok(())
 }

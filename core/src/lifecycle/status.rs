@@ -90,6 +90,21 @@ pub struct ProfileStatus {
     /// stays down.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub served_by: Option<String>,
+    /// Its API server port, as its slot was rendered with (see `volume::ports`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub port: Option<PortView>,
+}
+
+/// What `status` shows of a profile's API server port.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct PortView {
+    pub port: u16,
+    /// `assigned` (given to the gateway as `API_SERVER_PORT`), or where the profile set its
+    /// own: `.env`, `config.yaml`, `container` (the default profile only).
+    pub source: &'static str,
+    /// Other profiles set to the same port: only one of the gateways can listen on it.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub shared_with: Vec<String>,
 }
 
 /// Multiplexing, as `status` reports it: one root gateway serves every profile on the
@@ -132,6 +147,9 @@ pub struct StatusReport {
     /// Present when multiplexing is on: what the root gateway serves.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub multiplexing: Option<Multiplexing>,
+    /// Profiles set to the same API server port, each pair in a sentence naming both.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub port_collisions: Vec<String>,
 }
 
 /// How a gateway stands against what is wanted of it, judged once from its verdict: `status`
@@ -182,7 +200,9 @@ pub fn status(ctx: &Ctx, only: Option<&str>) -> Result<StatusReport, Problem> {
             served(&mut ps);
         }
         let scanner_running = scanner_running(ctx, &scandir, std::slice::from_ref(&ps));
-        return Ok(StatusReport { profiles: vec![ps], capacity: None, scanner_running, scandir: ctx.cfg.scandir.display().to_string(), capacity_hint: None, registrar_notices: crate::registrar::notice::read_all(ctx), last_take_over: take_over::last(ctx).filter(|t| t.profile == p), multiplexing: None });
+        let mut profiles = vec![ps];
+        let port_collisions = add_ports(ctx, &mut profiles);
+        return Ok(StatusReport { profiles, capacity: None, scanner_running, scandir: ctx.cfg.scandir.display().to_string(), capacity_hint: None, registrar_notices: crate::registrar::notice::read_all(ctx), last_take_over: take_over::last(ctx).filter(|t| t.profile == p), multiplexing: None, port_collisions });
     }
     let home = ctx.open_home().ok();
     let snap = discovery::scan_home(ctx.fs, home.as_ref(), None, false);
@@ -209,9 +229,10 @@ pub fn status(ctx: &Ctx, only: Option<&str>) -> Result<StatusReport, Problem> {
         }
         multiplexing = Some(Multiplexing { serves });
     }
+    let port_collisions = add_ports(ctx, &mut profiles);
     let capacity = capacity::usage(ctx, &scandir).ok();
     let capacity_hint = capacity.filter(|c| c.near_limit()).map(|_| capacity::how_to_raise(ctx));
-    Ok(StatusReport { scanner_running: scanner_running(ctx, &scandir, &profiles), profiles, capacity, scandir: ctx.cfg.scandir.display().to_string(), capacity_hint, registrar_notices: crate::registrar::notice::read_all(ctx), last_take_over: take_over::last(ctx), multiplexing })
+    Ok(StatusReport { scanner_running: scanner_running(ctx, &scandir, &profiles), profiles, capacity, scandir: ctx.cfg.scandir.display().to_string(), capacity_hint, registrar_notices: crate::registrar::notice::read_all(ctx), last_take_over: take_over::last(ctx), multiplexing, port_collisions })
 }
 
 /// Multiplexing: a named profile that is not parked is served by the root gateway; its own
@@ -230,6 +251,19 @@ fn served(ps: &mut ProfileStatus) {
             ps.profile
         );
     }
+}
+
+/// Each profile's port from the record its slot was rendered from (one read for all), and
+/// the collisions it holds, each naming both profiles.
+fn add_ports(ctx: &Ctx, profiles: &mut [ProfileStatus]) -> Vec<String> {
+    use crate::volume::ports;
+    let Ok(home) = ctx.open_home() else { return Vec::new() };
+    let record = ports::read_record(ctx.fs, &home);
+    for ps in profiles.iter_mut() {
+        ps.port = record.get(&ps.profile).map(|p| PortView { port: p.port, source: p.source.as_str(), shared_with: ports::sharing(&record, &ps.profile) });
+    }
+    let shown: BTreeSet<&str> = profiles.iter().map(|p| p.profile.as_str()).collect();
+    ports::collisions(&record).iter().filter(|(_, a, b)| shown.contains(a.as_str()) || shown.contains(b.as_str())).map(|c| ports::collision_warning(&record, c)).collect()
 }
 
 /// Whether the scanner runs: asked directly where this process may look, else told by any
@@ -285,6 +319,7 @@ pub fn of(ctx: &Ctx, scandir: &Dir, profile: &str) -> ProfileStatus {
         }),
         log: gateway_logs::log_dir(&ctx.cfg.home, profile).display().to_string(),
         foreign: None,
+        port: None,
         parked_by: crate::volume::parked::marker(ctx, profile).map(|p| p.display().to_string()),
         served_by: None,
     };

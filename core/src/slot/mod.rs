@@ -2,6 +2,7 @@
 //! ([`publish`]), whether one found in the scandir is ours ([`trust`]), and the permission model shared with the static services
 //! ([`static_services`]).
 
+pub mod env;
 pub mod layout;
 pub mod publish;
 pub mod render;

@@ -114,17 +114,75 @@ pub fn grant_control(fs: &dyn Fs, svc: &Dir, access: Access) -> io::Result<()> {
     }
 }
 
-/// Write the slot's files into the empty staging directory `stage` (a root-owned dot-name in
-/// the root-owned scandir), by paths relative to the scandir.
-fn fill(fs: &dyn Fs, cfg: &Config, scandir: &Dir, stage: &str, profile: &str, start: bool) -> io::Result<()> {
+/// Where [`Common`] keeps its copies: a dot-name, so s6-svscan never takes it for a service.
+pub const COMMON_DIR: &str = ".hermes-s6-common";
+
+/// One copy of the files every slot has the same ([`render::SHARED`], and an empty `down`),
+/// made by the boot pass in the root-owned scandir, which links them into each slot it builds:
+/// a link is a directory entry, not a new inode with its data, and on a disk-backed scandir
+/// (a plain `docker run` keeps `/run` on the container's disk) those were most of the pass's
+/// cost. Root-owned, read-only to others, written by this process: what it links is what
+/// [`render::files`] renders (an unchanged slot stays unchanged). Each link falls back to a
+/// fresh file (a file system without links, a link count at its limit).
+pub struct Common {
+    dir: Dir,
+}
+
+impl Common {
+    /// Make a fresh copy (whatever an earlier pass left there goes first).
+    pub fn prepare(fs: &dyn Fs, cfg: &Config, scandir: &Dir) -> io::Result<Common> {
+        let _ = remove_tree(fs, scandir, os(COMMON_DIR));
+        fs.mkdir(scandir, os(COMMON_DIR), 0o700)?;
+        let dir = fs.open_dir(scandir, os(COMMON_DIR))?;
+        let built = (|| {
+            for f in render::files(cfg, crate::name::DEFAULT_PROFILE, Privilege::for_renderer(fs.euid(), cfg), None).into_iter().filter(|f| render::SHARED.contains(&f.path)) {
+                fs.create_file(&dir, os(f.path), &f.data, f.mode)?;
+            }
+            fs.create_file(&dir, os("down"), b"", DATA_MODE)
+        })();
+        match built {
+            Ok(()) => Ok(Common { dir }),
+            Err(e) => {
+                Common::remove(fs, scandir);
+                Err(e)
+            }
+        }
+    }
+
+    /// Remove the copy (the slots keep their links).
+    pub fn remove(fs: &dyn Fs, scandir: &Dir) {
+        let _ = remove_tree(fs, scandir, os(COMMON_DIR));
+    }
+
+    /// `scandir/to` as a link of the copy's `name`, else a fresh file with `data` and `mode`.
+    fn place(&self, fs: &dyn Fs, scandir: &Dir, name: &str, to: &str, data: &[u8], mode: u32) -> io::Result<()> {
+        match fs.link(&self.dir, os(name), scandir, os(to)) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Err(e),
+            Err(_) => fs.create_file(scandir, os(to), data, mode),
+        }
+    }
+}
+
+/// Write the slot's files into its empty staging directory (a root-owned dot-name in
+/// the root-owned scandir), by paths relative to the scandir; the shared ones linked from
+/// `common` when given.
+fn fill(fs: &dyn Fs, cfg: &Config, scandir: &Dir, profile: &str, start: bool, port: Option<u16>, common: Option<&Common>) -> io::Result<()> {
     let euid = fs.euid();
+    let stage = &staging_name(profile);
     let p = |rel: &str| format!("{stage}/{rel}");
     if !start {
-        fs.create_file(scandir, os(&p("down")), b"", DATA_MODE)?;
+        match common {
+            Some(c) => c.place(fs, scandir, "down", &p("down"), b"", DATA_MODE)?,
+            None => fs.create_file(scandir, os(&p("down")), b"", DATA_MODE)?,
+        }
     }
     fs.mkdir(scandir, os(&p("log")), SLOT_DIR_MODE)?;
-    for f in render::files(cfg, profile, Privilege::for_renderer(euid, cfg)) {
-        fs.create_file(scandir, os(&p(f.path)), &f.data, f.mode)?;
+    for f in render::files(cfg, profile, Privilege::for_renderer(euid, cfg), port) {
+        match common.filter(|_| render::SHARED.contains(&f.path)) {
+            Some(c) => c.place(fs, scandir, f.path, &p(f.path), &f.data, f.mode)?,
+            None => fs.create_file(scandir, os(&p(f.path)), &f.data, f.mode)?,
+        }
     }
     let access = Access::for_renderer(euid, cfg);
     // data/ is the one name s6 promises never to interpret: the per-profile lock lives there.
@@ -156,8 +214,8 @@ pub enum Live {
     Foreign { why: String, supervised: bool },
 }
 
-/// Look at `gateway-<profile>` as it stands.
-pub fn inspect(fs: &dyn Fs, cfg: &Config, scandir: &Dir, profile: &str) -> io::Result<Live> {
+/// Look at `gateway-<profile>` as it stands; `port` is what it would be rendered with now.
+pub fn inspect(fs: &dyn Fs, cfg: &Config, scandir: &Dir, profile: &str, port: Option<u16>) -> io::Result<Live> {
     let name = slot_name(profile);
     match fs.lstat(scandir, os(&name)) {
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Live::Absent),
@@ -174,11 +232,11 @@ pub fn inspect(fs: &dyn Fs, cfg: &Config, scandir: &Dir, profile: &str) -> io::R
         return Ok(Live::Unsupervised);
     }
     let up = matches!(crate::s6::svstat::read(fs, &slot), Ok(Some(st)) if st.is_up());
-    Ok(Live::Supervised { unchanged: unchanged(fs, cfg, &slot, profile), up })
+    Ok(Live::Supervised { unchanged: unchanged(fs, cfg, &slot, profile, port), up })
 }
 
 /// Whether a slot's files, owners and modes are exactly what would be rendered now.
-fn unchanged(fs: &dyn Fs, cfg: &Config, slot: &Dir, profile: &str) -> bool {
+fn unchanged(fs: &dyn Fs, cfg: &Config, slot: &Dir, profile: &str, port: Option<u16>) -> bool {
     let euid = fs.euid();
     let same_file = |f: &render::RenderedFile| {
         fs.lstat(slot, os(f.path)).is_ok_and(|m| m.kind == Kind::File && m.mode == f.mode && m.uid == euid)
@@ -194,7 +252,7 @@ fn unchanged(fs: &dyn Fs, cfg: &Config, slot: &Dir, profile: &str) -> bool {
             && ctl.is_ok_and(|m| m.kind == Kind::Fifo && m.mode == ctl_mode && gid.is_none_or(|g| m.gid == g && m.uid == 0))
     };
     let same_lock = fs.lstat(slot, os(LOCK_FILE)).is_ok_and(|m| m.kind == Kind::File && m.mode == access.lock_mode() && gid.is_none_or(|g| m.gid == g && m.uid == 0));
-    render::files(cfg, profile, Privilege::for_renderer(euid, cfg)).iter().all(same_file) && same_control("") && same_control("log/") && same_lock
+    render::files(cfg, profile, Privilege::for_renderer(euid, cfg), port).iter().all(same_file) && same_control("") && same_control("log/") && same_lock
 }
 
 /// Make a live slot's `down` file say what a fresh one would (it is read when its supervisor
@@ -233,14 +291,20 @@ fn stamp_ns() -> String {
     format!("{}-{}", std::process::id(), N.fetch_add(1, std::sync::atomic::Ordering::Relaxed))
 }
 
-/// Build `gateway-<profile>` (with `down` unless `start`) and publish it with one rename.
+/// Build `gateway-<profile>` (with `down` unless `start`; `port` its assigned
+/// `API_SERVER_PORT`) and publish it with one rename.
 /// On failure the staging directory is removed and the previous slot, if any, is untouched.
-pub fn publish(fs: &dyn Fs, cfg: &Config, scandir: &Dir, profile: &str, start: bool) -> io::Result<Published> {
+pub fn publish(fs: &dyn Fs, cfg: &Config, scandir: &Dir, profile: &str, start: bool, port: Option<u16>) -> io::Result<Published> {
+    publish_with(fs, cfg, scandir, profile, start, port, None)
+}
+
+/// [`publish`], linking the shared files from `common` (the boot pass's many slots).
+pub fn publish_with(fs: &dyn Fs, cfg: &Config, scandir: &Dir, profile: &str, start: bool, port: Option<u16>, common: Option<&Common>) -> io::Result<Published> {
     let staging = OsString::from(staging_name(profile));
     let target = OsString::from(slot_name(profile));
     reset_staging(fs, scandir, &staging)?;
     let built = (|| {
-        fill(fs, cfg, scandir, &staging_name(profile), profile, start)?;
+        fill(fs, cfg, scandir, profile, start, port, common)?;
         swap_into_place(fs, scandir, &staging, &target)
     })();
     match built {

@@ -19,8 +19,12 @@ use crate::name::DEFAULT_PROFILE;
 use crate::volume::gateway_logs;
 
 pub const TYPE: &str = "longrun\n";
-/// How long s6 lets a slot's finish run before killing it.
+/// How long s6 lets a slot's finish run before killing it: s6's default `timeout-finish`.
 pub const FINISH_TIMEOUT_MS: u64 = 5000;
+/// The files of a slot that are the same in every slot (whatever the profile, privilege or
+/// port): the boot pass links them from one copy instead of creating each anew
+/// ([`super::publish::Common`]).
+pub const SHARED: &[&str] = &["type", "max-death-tally", "timeout-kill", "flag-timeout-killpg"];
 /// The logger's interpreter: it needs nothing from the container environment.
 pub const LOG_INTERPRETER: &str = "/bin/sh";
 /// s6-log's script: copy lines to stdout (so they also reach `docker logs`), keep 10
@@ -47,11 +51,16 @@ impl Privilege {
         }
     }
 
-    /// The `exec` prefix that starts `cmd` with this privilege.
+    /// The `exec` line that starts `cmd` with this privilege.
     fn exec(self, cfg: &Config, cmd: &str) -> String {
+        format!("exec {}", self.command(cfg, cmd))
+    }
+
+    /// `cmd` with this privilege, as words to exec.
+    fn command(self, cfg: &Config, cmd: &str) -> String {
         match self {
-            Privilege::DropTo { uid, gid } => format!("exec {} -u {uid} -g {gid} -G {gid} {cmd}", sh_quote(&cfg.applyuidgid)),
-            Privilege::AsIs => format!("exec {cmd}"),
+            Privilege::DropTo { uid, gid } => format!("{} -u {uid} -g {gid} -G {gid} {cmd}", sh_quote(&cfg.applyuidgid)),
+            Privilege::AsIs => cmd.to_string(),
         }
     }
 
@@ -110,23 +119,38 @@ pub fn bridge_command(cfg: &Config, profile: &str) -> String {
     format!("{} --home {} bridge {profile} --", sh_quote(&cfg.reconcile_program), sh_quote(&cfg.home.to_string_lossy()))
 }
 
-/// The verdict file is opened here, as the slot's renderer and before the drop, so only this
+/// The gateway's run script. `port`: the `API_SERVER_PORT` assigned to the profile (see
+/// [`crate::volume::ports`]), `None` when the profile sets its own. A named profile's gateway
+/// gets only the allow-listed part of the container environment ([`super::env`]); the
+/// default profile's gets all of it, as upstream's single-gateway containers expect. The
+/// verdict file is opened here, as the slot's renderer and before the drop, so only this
 /// run's watcher can write it (see [`crate::liveness::VERDICT_FILE`]); the publish made it.
-pub fn run_script(cfg: &Config, profile: &str, privilege: Privilege) -> String {
+pub fn run_script(cfg: &Config, profile: &str, privilege: Privilege, port: Option<u16>) -> String {
     use crate::liveness::{VERDICT_FD, VERDICT_FILE};
     let home = sh_quote(&cfg.home.to_string_lossy());
     let (cd_first, cd_after) = privilege.enter_home(cfg);
+    let port_line = port.map(|p| format!("export API_SERVER_PORT={p}\n")).unwrap_or_default();
+    let cmd = format!("{cd_after}{} {}", bridge_command(cfg, profile), gateway_command(cfg, profile));
+    let exec = if profile == DEFAULT_PROFILE {
+        privilege.exec(cfg, &cmd)
+    } else {
+        format!(
+            "# Only the allow-listed container variables (README, \"Per-profile environment\").\n\
+             # shellcheck disable=SC3028 # HOSTNAME is the container's variable, not bash's\n{}",
+            super::env::filtered_exec(cfg, &privilege.command(cfg, &cmd))
+        )
+    };
     format!(
         "#!{interp}\n\
          # shellcheck shell=sh\n\
          if [ -f {VERDICT_FILE} ]; then exec {VERDICT_FD}<>{VERDICT_FILE}; fi\n\
-         export HOME={home}\n\
+         export HOME={home} HERMES_HOME={home}\n\
          {cd_first}\
          {SUPERVISED_ENV}\
+         {port_line}\
          exec 2>&1\n\
          {exec}\n",
         interp = cfg.interpreter,
-        exec = privilege.exec(cfg, &format!("{cd_after}{} {}", bridge_command(cfg, profile), gateway_command(cfg, profile))),
     )
 }
 
@@ -158,7 +182,8 @@ pub fn finish_script(cfg: &Config, profile: &str) -> String {
     )
 }
 
-/// The logger: one exec of s6-log into `$HERMES_HOME/logs/gateways/<P>` (made at publish).
+/// The logger: one exec of s6-log into `$HERMES_HOME/logs/gateways/<P>` (which s6-log makes,
+/// as the user, if it is missing; its parent is made at publish).
 pub fn log_run_script(cfg: &Config, profile: &str, privilege: Privilege) -> String {
     let dir = sh_quote(&gateway_logs::log_dir(&cfg.home, profile).to_string_lossy());
     format!(
@@ -179,18 +204,18 @@ pub struct RenderedFile {
 
 /// Every file of a slot but `down` (which is state, not code), in creation order (`log/run`
 /// needs `log/` first). What a slot is built from, and what a live slot is compared with.
-pub fn files(cfg: &Config, profile: &str, privilege: Privilege) -> Vec<RenderedFile> {
+pub fn files(cfg: &Config, profile: &str, privilege: Privilege, port: Option<u16>) -> Vec<RenderedFile> {
     use super::layout::{DATA_MODE, SCRIPT_MODE, STOP_GRACE_MS};
     let f = |path, data: String, mode| RenderedFile { path, data: data.into_bytes(), mode };
     vec![
         f("type", TYPE.to_string(), DATA_MODE),
-        f("run", run_script(cfg, profile, privilege), SCRIPT_MODE),
+        f("run", run_script(cfg, profile, privilege, port), SCRIPT_MODE),
         f("finish", finish_script(cfg, profile), SCRIPT_MODE),
         f("max-death-tally", "4096\n".to_string(), DATA_MODE),
         f("timeout-kill", format!("{STOP_GRACE_MS}\n"), DATA_MODE),
-        // s6's default, written down: the finish (the crash policy) needs milliseconds, waits
-        // at most 1 s for the profile's lock, and never sleeps.
-        f("timeout-finish", format!("{FINISH_TIMEOUT_MS}\n"), DATA_MODE),
+        // No `timeout-finish`: s6's default (FINISH_TIMEOUT_MS) is what the finish needs (the
+        // crash policy takes milliseconds, waits at most 1 s for the profile's lock, never
+        // sleeps), and one file less per slot is one inode less on a disk-backed scandir.
         f("flag-timeout-killpg", String::new(), DATA_MODE),
         // s6 marks the gateway ready when the bridge writes a line here (see crate::liveness).
         f("notification-fd", format!("{}\n", crate::liveness::NOTIFICATION_FD), DATA_MODE),
@@ -207,9 +232,14 @@ mod tests {
 
     #[test]
     fn a_root_rendered_run_script_always_drops_and_never_asks_id() {
-        let got = run_script(&Config::default(), "coder", DROP);
-        let want = "#!/command/with-contenv sh\n# shellcheck shell=sh\nif [ -f data/liveness ]; then exec 4<>data/liveness; fi\nexport HOME=/opt/data\ncd /opt/data || exit 111\nexport HERMES_S6_SUPERVISED_CHILD=1 HERMES_SUPERVISED_CHILD=1 HERMES_GATEWAY_EXTERNAL_SUPERVISOR=1\nexport HERMES_GATEWAY_MAX_STARTS=0 PYTHONUNBUFFERED=1\nexec 2>&1\nexec /usr/bin/s6-applyuidgid -u 10000 -g 10000 -G 10000 /usr/local/bin/hermes-reconcile --home /opt/data bridge coder -- hermes -p coder gateway run --replace\n";
+        let got = run_script(&Config::default(), "default", DROP, Some(8642));
+        let want = "#!/command/with-contenv sh\n# shellcheck shell=sh\nif [ -f data/liveness ]; then exec 4<>data/liveness; fi\nexport HOME=/opt/data HERMES_HOME=/opt/data\ncd /opt/data || exit 111\nexport HERMES_S6_SUPERVISED_CHILD=1 HERMES_SUPERVISED_CHILD=1 HERMES_GATEWAY_EXTERNAL_SUPERVISOR=1\nexport HERMES_GATEWAY_MAX_STARTS=0 PYTHONUNBUFFERED=1\nexport API_SERVER_PORT=8642\nexec 2>&1\nexec /usr/bin/s6-applyuidgid -u 10000 -g 10000 -G 10000 /usr/local/bin/hermes-reconcile --home /opt/data bridge default -- hermes gateway run --replace\n";
         assert_eq!(got, want);
+        let named = run_script(&Config::default(), "coder", DROP, Some(8650));
+        assert!(named.contains("\nexport API_SERVER_PORT=8650\nexec 2>&1\n# Only the allow-listed"), "{named}");
+        assert!(named.contains("\n# shellcheck disable=SC3028 "), "{named}");
+        assert!(named.ends_with(" ${API_SERVER_PORT+\"API_SERVER_PORT=$API_SERVER_PORT\"} /usr/bin/s6-applyuidgid -u 10000 -g 10000 -G 10000 /usr/local/bin/hermes-reconcile --home /opt/data bridge coder -- hermes -p coder gateway run --replace\n"), "{named}");
+        assert!(named.contains("\nexec /usr/bin/env -i ${PATH+\"PATH=$PATH\"} "), "{named}");
         assert!(!got.contains("$(id"), "no program decides privilege at run time");
     }
 
@@ -218,7 +248,7 @@ mod tests {
     /// respawn-storm breaker slept up to 300 s before running while s6 said it was up.
     #[test]
     fn the_gateway_is_told_it_is_supervised_and_never_breaks_its_own_storms() {
-        let got = run_script(&Config::default(), "default", DROP);
+        let got = run_script(&Config::default(), "default", DROP, None);
         for env in ["HERMES_S6_SUPERVISED_CHILD=1", "HERMES_GATEWAY_EXTERNAL_SUPERVISOR=1", "HERMES_GATEWAY_MAX_STARTS=0", "PYTHONUNBUFFERED=1"] {
             assert!(got.contains(env), "{env} missing:\n{got}");
         }
@@ -231,23 +261,33 @@ mod tests {
     #[test]
     fn a_root_rendered_slot_enters_the_home_after_the_drop() {
         let cfg = Config { execline_cd: Some("/usr/lib/execline/bin/cd".into()), ..Config::default() };
-        let got = run_script(&cfg, "coder", DROP);
+        let got = run_script(&cfg, "coder", DROP, None);
         assert!(!got.contains("\ncd "), "no cd as root: {got}");
-        assert!(got.ends_with("exec /usr/bin/s6-applyuidgid -u 10000 -g 10000 -G 10000 /usr/lib/execline/bin/cd /opt/data /usr/local/bin/hermes-reconcile --home /opt/data bridge coder -- hermes -p coder gateway run --replace\n"), "{got}");
-        let unprivileged = run_script(&cfg, "coder", Privilege::AsIs);
+        assert!(got.ends_with(" /usr/bin/s6-applyuidgid -u 10000 -g 10000 -G 10000 /usr/lib/execline/bin/cd /opt/data /usr/local/bin/hermes-reconcile --home /opt/data bridge coder -- hermes -p coder gateway run --replace\n"), "{got}");
+        let unprivileged = run_script(&cfg, "coder", Privilege::AsIs, None);
         assert!(unprivileged.contains("\ncd /opt/data || exit 111\n"), "{unprivileged}");
     }
 
     #[test]
     fn an_unprivileged_render_has_no_drop() {
-        let got = run_script(&Config::default(), "coder", Privilege::AsIs);
-        assert!(got.ends_with("exec 2>&1\nexec /usr/local/bin/hermes-reconcile --home /opt/data bridge coder -- hermes -p coder gateway run --replace\n"), "{got}");
+        let got = run_script(&Config::default(), "coder", Privilege::AsIs, None);
+        assert!(got.ends_with("\"} /usr/local/bin/hermes-reconcile --home /opt/data bridge coder -- hermes -p coder gateway run --replace\n") && !got.contains("applyuidgid"), "{got}");
         assert!(log_run_script(&Config::default(), "coder", Privilege::AsIs).ends_with("\nexec s6-log 1 n10 s1000000 T /opt/data/logs/gateways/coder\n"));
     }
 
     #[test]
+    fn the_shared_files_are_the_same_in_every_slot() {
+        let cfg = Config::default();
+        let shared = |p, privilege, port| -> Vec<RenderedFile> { files(&cfg, p, privilege, port).into_iter().filter(|f| SHARED.contains(&f.path)).collect() };
+        let a = shared("default", DROP, Some(8642));
+        assert_eq!(a.len(), SHARED.len());
+        assert_eq!(a, shared("coder", Privilege::AsIs, None));
+        assert!(!files(&cfg, "coder", DROP, None).iter().any(|f| f.path == "timeout-finish"), "s6's default");
+    }
+
+    #[test]
     fn default_slot_run_has_no_profile_flag() {
-        let got = run_script(&Config::default(), "default", DROP);
+        let got = run_script(&Config::default(), "default", DROP, None);
         assert!(got.contains(" hermes gateway run --replace\n"));
         assert!(!got.contains("-p default") && !got.contains("-p 'default'"));
     }
@@ -289,10 +329,10 @@ mod tests {
             ..Config::default()
         };
         let p = Privilege::for_renderer(0, &cfg);
-        let run = run_script(&cfg, "coder", p);
+        let run = run_script(&cfg, "coder", p, None);
         assert!(run.starts_with("#!/bin/sh\n"));
-        assert!(run.contains("export HOME='/srv/my home'\ncd '/srv/my home' || exit 111\n"));
-        assert!(run.ends_with("exec /usr/bin/s6-applyuidgid -u 12000 -g 12001 -G 12001 /usr/local/bin/hermes-reconcile --home '/srv/my home' bridge coder -- /usr/local/bin/fake-gateway -p coder gateway run --replace\n"), "{run}");
+        assert!(run.contains("export HOME='/srv/my home' HERMES_HOME='/srv/my home'\ncd '/srv/my home' || exit 111\n"));
+        assert!(run.ends_with(" /usr/bin/s6-applyuidgid -u 12000 -g 12001 -G 12001 /usr/local/bin/hermes-reconcile --home '/srv/my home' bridge coder -- /usr/local/bin/fake-gateway -p coder gateway run --replace\n"), "{run}");
         assert!(finish_script(&cfg, "coder").starts_with("#!/bin/sh\n"));
         assert!(log_run_script(&cfg, "coder", p).contains("s6-log 1 n10 s1000000 T '/srv/my home/logs/gateways/coder'\n"));
         assert_eq!(Privilege::for_renderer(10000, &cfg), Privilege::AsIs);

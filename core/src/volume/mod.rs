@@ -14,6 +14,7 @@ pub mod marker;
 pub mod multiplex;
 pub mod parked;
 pub mod policy_record;
+pub mod ports;
 pub mod py_json;
 pub mod state;
 pub mod tombstone;

@@ -46,7 +46,7 @@ fn main() -> ExitCode {
         &std::env::var("HERMES_HOME").unwrap_or_else(|_| hermes_core::config::DEFAULT_HOME.into()),
     ));
     if let Some(name) = probe_profile {
-        probe = Some(gateway::port_for(&gateway::profile_dir(&root, &name), &name));
+        probe = Some(gateway::probe_port_for(&root, &name));
     }
     if let Some(p) = probe {
         return match gateway::probe(p) {

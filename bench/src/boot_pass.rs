@@ -185,12 +185,23 @@ pub fn run(env: &Env, sizes: &[usize]) -> Section {
          the real pass. N counts named profiles (plus the root).",
     );
     println!("\n== {NAME}: the boot pass against hermes-floor");
-    println!("{:>5} | {:>22} | {:>22} | {:>5} | {:>17} | {:>16}", "N", "hermes-reconcile ms", "floor ms", "ratio", "RSS KiB (floor)", "syscalls/profile");
+    println!(
+        "{:>5} | {:>22} | {:>22} | {:>5} | {:>17} | {:>16}",
+        "N", "hermes-reconcile ms", "floor ms", "ratio", "RSS KiB (floor)", "syscalls/profile"
+    );
     let mut rows = Vec::new();
     for &n in sizes {
-        let runs = if n >= 5000 { env.runs.min(5) } else if n <= 10 { env.runs.max(31) } else { env.runs };
+        let runs = if n >= 5000 {
+            env.runs.min(5)
+        } else if n <= 10 {
+            env.runs.max(31)
+        } else {
+            env.runs
+        };
         let r = bench_size(env, n, runs, Some(&n) == sizes.iter().min());
-        let per = |s: &Option<BTreeMap<String, u64>>| s.as_ref().map_or("-".to_string(), |s| format!("{:.1}", s["total"] as f64 / (n + 1) as f64));
+        let per = |s: &Option<BTreeMap<String, u64>>| {
+            s.as_ref().map_or("-".to_string(), |s| format!("{:.1}", s["total"] as f64 / (n + 1) as f64))
+        };
         println!(
             "{:>5} | {:>7.2} ({:.2}-{:.2}) | {:>7.2} ({:.2}-{:.2}) | {:>5.2} | {:>7} ({:>7}) | {:>6} vs {:>6}{}",
             n,
@@ -213,7 +224,9 @@ pub fn run(env: &Env, sizes: &[usize]) -> Section {
     let _ = writeln!(md, "| N | hermes-reconcile median (min-max, runs) | floor median (min-max) | ratio | peak RSS (floor) | syscalls / profile (floor) | floor identical |");
     let _ = writeln!(md, "|---:|---:|---:|---:|---:|---:|:---:|");
     for r in &rows {
-        let per = |s: &Option<BTreeMap<String, u64>>| s.as_ref().map_or("-".to_string(), |s| format!("{:.1}", s["total"] as f64 / (r.n + 1) as f64));
+        let per = |s: &Option<BTreeMap<String, u64>>| {
+            s.as_ref().map_or("-".to_string(), |s| format!("{:.1}", s["total"] as f64 / (r.n + 1) as f64))
+        };
         let _ = writeln!(
             md,
             "| {} | {:.2} ms ({:.2}-{:.2}, {}) | {:.2} ms ({:.2}-{:.2}) | {:.2} | {} KiB ({} KiB) | {} ({}) | {} |",
@@ -244,7 +257,11 @@ pub fn run(env: &Env, sizes: &[usize]) -> Section {
             n if n >= 1000 => Target::Ratio(1.2),
             _ => Target::None,
         };
-        sec.figures.push(Figure::new(NAME, format!("boot pass, N={}", r.n), Unit::Ms, r.ours.clone()).against("hermes-floor", r.floor.clone()).target(target));
+        sec.figures.push(
+            Figure::new(NAME, format!("boot pass, N={}", r.n), Unit::Ms, r.ours.clone())
+                .against("hermes-floor", r.floor.clone())
+                .target(target),
+        );
     }
     if let Some(r) = rows.iter().find(|r| r.parts.is_some()) {
         breakdown(&mut sec, r);
@@ -313,7 +330,12 @@ fn per_profile(sec: &mut Section, r: &Row, ids: (u32, u32)) {
         plain / 1000.0,
         switches * switch / 1000.0
     );
-    println!("  N={}: {switches:.1} identity switches per profile at {:.2} µs each = {:.1} µs of {gap_us:.1} µs/profile beyond the floor", r.n, switch / 1000.0, switches * switch / 1000.0);
+    println!(
+        "  N={}: {switches:.1} identity switches per profile at {:.2} µs each = {:.1} µs of {gap_us:.1} µs/profile beyond the floor",
+        r.n,
+        switch / 1000.0,
+        switches * switch / 1000.0
+    );
 }
 
 /// Where the time goes at the smallest size.

@@ -75,7 +75,8 @@ fn ours(env: &Env, tmpl: &Path, n: usize, i: usize, wrapper: &[&str]) -> Run {
     pass.envs(vars.iter().map(|(k, v)| (*k, v.as_str())));
 
     let t = Instant::now();
-    let scanner = Scanner::spawn_under(wrapper, &scandir, &root, &[("HERMES_HOME", home.display().to_string()), ("PATH", IMAGE_PATH.into())]);
+    let scanner =
+        Scanner::spawn_under(wrapper, &scandir, &root, &[("HERMES_HOME", home.display().to_string()), ("PATH", IMAGE_PATH.into())]);
     util::wait_for(Duration::from_secs(10), Duration::from_micros(200), || scanner.listening()).expect("s6-svscan listens");
     let publish_cpu = util::measure_cpu(&mut pass).1;
     let publish = t.elapsed();
@@ -166,7 +167,8 @@ fn prerendered(env: &Env, tmpl: &Path, n: usize, i: usize, wrapper: &[&str]) -> 
     publish.arg("-c").arg("mv \"$1\"/gateway-* \"$2\"/ && s6-svscanctl -a \"$2\"").arg("publish").arg(&pre).arg(&scandir);
 
     let t = Instant::now();
-    let scanner = Scanner::spawn_under(wrapper, &scandir, &root, &[("HERMES_HOME", home.display().to_string()), ("PATH", IMAGE_PATH.into())]);
+    let scanner =
+        Scanner::spawn_under(wrapper, &scandir, &root, &[("HERMES_HOME", home.display().to_string()), ("PATH", IMAGE_PATH.into())]);
     util::wait_for(Duration::from_secs(10), Duration::from_micros(200), || scanner.listening()).expect("s6-svscan listens");
     let publish_cpu = util::measure_cpu(&mut publish).1;
     let published = t.elapsed();
@@ -253,7 +255,11 @@ pub fn run(env: &Env, n: usize) -> Section {
     if !s6::installed() {
         return Section::skipped(NAME, sec.title, "s6 is not installed");
     }
-    println!("\n== {NAME}: {n} profiles (+ root), {} wanted up, under a fresh s6-svscan (load {})", services(n).iter().filter(|s| s.1).count(), util::loadavg());
+    println!(
+        "\n== {NAME}: {n} profiles (+ root), {} wanted up, under a fresh s6-svscan (load {})",
+        services(n).iter().filter(|s| s.1).count(),
+        util::loadavg()
+    );
     let tmpl = env.base.join("up-template");
     let _ = fs::remove_dir_all(&tmpl);
     util::make_home(&tmpl, n);
@@ -306,8 +312,19 @@ pub fn run(env: &Env, n: usize) -> Section {
     let md = &mut sec.markdown;
     let _ = writeln!(md, "| median of {runs} | ours (the pass) | plain s6 dirs | our slots, pre-rendered |");
     let _ = writeln!(md, "|---|---:|---:|---:|");
-    let _ = writeln!(md, "| start of s6-svscan to every wanted gateway up | {:.0} ms | {:.0} ms | {:.0} ms |", total[0].median(), total[1].median(), total[2].median());
-    let _ = writeln!(md, "| ratio to plain | {:.2} | 1 | {:.2} |", total[0].median() / total[1].median(), total[2].median() / total[1].median());
+    let _ = writeln!(
+        md,
+        "| start of s6-svscan to every wanted gateway up | {:.0} ms | {:.0} ms | {:.0} ms |",
+        total[0].median(),
+        total[1].median(),
+        total[2].median()
+    );
+    let _ = writeln!(
+        md,
+        "| ratio to plain | {:.2} | 1 | {:.2} |",
+        total[0].median() / total[1].median(),
+        total[2].median() / total[1].median()
+    );
     let _ = writeln!(
         md,
         "| of which until the publishing step returned (the pass / the shell + `s6-svscanctl -a`) | {:.0} ms | {:.0} ms | {:.0} ms |",
@@ -325,13 +342,32 @@ pub fn run(env: &Env, n: usize) -> Section {
     );
     let get = |m: &BTreeMap<String, u64>, ks: &[&str]| ks.iter().map(|k| m.get(*k).copied().unwrap_or(0)).sum::<u64>();
     let per = |v: u64| format!("{:.2}", v as f64 / (n + 1) as f64);
-    let cell = |c: &Option<BTreeMap<String, u64>>, f: &dyn Fn(&BTreeMap<String, u64>) -> u64| c.as_ref().map_or("-".to_string(), |m| per(f(m)));
+    let cell =
+        |c: &Option<BTreeMap<String, u64>>, f: &dyn Fn(&BTreeMap<String, u64>) -> u64| c.as_ref().map_or("-".to_string(), |m| per(f(m)));
     let forks = |m: &BTreeMap<String, u64>| get(m, &["clone", "clone3", "fork", "vfork"]);
     let execs = |m: &BTreeMap<String, u64>| get(m, &["execve"]);
     let failed = |m: &BTreeMap<String, u64>| get(m, &["execve:errors"]);
-    let _ = writeln!(md, "| forks of the supervision tree per profile, until all up (one more run each, under `strace -f`) | {} | {} | {} |", cell(&counts[0], &forks), cell(&counts[1], &forks), cell(&counts[2], &forks));
-    let _ = writeln!(md, "| successful execs per profile | {} | {} | {} |", cell(&counts[0], &execs), cell(&counts[1], &execs), cell(&counts[2], &execs));
-    let _ = writeln!(md, "| failed execs per profile (`PATH` searches) | {} | {} | {} |", cell(&counts[0], &failed), cell(&counts[1], &failed), cell(&counts[2], &failed));
+    let _ = writeln!(
+        md,
+        "| forks of the supervision tree per profile, until all up (one more run each, under `strace -f`) | {} | {} | {} |",
+        cell(&counts[0], &forks),
+        cell(&counts[1], &forks),
+        cell(&counts[2], &forks)
+    );
+    let _ = writeln!(
+        md,
+        "| successful execs per profile | {} | {} | {} |",
+        cell(&counts[0], &execs),
+        cell(&counts[1], &execs),
+        cell(&counts[2], &execs)
+    );
+    let _ = writeln!(
+        md,
+        "| failed execs per profile (`PATH` searches) | {} | {} | {} |",
+        cell(&counts[0], &failed),
+        cell(&counts[1], &failed),
+        cell(&counts[2], &failed)
+    );
     println!(
         "  per profile (ours / plain / pre-rendered): forks {} / {} / {}, execs {} / {} / {}, failed execs {} / {} / {}",
         cell(&counts[0], &forks),
@@ -349,9 +385,14 @@ pub fn run(env: &Env, n: usize) -> Section {
     }
     let _ = writeln!(md);
     sec.figures.push(
-        Figure::new(NAME, format!("{n} profiles, {} wanted: scanner start to all up", services(n).iter().filter(|s| s.1).count()), Unit::Ms, o)
-            .against("plain s6 dirs", b)
-            .target(Target::Ratio(1.3)),
+        Figure::new(
+            NAME,
+            format!("{n} profiles, {} wanted: scanner start to all up", services(n).iter().filter(|s| s.1).count()),
+            Unit::Ms,
+            o,
+        )
+        .against("plain s6 dirs", b)
+        .target(Target::Ratio(1.3)),
     );
     sec
 }

@@ -127,12 +127,13 @@ pub fn run(env: &Env, image: &str) -> Section {
     println!("\n== {NAME}: docker restart of {image} with 500 profiles against 0 (load {})", util::loadavg());
     let result = (|| -> Result<Section, String> {
         // (label, profiles, docker run options)
-        let kinds: [(&str, usize, &[&str]); 3] = [
-            ("500 profiles", 500, &[]),
-            ("0 profiles", 0, &[]),
-            ("500, /run on tmpfs", 500, &["--tmpfs", "/run:rw,exec,mode=755"]),
-        ];
-        let boxes: Vec<Container> = kinds.iter().enumerate().map(|(i, (_, n, opts))| Container::create(image, &format!("{i}"), *n, opts)).collect::<Result<_, _>>()?;
+        let kinds: [(&str, usize, &[&str]); 3] =
+            [("500 profiles", 500, &[]), ("0 profiles", 0, &[]), ("500, /run on tmpfs", 500, &["--tmpfs", "/run:rw,exec,mode=755"])];
+        let boxes: Vec<Container> = kinds
+            .iter()
+            .enumerate()
+            .map(|(i, (_, n, opts))| Container::create(image, &format!("{i}"), *n, opts))
+            .collect::<Result<_, _>>()?;
         // A first restart of each, untimed: the boot pass registers what was populated.
         for b in &boxes {
             b.restart()?;
@@ -151,7 +152,8 @@ pub fn run(env: &Env, image: &str) -> Section {
                     // the container's own words kept for the report.
                     Err(e) if e.contains("not up:") => {
                         let stuck = e.rsplit("not up:").next().unwrap_or("").trim().to_string();
-                        let why = docker(&["exec", &boxes[j].name, "s6-svstat", &format!("/run/service/gateway-{stuck}")]).unwrap_or_default();
+                        let why =
+                            docker(&["exec", &boxes[j].name, "s6-svstat", &format!("/run/service/gateway-{stuck}")]).unwrap_or_default();
                         let logs = Command::new("docker")
                             .args(["logs", "--tail", "20000", &boxes[j].name])
                             .output()
@@ -162,7 +164,10 @@ pub fn run(env: &Env, image: &str) -> Section {
                         errors.dedup();
                         errors.truncate(3);
                         println!("  run {i} {:<19} FAILED: gateway-{stuck} not up after 90 s ({why}); {}", kinds[j].0, errors.join(" | "));
-                        failures[j].push(format!("gateway-{stuck}: `{why}`; s6 said: {}", errors.iter().map(|l| format!("`{l}`")).collect::<Vec<_>>().join(", ")));
+                        failures[j].push(format!(
+                            "gateway-{stuck}: `{why}`; s6 said: {}",
+                            errors.iter().map(|l| format!("`{l}`")).collect::<Vec<_>>().join(", ")
+                        ));
                         // Start the next run from a container that is up again.
                         boxes[j].restart().ok();
                         continue;
@@ -199,11 +204,30 @@ pub fn run(env: &Env, image: &str) -> Section {
         let md = &mut sec.markdown;
         let _ = writeln!(md, "| median of {runs}, by Docker's clock | {} | {} | {} |", kinds[0].0, kinds[1].0, kinds[2].0);
         let _ = writeln!(md, "|---|---:|---:|---:|");
-        for (i, what) in ["issued until the old container had stopped (`State.FinishedAt`)", "then until the new one had started (`State.StartedAt`)", "then until every wanted gateway was up, as the exec loop saw it"].iter().enumerate() {
-            let _ = writeln!(md, "| {what} | {:.0} ms | {:.0} ms | {:.0} ms |", parts[0][i].median(), parts[1][i].median(), parts[2][i].median());
+        for (i, what) in [
+            "issued until the old container had stopped (`State.FinishedAt`)",
+            "then until the new one had started (`State.StartedAt`)",
+            "then until every wanted gateway was up, as the exec loop saw it",
+        ]
+        .iter()
+        .enumerate()
+        {
+            let _ = writeln!(
+                md,
+                "| {what} | {:.0} ms | {:.0} ms | {:.0} ms |",
+                parts[0][i].median(),
+                parts[1][i].median(),
+                parts[2][i].median()
+            );
         }
         let _ = writeln!(md, "| total | {:.0} ms | {:.0} ms | {:.0} ms |", total[0].median(), total[1].median(), total[2].median());
-        let _ = writeln!(md, "| restarts after which some wanted gateway was not up within 90 s | {} | {} | {} |\n", failures[0].len(), failures[1].len(), failures[2].len());
+        let _ = writeln!(
+            md,
+            "| restarts after which some wanted gateway was not up within 90 s | {} | {} | {} |\n",
+            failures[0].len(),
+            failures[1].len(),
+            failures[2].len()
+        );
         for (k, f) in failures.iter().enumerate() {
             for why in f {
                 let _ = writeln!(md, "- {}: {why}", kinds[k].0);
@@ -212,8 +236,13 @@ pub fn run(env: &Env, image: &str) -> Section {
         if failures.iter().any(|f| !f.is_empty()) {
             let _ = writeln!(md);
         }
-        sec.figures.push(Figure::new(NAME, "`docker restart`, 500 profiles: until 250 up", Unit::Ms, total[0].clone()).against("same image, 0 profiles", total[1].clone()));
-        sec.figures.push(Figure::new(NAME, "the same, `/run` on tmpfs", Unit::Ms, total[2].clone()).against("same image, 0 profiles", total[1].clone()));
+        sec.figures.push(
+            Figure::new(NAME, "`docker restart`, 500 profiles: until 250 up", Unit::Ms, total[0].clone())
+                .against("same image, 0 profiles", total[1].clone()),
+        );
+        sec.figures.push(
+            Figure::new(NAME, "the same, `/run` on tmpfs", Unit::Ms, total[2].clone()).against("same image, 0 profiles", total[1].clone()),
+        );
         Ok(sec)
     })();
     cleanup();

@@ -28,7 +28,17 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// Every benchmark, in report order.
-const ALL: [&str; 9] = [boot_pass::NAME, upstream_pass::NAME, boot_to_up::NAME, status::NAME, start::NAME, registrar::NAME, docker::NAME, real_gateway::NAME, pacing::NAME];
+const ALL: [&str; 9] = [
+    boot_pass::NAME,
+    upstream_pass::NAME,
+    boot_to_up::NAME,
+    status::NAME,
+    start::NAME,
+    registrar::NAME,
+    docker::NAME,
+    real_gateway::NAME,
+    pacing::NAME,
+];
 /// The benchmarks run unless `--only` says otherwise (`docker` needs `--docker`).
 const DEFAULT: [&str; 6] = [boot_pass::NAME, upstream_pass::NAME, boot_to_up::NAME, status::NAME, start::NAME, registrar::NAME];
 
@@ -61,7 +71,9 @@ fn parse() -> Opts {
         eprintln!("hermes-bench: {why}\n{USAGE}");
         std::process::exit(2)
     };
-    let num = |v: Option<String>, what: &str| -> usize { v.and_then(|v| v.parse().ok()).unwrap_or_else(|| usage(&format!("{what} takes a number"))) };
+    let num = |v: Option<String>, what: &str| -> usize {
+        v.and_then(|v| v.parse().ok()).unwrap_or_else(|| usage(&format!("{what} takes a number")))
+    };
     while let Some(a) = it.next() {
         match a.as_str() {
             "--only" => {
@@ -78,8 +90,18 @@ fn parse() -> Opts {
                 }
             }
             "--no-lifecycle" => o.only = vec![boot_pass::NAME.into()],
-            "--sizes" => o.sizes = it.next().unwrap_or_default().split(',').map(|s| s.parse().unwrap_or_else(|_| usage("--sizes takes numbers"))).collect(),
-            "--pace-sizes" => o.pace_sizes = it.next().unwrap_or_default().split(',').map(|s| s.parse().unwrap_or_else(|_| usage("--pace-sizes takes numbers"))).collect(),
+            "--sizes" => {
+                o.sizes =
+                    it.next().unwrap_or_default().split(',').map(|s| s.parse().unwrap_or_else(|_| usage("--sizes takes numbers"))).collect()
+            }
+            "--pace-sizes" => {
+                o.pace_sizes = it
+                    .next()
+                    .unwrap_or_default()
+                    .split(',')
+                    .map(|s| s.parse().unwrap_or_else(|_| usage("--pace-sizes takes numbers")))
+                    .collect()
+            }
             "--profiles" => o.profiles = num(it.next(), "--profiles"),
             "--runs" => o.runs = num(it.next(), "--runs").max(1),
             "--image" => o.image = it.next().unwrap_or_else(|| usage("--image takes a tag")),
@@ -108,7 +130,8 @@ fn main() {
     }
     util::raise_nofile();
     let hermes = hermes_core::config::lookup_user("hermes").unwrap_or((10000, 10000));
-    let base = if Path::new("/dev/shm").is_dir() { PathBuf::from("/dev/shm") } else { std::env::temp_dir() }.join(format!("hermes-bench-{}", std::process::id()));
+    let base = if Path::new("/dev/shm").is_dir() { PathBuf::from("/dev/shm") } else { std::env::temp_dir() }
+        .join(format!("hermes-bench-{}", std::process::id()));
     fs::create_dir_all(&base).unwrap();
     // The hermes user runs `request` against files under it.
     let _ = fs::set_permissions(&base, std::os::unix::fs::PermissionsExt::from_mode(0o755));
@@ -201,7 +224,11 @@ fn earlier(text: &str) -> (Vec<(String, String)>, Vec<String>) {
     }
     // Only the summary's own rows: each section repeats its benchmark's rows below.
     let summary = &text[..text.find(SECTION_MARK).unwrap_or(text.len())];
-    let rows = summary.lines().filter(|l| l.starts_with("| ") && ALL.iter().any(|n| l.starts_with(&format!("| {n} |")))).map(str::to_string).collect();
+    let rows = summary
+        .lines()
+        .filter(|l| l.starts_with("| ") && ALL.iter().any(|n| l.starts_with(&format!("| {n} |"))))
+        .map(str::to_string)
+        .collect();
     (sections, rows)
 }
 

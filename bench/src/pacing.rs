@@ -37,7 +37,12 @@ fn run_docker(args: &[&str]) -> Result<String, String> {
     if out.status.success() {
         Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
     } else {
-        Err(format!("docker {}: {}{}", args.join(" "), String::from_utf8_lossy(&out.stdout).trim(), String::from_utf8_lossy(&out.stderr).trim()))
+        Err(format!(
+            "docker {}: {}{}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stdout).trim(),
+            String::from_utf8_lossy(&out.stderr).trim()
+        ))
     }
 }
 
@@ -84,9 +89,11 @@ impl Boxed {
     }
 
     fn wait_registrar(&self) -> Result<(), String> {
-        util::wait_for(Duration::from_secs(60), Duration::from_millis(200), || self.sh("root", "[ \"$(s6-svstat -o up /run/service/registrar)\" = true ]").is_ok())
-            .map(|_| ())
-            .ok_or_else(|| format!("{} did not boot", self.name))
+        util::wait_for(Duration::from_secs(60), Duration::from_millis(200), || {
+            self.sh("root", "[ \"$(s6-svstat -o up /run/service/registrar)\" = true ]").is_ok()
+        })
+        .map(|_| ())
+        .ok_or_else(|| format!("{} did not boot", self.name))
     }
 
     /// Start the container; (first ready, all ready) in ms from PID 1's start, and the
@@ -144,15 +151,24 @@ pub fn run(env: &Env, image: &str, sizes: &[usize]) -> Section {
     let mut sec = Section::new(NAME, "Boot pacing with hermes-agent's real gateway: all at once against paced");
     let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
     let runs = env.runs.clamp(1, 3);
-    println!("\n== {NAME}: N gateways after a container restart, all at once against paced (K = {} and {cores}), {runs} run(s) each (load {})", cores + 1, util::loadavg());
+    println!(
+        "\n== {NAME}: N gateways after a container restart, all at once against paced (K = {} and {cores}), {runs} run(s) each (load {})",
+        cores + 1,
+        util::loadavg()
+    );
     let mut table = String::new();
     let _ = writeln!(table, "| N | mode | first ready | all ready | floor | all / floor | memory |\n|---:|---|---:|---:|---:|---:|---:|");
     let mut errors = Vec::new();
     let mut lone = Stats::default();
     for &n in sizes {
         // All at once, the default pace (K = the CPUs plus one), and K = the CPUs.
-        let paces = [("all at once".to_string(), "0".to_string()), (format!("paced, K={} (default)", cores + 1), String::new()), (format!("paced, K={cores}"), cores.to_string())];
-        let boxes: Result<Vec<Boxed>, String> = paces.iter().enumerate().map(|(i, (_, k))| Boxed::make(image, &format!("m{i}n{n}"), n, k)).collect();
+        let paces = [
+            ("all at once".to_string(), "0".to_string()),
+            (format!("paced, K={} (default)", cores + 1), String::new()),
+            (format!("paced, K={cores}"), cores.to_string()),
+        ];
+        let boxes: Result<Vec<Boxed>, String> =
+            paces.iter().enumerate().map(|(i, (_, k))| Boxed::make(image, &format!("m{i}n{n}"), n, k)).collect();
         let boxes = match boxes {
             Ok(b) => b,
             Err(e) => {
@@ -167,7 +183,13 @@ pub fn run(env: &Env, image: &str, sizes: &[usize]) -> Section {
                 let m = (i + j) % boxes.len();
                 match boxes[m].boot() {
                     Ok((first, all, rss)) => {
-                        println!("  N={n} {}: first ready {:.2} s, all ready {:.2} s, {rss:.0} MB (load {})", paces[m].0, first / 1000.0, all / 1000.0, util::loadavg());
+                        println!(
+                            "  N={n} {}: first ready {:.2} s, all ready {:.2} s, {rss:.0} MB (load {})",
+                            paces[m].0,
+                            first / 1000.0,
+                            all / 1000.0,
+                            util::loadavg()
+                        );
                         modes[m].first.push(first);
                         modes[m].all.push(all);
                         modes[m].rss.push(rss);
@@ -191,8 +213,14 @@ pub fn run(env: &Env, image: &str, sizes: &[usize]) -> Section {
             );
         }
         let (at_once, paced) = (&modes[0], &modes[1]);
-        sec.figures.push(Figure::new(NAME, format!("N={n}: first gateway ready after a restart, paced"), Unit::Ms, paced.first.clone()).against("all at once", at_once.first.clone()));
-        sec.figures.push(Figure::new(NAME, format!("N={n}: every gateway ready after a restart, paced"), Unit::Ms, paced.all.clone()).against("all at once", at_once.all.clone()));
+        sec.figures.push(
+            Figure::new(NAME, format!("N={n}: first gateway ready after a restart, paced"), Unit::Ms, paced.first.clone())
+                .against("all at once", at_once.first.clone()),
+        );
+        sec.figures.push(
+            Figure::new(NAME, format!("N={n}: every gateway ready after a restart, paced"), Unit::Ms, paced.all.clone())
+                .against("all at once", at_once.all.clone()),
+        );
     }
     sec.para(&format!(
         "Per N, two containers of `{image}` with `/run` on tmpfs and N profiles (one made by hermes-agent's `hermes profile create`, \

@@ -36,7 +36,12 @@ fn run_docker(args: &[&str]) -> Result<String, String> {
     if out.status.success() {
         Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
     } else {
-        Err(format!("docker {}: {}{}", args.join(" "), String::from_utf8_lossy(&out.stdout).trim(), String::from_utf8_lossy(&out.stderr).trim()))
+        Err(format!(
+            "docker {}: {}{}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stdout).trim(),
+            String::from_utf8_lossy(&out.stderr).trim()
+        ))
     }
 }
 
@@ -58,7 +63,9 @@ impl Box5 {
         args.push(image);
         run_docker(&args)?;
         let b = Box5 { name };
-        let booted = util::wait_for(Duration::from_secs(60), Duration::from_millis(200), || b.sh("root", "[ \"$(s6-svstat -o up /run/service/registrar)\" = true ]").is_ok());
+        let booted = util::wait_for(Duration::from_secs(60), Duration::from_millis(200), || {
+            b.sh("root", "[ \"$(s6-svstat -o up /run/service/registrar)\" = true ]").is_ok()
+        });
         if booted.is_none() {
             return Err(format!("{} did not boot", b.name));
         }
@@ -162,7 +169,8 @@ pub fn run(env: &Env, image: &str) -> Section {
         }
     }
     // Both sets up again, settled, for memory and idle CPU.
-    let (mut rss_r, mut pss_r, mut rss_s, mut pss_s, mut cpu_r, mut cpu_s) = (Stats::default(), Stats::default(), Stats::default(), Stats::default(), Stats::default(), Stats::default());
+    let (mut rss_r, mut pss_r, mut rss_s, mut pss_s, mut cpu_r, mut cpu_s) =
+        (Stats::default(), Stats::default(), Stats::default(), Stats::default(), Stats::default(), Stats::default());
     for (b, rss, pss, cpu) in [(&real, &mut rss_r, &mut pss_r, &mut cpu_r), (&stand_in, &mut rss_s, &mut pss_s, &mut cpu_s)] {
         if let Err(e) = b.start_until_running(&PROFILES) {
             errors.push(e);
@@ -183,7 +191,8 @@ pub fn run(env: &Env, image: &str) -> Section {
             }
         }
     }
-    let size = run_docker(&["image", "inspect", "-f", "{{.Size}}", image]).ok().and_then(|s| s.parse::<f64>().ok()).unwrap_or(f64::NAN) / 1e6;
+    let size =
+        run_docker(&["image", "inspect", "-f", "{{.Size}}", image]).ok().and_then(|s| s.parse::<f64>().ok()).unwrap_or(f64::NAN) / 1e6;
     let layers = run_docker(&["history", "--format", "{{.Size}}\t{{.CreatedBy}}", image]).unwrap_or_default();
     println!(
         "  one: {:.2} s vs {:.2} s; five at once: {:.2} s vs {:.2} s; RSS {:.0} MB vs {:.0} MB; PSS {:.0} MB vs {:.0} MB; idle CPU {:.2} % vs {:.2} %; image {size:.0} MB",
@@ -222,7 +231,8 @@ pub fn run(env: &Env, image: &str) -> Section {
     if !errors.is_empty() {
         sec.para(&format!("Errors during the run: {}", errors.join("; ")));
     }
-    sec.figures.push(Figure::new(NAME, "one gateway: `gateway start` until it says running", Unit::Ms, one_r).against("the stand-in", one_s));
+    sec.figures
+        .push(Figure::new(NAME, "one gateway: `gateway start` until it says running", Unit::Ms, one_r).against("the stand-in", one_s));
     sec.figures.push(Figure::new(NAME, "5 gateways at once: until every one says running", Unit::Ms, all_r).against("the stand-in", all_s));
     sec.figures.push(Figure::new(NAME, "idle CPU of the container with 5 gateways", Unit::PctCore, cpu_r).against("the stand-in", cpu_s));
     sec

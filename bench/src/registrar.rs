@@ -118,7 +118,8 @@ pub fn run(env: &Env, fleet: &Fleet) -> Section {
         c.uid(env.hermes.0).gid(env.hermes.1);
         c
     };
-    let (mut created, mut plain, mut req_fresh, mut req_known, mut svok) = (Stats::default(), Stats::default(), Stats::default(), Stats::default(), Stats::default());
+    let (mut created, mut plain, mut req_fresh, mut req_known, mut svok) =
+        (Stats::default(), Stats::default(), Stats::default(), Stats::default(), Stats::default());
     for k in 0..CREATIONS {
         let settle = || std::thread::sleep(Duration::from_millis(150));
         let mut steps: Vec<u8> = vec![0, 1, 2, 3];
@@ -157,18 +158,27 @@ pub fn run(env: &Env, fleet: &Fleet) -> Section {
     }
     // Where one creation's work goes: the registrar's system calls while it registers one more
     // profile (strace attached, detached by SIGINT once the slot is supervised).
-    let one = util::have("strace").then(|| {
-        let out = env.base.join("registrar-strace.txt");
-        let mut st = Command::new("strace").args(["-f", "-c", "-o"]).arg(&out).arg("-p").arg(pid.to_string()).stderr(Stdio::null()).spawn().ok()?;
-        std::thread::sleep(Duration::from_millis(500));
-        let slot = fleet.slot("traced");
-        create("traced");
-        util::wait_for(Duration::from_secs(10), Duration::from_millis(1), || supervised_with_log(&slot));
-        std::thread::sleep(Duration::from_millis(200));
-        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(st.id() as i32), nix::sys::signal::Signal::SIGINT);
-        let _ = st.wait();
-        crate::boot_pass::parse_strace_c(&fs::read_to_string(&out).ok()?)
-    }).flatten();
+    let one = util::have("strace")
+        .then(|| {
+            let out = env.base.join("registrar-strace.txt");
+            let mut st = Command::new("strace")
+                .args(["-f", "-c", "-o"])
+                .arg(&out)
+                .arg("-p")
+                .arg(pid.to_string())
+                .stderr(Stdio::null())
+                .spawn()
+                .ok()?;
+            std::thread::sleep(Duration::from_millis(500));
+            let slot = fleet.slot("traced");
+            create("traced");
+            util::wait_for(Duration::from_secs(10), Duration::from_millis(1), || supervised_with_log(&slot));
+            std::thread::sleep(Duration::from_millis(200));
+            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(st.id() as i32), nix::sys::signal::Signal::SIGINT);
+            let _ = st.wait();
+            crate::boot_pass::parse_strace_c(&fs::read_to_string(&out).ok()?)
+        })
+        .flatten();
     let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), nix::sys::signal::Signal::SIGTERM);
     let _ = watch.wait();
     println!(
@@ -220,10 +230,25 @@ pub fn run(env: &Env, fleet: &Fleet) -> Section {
         println!("  one registration: {} system calls in the registrar", m["total"]);
     }
     let base = "plain dir: rename + `s6-svscanctl -a` → supervised";
-    sec.figures.push(Figure::new(NAME, format!("(a) idle CPU over {secs:.0} s, % of a core"), Unit::PctCore, Stats { samples: vec![idle] }).target(Target::Below(0.05)));
-    sec.figures.push(Figure::new(NAME, format!("(a) idle CPU with one resync every {period:.0} s"), Unit::PctCore, Stats { samples: vec![amortised] }).target(Target::Below(0.05)));
-    sec.figures.push(Figure::new(NAME, "(b) profile created → slot supervised", Unit::Ms, created).against(base, plain.clone()).target(Target::Below(100.0)));
-    sec.figures.push(Figure::new(NAME, "(c) `request P`, P already supervised", Unit::Ms, req_known).against(base, plain.clone()).target(Target::Below(10.0)));
-    sec.figures.push(Figure::new(NAME, "(c) `request P`, P just created", Unit::Ms, req_fresh).against(base, plain).target(Target::Below(10.0)));
+    sec.figures.push(
+        Figure::new(NAME, format!("(a) idle CPU over {secs:.0} s, % of a core"), Unit::PctCore, Stats { samples: vec![idle] })
+            .target(Target::Below(0.05)),
+    );
+    sec.figures.push(
+        Figure::new(NAME, format!("(a) idle CPU with one resync every {period:.0} s"), Unit::PctCore, Stats { samples: vec![amortised] })
+            .target(Target::Below(0.05)),
+    );
+    sec.figures.push(
+        Figure::new(NAME, "(b) profile created → slot supervised", Unit::Ms, created)
+            .against(base, plain.clone())
+            .target(Target::Below(100.0)),
+    );
+    sec.figures.push(
+        Figure::new(NAME, "(c) `request P`, P already supervised", Unit::Ms, req_known)
+            .against(base, plain.clone())
+            .target(Target::Below(10.0)),
+    );
+    sec.figures
+        .push(Figure::new(NAME, "(c) `request P`, P just created", Unit::Ms, req_fresh).against(base, plain).target(Target::Below(10.0)));
     sec
 }

@@ -100,7 +100,9 @@ impl Figure {
     }
     pub fn ratio_cell(&self) -> String {
         match (self.ratio(), self.target) {
-            (Some(r), Target::Beyond(_)) => format!("{r:.2}× (+{})", self.unit.fmt(self.ours.median() - self.baseline.as_ref().unwrap().1.median())),
+            (Some(r), Target::Beyond(_)) => {
+                format!("{r:.2}× (+{})", self.unit.fmt(self.ours.median() - self.baseline.as_ref().unwrap().1.median()))
+            }
             (Some(r), _) if r.is_finite() => format!("{r:.2}×"),
             _ => "-".into(),
         }

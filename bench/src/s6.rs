@@ -20,7 +20,9 @@ pub fn installed() -> bool {
 
 /// Whether an s6-supervise holds `<svc>/supervise/lock`: the fcntl F_GETLK probe s6-svok makes.
 pub fn supervised(svc: &Path) -> bool {
-    let Ok(f) = fs::OpenOptions::new().read(true).custom_flags(nix::libc::O_NONBLOCK).open(svc.join("supervise/lock")) else { return false };
+    let Ok(f) = fs::OpenOptions::new().read(true).custom_flags(nix::libc::O_NONBLOCK).open(svc.join("supervise/lock")) else {
+        return false;
+    };
     let mut fl: nix::libc::flock = unsafe { std::mem::zeroed() };
     fl.l_type = nix::libc::F_WRLCK as _;
     fl.l_whence = nix::libc::SEEK_SET as _;
@@ -75,7 +77,13 @@ impl Scanner {
             }
             None => Command::new("s6-svscan"),
         };
-        c.arg("-c").arg(MAX_SERVICES.to_string()).arg(scandir).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null()).process_group(0);
+        c.arg("-c")
+            .arg(MAX_SERVICES.to_string())
+            .arg(scandir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .process_group(0);
         for (k, v) in env {
             c.env(k, v);
         }

@@ -50,6 +50,10 @@ pub fn run(env: &Env, fleet: &Fleet) -> Section {
          `supervise/status` says up, against `s6-svc -u` of the same slot until up; stopped again and past \
          the 1 s respawn throttle between runs.",
     );
-    sec.figures.push(Figure::new(NAME, "`start` of a stopped gateway until s6 says up", Unit::Ms, ours).against("`s6-svc -u`", svc).target(Target::Beyond(20.0)));
+    sec.figures.push(
+        Figure::new(NAME, "`start` of a stopped gateway until s6 says up", Unit::Ms, ours)
+            .against("`s6-svc -u`", svc)
+            .target(Target::Beyond(20.0)),
+    );
     sec
 }

@@ -31,7 +31,13 @@ pub fn run(env: &Env, fleet: &Fleet) -> Section {
         // Every gateway is wanted stopped and is down: "as wanted", exit 0.
         all.push(util::ms(&mut fleet.reconcile(&["status", "--json"])));
     }
-    println!("  status p00001 --json {:.2} ms vs s6-svstat {:.2} ms ({:.2}x); status --json of all {:.1} ms", one.median(), svstat.median(), one.median() / svstat.median(), all.median());
+    println!(
+        "  status p00001 --json {:.2} ms vs s6-svstat {:.2} ms ({:.2}x); status --json of all {:.1} ms",
+        one.median(),
+        svstat.median(),
+        one.median() / svstat.median(),
+        all.median()
+    );
     sec.para(&format!(
         "{n} profiles registered by the boot pass under a running `s6-svscan` (2 × {} supervised services), \
          every gateway down. Each figure is a whole process, median of {runs} runs, alternating with its \
@@ -59,9 +65,18 @@ pub fn run(env: &Env, fleet: &Fleet) -> Section {
             let _ = writeln!(md, "| {k} | {} | {} | {} |", get(a, k), get(b, k), get(c, k));
         }
         let _ = writeln!(md);
-        println!("  system calls: status p00001 --json {}, status --json {}, s6-svstat {}", get(a, "total"), get(b, "total"), get(c, "total"));
+        println!(
+            "  system calls: status p00001 --json {}, status --json {}, s6-svstat {}",
+            get(a, "total"),
+            get(b, "total"),
+            get(c, "total")
+        );
     }
-    sec.figures.push(Figure::new(NAME, format!("`status p00001 --json`, {n} profiles"), Unit::Ms, one).against("`s6-svstat <slot>`", svstat).target(Target::Ratio(2.0)));
+    sec.figures.push(
+        Figure::new(NAME, format!("`status p00001 --json`, {n} profiles"), Unit::Ms, one)
+            .against("`s6-svstat <slot>`", svstat)
+            .target(Target::Ratio(2.0)),
+    );
     sec.figures.push(Figure::new(NAME, format!("`status --json`, all {n} profiles"), Unit::Ms, all).target(Target::Below(50.0)));
     sec
 }

@@ -34,7 +34,11 @@ fn upstream_python() -> Result<PathBuf, String> {
     for (prog, args) in steps {
         println!("  {prog} {}", args.join(" "));
         if !Command::new(prog).args(args).status().is_ok_and(|s| s.success()) {
-            return Err(format!("`{prog} {}` failed: upstream's reconciler needs a venv of {UPSTREAM} in {}", args.join(" "), venv.display()));
+            return Err(format!(
+                "`{prog} {}` failed: upstream's reconciler needs a venv of {UPSTREAM} in {}",
+                args.join(" "),
+                venv.display()
+            ));
         }
     }
     Ok(py)
@@ -153,7 +157,11 @@ pub fn run(env: &Env, n: usize) -> Section {
         for (who, mut cmd) in [("hermes-reconcile", ours()), ("upstream", upstream())] {
             fresh();
             util::measure(&mut cmd);
-            let slots = fs::read_dir(&scandir).unwrap().filter_map(|e| e.ok()).filter(|e| e.file_name().to_string_lossy().starts_with("gateway-")).count();
+            let slots = fs::read_dir(&scandir)
+                .unwrap()
+                .filter_map(|e| e.ok())
+                .filter(|e| e.file_name().to_string_lossy().starts_with("gateway-"))
+                .count();
             assert_eq!(slots, n + 1, "{who} published {slots} slots for {} profiles in {}", n + 1, scandir.display());
         }
         if counted.is_none() {
@@ -212,11 +220,23 @@ pub fn run(env: &Env, n: usize) -> Section {
         );
     }
     if let Some((o, u)) = counted {
-        let _ = writeln!(md, "\nCalls that create a file-system entry, per profile (`strace -f` of one run on tmpfs; scandir and volume together):\n");
+        let _ = writeln!(
+            md,
+            "\nCalls that create a file-system entry, per profile (`strace -f` of one run on tmpfs; scandir and volume together):\n"
+        );
         let _ = writeln!(md, "| | mkdir | mknod | open with O_CREAT | link | rename | all |");
         let _ = writeln!(md, "|---|---:|---:|---:|---:|---:|---:|");
         for (who, c) in [("hermes-reconcile", o), ("upstream", u)] {
-            let _ = writeln!(md, "| {who} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} |", c[0], c[1], c[2], c[3], c[4], c.iter().sum::<f64>());
+            let _ = writeln!(
+                md,
+                "| {who} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} |",
+                c[0],
+                c[1],
+                c[2],
+                c[3],
+                c[4],
+                c.iter().sum::<f64>()
+            );
         }
         let inodes = |c: [f64; 5]| c[0] + c[1] + c[2];
         let _ = writeln!(
@@ -227,10 +247,20 @@ pub fn run(env: &Env, n: usize) -> Section {
             inodes(o),
             inodes(u)
         );
-        println!("  creating calls per profile: ours {:.1}, upstream {:.1}; new inodes: ours {:.1}, upstream {:.1}", o.iter().sum::<f64>(), u.iter().sum::<f64>(), inodes(o), inodes(u));
+        println!(
+            "  creating calls per profile: ours {:.1}, upstream {:.1}; new inodes: ours {:.1}, upstream {:.1}",
+            o.iter().sum::<f64>(),
+            u.iter().sum::<f64>(),
+            inodes(o),
+            inodes(u)
+        );
     }
     for r in rows {
-        sec.figures.push(Figure::new(NAME, format!("boot pass, N={n}, {}", r.place), Unit::Ms, r.ours).against("upstream container_boot", r.upstream).target(Target::Ratio(1.0)));
+        sec.figures.push(
+            Figure::new(NAME, format!("boot pass, N={n}, {}", r.place), Unit::Ms, r.ours)
+                .against("upstream container_boot", r.upstream)
+                .target(Target::Ratio(1.0)),
+        );
     }
     sec
 }

@@ -220,6 +220,8 @@ pub fn summary(r: &AllResults, past: &str) -> Option<String> {
 pub fn failures(r: &AllResults, verb: &str) -> Vec<String> {
     r.results
         .iter()
-        .filter_map(|(p, r)| r.as_ref().err().map(|e| format!("\u{2717} Could not {verb} gateway-{p}: {}", hermes_core::escape::terminal(&e.to_string()))))
+        .filter_map(|(p, r)| {
+            r.as_ref().err().map(|e| format!("\u{2717} Could not {verb} gateway-{p}: {}", hermes_core::escape::terminal(&e.to_string())))
+        })
         .collect()
 }

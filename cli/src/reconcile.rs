@@ -4,7 +4,9 @@
 
 use crate::args::{Global, RenderArgs};
 use crate::out::{self, Out, Voice};
-use crate::verbs::{adopt, boot, bridge, dump_env, finish, health, list, register, request, restart, start, static_perms, status, stop, unregister, watch};
+use crate::verbs::{
+    adopt, boot, bridge, dump_env, finish, health, list, register, request, restart, start, static_perms, status, stop, unregister, watch,
+};
 use clap::{Parser, Subcommand};
 use hermes_core::clock::SystemClock;
 use hermes_core::config::{self, Config, Overrides};

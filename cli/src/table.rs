@@ -68,7 +68,13 @@ pub fn render_table(r: &StatusReport) -> String {
                 &terminal(&p.profile),
                 wanted,
                 s6,
-                if !p.up { "-" } else if p.ready { "yes" } else { "no" },
+                if !p.up {
+                    "-"
+                } else if p.ready {
+                    "yes"
+                } else {
+                    "no"
+                },
                 &p.pid.map(|x| x.to_string()).unwrap_or_else(|| "-".into()),
                 &mem_cell(p),
                 &p.usage.map(|u| format!("{:.1}%", u.cpu_percent)).unwrap_or_else(|| "-".into()),

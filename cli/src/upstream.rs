@@ -35,7 +35,19 @@ fn takes_value(a: &str) -> bool {
     // hermes-agent 0.19.0's `_TOP_LEVEL_VALUE_FLAGS`, plus our `-p`.
     matches!(
         a,
-        "-p" | "--profile" | "-z" | "--oneshot" | "--usage-file" | "-m" | "--model" | "--provider" | "-t" | "--toolsets" | "-r" | "--resume" | "-s" | "--skills"
+        "-p" | "--profile"
+            | "-z"
+            | "--oneshot"
+            | "--usage-file"
+            | "-m"
+            | "--model"
+            | "--provider"
+            | "-t"
+            | "--toolsets"
+            | "-r"
+            | "--resume"
+            | "-s"
+            | "--skills"
     )
 }
 

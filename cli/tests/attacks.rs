@@ -76,8 +76,8 @@ fn assert_nothing_for_the_user_to_write(slot: &Path) {
     }
 }
 
-use std::os::unix::fs::FileTypeExt;
 use hermes_testkit::world::text as out;
+use std::os::unix::fs::FileTypeExt;
 
 /// Try to plant a link to the canary at every name s6-supervise (root) writes or renames in
 /// `svc`: each attempt must be refused.
@@ -252,13 +252,7 @@ fn a_refused_root_verb_changes_nothing() {
         String::from_utf8_lossy(&o.stdout).trim().to_string()
     };
     let before = (pid("coder"), w.f.scandir_names(), w.state_json("coder"));
-    for args in [
-        vec!["unregister", "coder"],
-        vec!["register", "writer"],
-        vec!["watch", "--once"],
-        vec![],
-        vec!["boot"],
-    ] {
+    for args in [vec!["unregister", "coder"], vec!["register", "writer"], vec!["watch", "--once"], vec![], vec!["boot"]] {
         let o = w.cli(true, &args);
         assert_eq!(o.status.code(), Some(1), "as hermes, {args:?}: {}", out(&o));
         assert!(out(&o).contains("needs root"), "{args:?}: {}", out(&o));
@@ -322,7 +316,8 @@ fn root_writes_in_the_volume_are_the_users_whatever_the_kernel_protects() {
     // Nothing in the volume belongs to root after all this.
     let mut all = Vec::new();
     walk(&w.f.home, &mut all);
-    let roots: Vec<_> = all.iter().filter(|p| fs::symlink_metadata(p).unwrap().uid() == 0 && **p != logs.join("container-boot.log")).collect();
+    let roots: Vec<_> =
+        all.iter().filter(|p| fs::symlink_metadata(p).unwrap().uid() == 0 && **p != logs.join("container-boot.log")).collect();
     assert!(roots.is_empty(), "root-owned files in the volume: {roots:?}");
 }
 
@@ -335,8 +330,14 @@ fn publish_like_upstream(w: &World, profile: &str) -> PathBuf {
     fs::write(slot.join("type"), "longrun\n").unwrap();
     let gw = &w.f.cfg.gateway_program;
     let cmd = format!("{gw} -p {profile} gateway run --replace");
-    fs::write(slot.join("run"), format!("#!/bin/sh\nexport HOME={home}\ncd {home}\n[ \"$(id -u)\" = 0 ] || exec {cmd}\nexec s6-setuidgid hermes {cmd}\n", home = w.f.home.display()))
-        .unwrap();
+    fs::write(
+        slot.join("run"),
+        format!(
+            "#!/bin/sh\nexport HOME={home}\ncd {home}\n[ \"$(id -u)\" = 0 ] || exec {cmd}\nexec s6-setuidgid hermes {cmd}\n",
+            home = w.f.home.display()
+        ),
+    )
+    .unwrap();
     fs::set_permissions(slot.join("run"), fs::Permissions::from_mode(0o755)).unwrap();
     fs::create_dir(slot.join("supervise")).unwrap();
     fs::set_permissions(slot.join("supervise"), fs::Permissions::from_mode(0o755)).unwrap();
@@ -405,7 +406,12 @@ fn a_live_slot_someone_else_published_is_replaced_by_the_boot_pass() {
     let o = w.cli(false, &["boot"]);
     let text = out(&o);
     assert!(text.contains("reconcile: profile=up prior_state=running action=started reason=foreign-replaced"), "{text}");
-    assert!(w.f.boot_log().contains("profile=up prior_state=running action=started prior_exit=") && w.f.boot_log().contains("reason=foreign-replaced"), "{}", w.f.boot_log());
+    assert!(
+        w.f.boot_log().contains("profile=up prior_state=running action=started prior_exit=")
+            && w.f.boot_log().contains("reason=foreign-replaced"),
+        "{}",
+        w.f.boot_log()
+    );
     assert_replaced_and_safe(&w, &slot);
     // The next pass finds it ours.
     let again = out(&w.cli(false, &["boot"]));
@@ -475,7 +481,8 @@ fn the_running_registrar_replaces_a_slot_someone_else_publishes() {
     fs::rename(&stage, &slot).unwrap();
     let _ = Command::new("s6-svscanctl").arg("-a").arg(&w.f.scandir).status();
     // No profile `up` on the volume: taken down, supervisor and all.
-    let gone = || !slot.exists() && w.supervisors("gateway-up") == 0 && w.registrar_log().contains("registrar: replaced gateway-up: not ours");
+    let gone =
+        || !slot.exists() && w.supervisors("gateway-up") == 0 && w.registrar_log().contains("registrar: replaced gateway-up: not ours");
     assert!(wait_for(Duration::from_secs(15), gone), "not taken down: {}", w.registrar_log());
     // The profile appears: it gets ours, and its gateway runs (wanted running).
     // Made aside and renamed into place, so the registrar never sees it without its state.
@@ -485,7 +492,10 @@ fn the_running_registrar_replaces_a_slot_someone_else_publishes() {
     fs::write(made.join("SOUL.md"), "You are a test persona.\n").unwrap();
     common::give(&made, 10000, 10000);
     fs::rename(&made, w.f.profile_dir("up")).unwrap();
-    let ours = || fs::read_to_string(slot.join("run")).is_ok_and(|r| r.contains("s6-applyuidgid -u 10000")) && fs::symlink_metadata(slot.join("supervise")).is_ok_and(|m| m.uid() == 0);
+    let ours = || {
+        fs::read_to_string(slot.join("run")).is_ok_and(|r| r.contains("s6-applyuidgid -u 10000"))
+            && fs::symlink_metadata(slot.join("supervise")).is_ok_and(|m| m.uid() == 0)
+    };
     assert!(wait_for(Duration::from_secs(15), ours), "not published: {}", w.registrar_log());
     assert_replaced_and_safe(&w, &slot);
 }

@@ -2,9 +2,9 @@
 //! arguments never silently ignored, the documented exit codes, and JSON errors under --json.
 //! No s6 needed: the scan directory here does not exist.
 
+use hermes_testkit::world::text;
 use std::path::Path;
 use std::process::{Command, Output};
-use hermes_testkit::world::text;
 
 struct Home {
     tmp: tempfile::TempDir,
@@ -42,14 +42,25 @@ fn version_and_help_work_at_every_level() {
     let o = h.hermes(&["--version"]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     assert!(String::from_utf8_lossy(&o.stdout).starts_with("hermes "), "{}", text(&o));
-    for args in [&["--help"][..], &["gateway", "--help"], &["gateway", "start", "--help"], &["gateway", "logs", "--help"], &["profile", "--help"], &["profile", "list", "--help"], &["status", "--help"]] {
+    for args in [
+        &["--help"][..],
+        &["gateway", "--help"],
+        &["gateway", "start", "--help"],
+        &["gateway", "logs", "--help"],
+        &["profile", "--help"],
+        &["profile", "list", "--help"],
+        &["status", "--help"],
+    ] {
         let o = h.hermes(args);
         assert_eq!(o.status.code(), Some(0), "{args:?}: {}", text(&o));
         assert!(String::from_utf8_lossy(&o.stdout).contains("Usage: hermes"), "{args:?}: {}", text(&o));
     }
     let o = h.hermes(&["gateway", "start", "--help"]);
     let help = String::from_utf8_lossy(&o.stdout);
-    assert!(help.contains("--wait <SECONDS>") && help.contains("--no-wait") && help.contains("--all") && help.contains("[PROFILE]"), "{help}");
+    assert!(
+        help.contains("--wait <SECONDS>") && help.contains("--no-wait") && help.contains("--all") && help.contains("[PROFILE]"),
+        "{help}"
+    );
     assert!(String::from_utf8_lossy(&h.hermes(&["--help"]).stdout).contains("Exit codes"), "the exit codes are documented once");
 }
 
@@ -86,7 +97,12 @@ fn the_profile_may_be_given_either_way_and_is_the_one_acted_on() {
     let h = home();
     // With no scan directory, status of a profile answers LSB's "unknown" (4) and names the
     // profile it looked at: the one given, however it was given.
-    for args in [&["gateway", "status", "coder"][..], &["-p", "coder", "gateway", "status"], &["--profile=coder", "gateway", "status"], &["gateway", "status", "--profile", "coder"]] {
+    for args in [
+        &["gateway", "status", "coder"][..],
+        &["-p", "coder", "gateway", "status"],
+        &["--profile=coder", "gateway", "status"],
+        &["gateway", "status", "--profile", "coder"],
+    ] {
         let o = h.hermes(&[&["--json"][..], args].concat());
         assert_eq!(o.status.code(), Some(4), "{args:?}: {}", text(&o));
         let v = json(&o);
@@ -110,7 +126,13 @@ fn errors_follow_the_exit_codes_and_are_json_under_json() {
     let msg = json(&o)["error"]["message"].as_str().unwrap_or_default().to_string();
     assert!(msg.contains("<NAME>"), "the missing argument is named: {msg}");
     // A missing scan directory: 3, for every command that needs it.
-    for args in [&["gateway", "start", "coder"][..], &["gateway", "stop", "coder"], &["gateway", "restart", "--all"], &["status"], &["profile", "list"]] {
+    for args in [
+        &["gateway", "start", "coder"][..],
+        &["gateway", "stop", "coder"],
+        &["gateway", "restart", "--all"],
+        &["status"],
+        &["profile", "list"],
+    ] {
         let o = h.hermes(args);
         assert_eq!(o.status.code(), Some(3), "{args:?}: {}", text(&o));
         assert!(String::from_utf8_lossy(&o.stderr).contains("no-such-scandir"), "{args:?}: the path is named: {}", text(&o));

@@ -1,10 +1,10 @@
 //! Run as root, `hermes` refuses a PATH the hermes user could fill, before it runs anything
 //! (docs/security.md, attack 18): a program uid 10000 planted there never runs as root.
 
+use hermes_testkit::world::text;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::Command;
-use hermes_testkit::world::text;
 
 /// `hermes` copied alone into a root-only directory: no `hermes-gateway` beside it, so a front
 /// that looked its gateway up on PATH would find the planted one.
@@ -57,7 +57,12 @@ fn root_never_runs_a_program_planted_in_a_path_entry_the_user_owns() {
         assert!(!marker.exists(), "root ran the planted program for `hermes {}`:\n{}", args.join(" "), text(&o));
         assert_eq!(o.status.code(), Some(2), "`hermes {}` must refuse:\n{}", args.join(" "), text(&o));
         let t = text(&o);
-        assert!(t.contains(&format!("PATH entry {:?}", planted.display().to_string())) && t.contains("uid 10000") && t.contains("remove it from PATH"), "{t}");
+        assert!(
+            t.contains(&format!("PATH entry {:?}", planted.display().to_string()))
+                && t.contains("uid 10000")
+                && t.contains("remove it from PATH"),
+            "{t}"
+        );
     }
     for (path, what) in [(":/usr/bin:/bin", "empty"), ("bin:/usr/bin", "relative")] {
         let o = run(path, &["status"]);

@@ -7,11 +7,11 @@ use hermes_testkit as common;
 
 use common::svscan::{is_up, wait_for};
 use common::world::{prerequisites, World};
+use hermes_testkit::world::text;
 use std::fs;
 use std::path::Path;
 use std::process::Output;
 use std::time::Duration;
-use hermes_testkit::world::text;
 
 fn world() -> World {
     World::booted(env!("CARGO_BIN_EXE_hermes-reconcile"), |f| {
@@ -116,7 +116,11 @@ fn status_exits_3_when_a_wanted_gateway_is_down_and_logs_refuse_an_unknown_profi
     let w = world();
     assert!(wait_for(Duration::from_secs(10), || is_up(&w.f.slot("writer")) == Some(true)));
     // As wanted once it is ready (up, it is `starting` until it says so).
-    assert!(wait_for(Duration::from_secs(10), || hermes(&w, &["status"]).status.code() == Some(0)), "every gateway as wanted: {}", text(&hermes(&w, &["status"])));
+    assert!(
+        wait_for(Duration::from_secs(10), || hermes(&w, &["status"]).status.code() == Some(0)),
+        "every gateway as wanted: {}",
+        text(&hermes(&w, &["status"]))
+    );
     // Down behind the operator's back: wanted running, not running.
     assert!(std::process::Command::new("s6-svc").arg("-d").arg(w.f.slot("writer")).status().unwrap().success());
     assert!(wait_for(Duration::from_secs(10), || is_up(&w.f.slot("writer")) == Some(false)));

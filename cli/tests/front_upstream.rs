@@ -4,10 +4,10 @@
 //! the volume's `.env` and plugins, which the user writes: docs/security.md, attack 27).
 //! A stand-in for upstream's CLI records who ran it and with what.
 
+use hermes_testkit::world::text;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::{Command, Output};
-use hermes_testkit::world::text;
 
 /// A fake upstream CLI: appends `<uid> <args>` to `log` and exits 7 for `fail`.
 fn fake_upstream(dir: &Path, log: &Path) -> std::path::PathBuf {

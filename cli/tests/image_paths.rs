@@ -154,7 +154,10 @@ fn the_image_runs_our_programs_by_absolute_path_only() {
             match flow_list(v.trim()).filter(|_| v.trim().starts_with('[')) {
                 Some(list) if list.first().is_some_and(|c| c.starts_with('/')) => {}
                 Some(list) => bad.push(format!("deploy/kubernetes/{name}:{}: runs {:?} through PATH", n + 1, list.first())),
-                None => bad.push(format!("deploy/kubernetes/{name}:{}: a command not in flow form `[\"/abs\", …]`; this check reads only that", n + 1)),
+                None => bad.push(format!(
+                    "deploy/kubernetes/{name}:{}: a command not in flow form `[\"/abs\", …]`; this check reads only that",
+                    n + 1
+                )),
             }
         }
     }
@@ -166,7 +169,9 @@ fn the_image_runs_our_programs_by_absolute_path_only() {
 #[test]
 fn the_docs_exec_our_programs_by_absolute_path() {
     let mut docs = vec![repo().join("README.md")];
-    docs.extend(std::fs::read_dir(repo().join("docs")).unwrap().map(|e| e.unwrap().path()).filter(|p| p.extension().is_some_and(|e| e == "md")));
+    docs.extend(
+        std::fs::read_dir(repo().join("docs")).unwrap().map(|e| e.unwrap().path()).filter(|p| p.extension().is_some_and(|e| e == "md")),
+    );
     let mut bad = Vec::new();
     for d in docs {
         for (n, line) in read(&d).lines().enumerate() {
@@ -186,7 +191,12 @@ fn the_docs_exec_our_programs_by_absolute_path() {
                     words.get(j + 1)
                 };
                 if let Some(p) = program.filter(|p| bare(p)) {
-                    bad.push(format!("{}:{}: `{}` runs {p:?} through the container's PATH", d.file_name().unwrap().to_string_lossy(), n + 1, line.trim()));
+                    bad.push(format!(
+                        "{}:{}: `{}` runs {p:?} through the container's PATH",
+                        d.file_name().unwrap().to_string_lossy(),
+                        n + 1,
+                        line.trim()
+                    ));
                 }
             }
         }

@@ -7,11 +7,11 @@ use hermes_testkit as common;
 
 use common::svscan::{as_hermes, is_up, wait_for};
 use common::world::{prerequisites, World};
+use hermes_testkit::world::text as out;
 use std::fs;
 use std::os::unix::fs::{symlink, MetadataExt};
 use std::process::Command;
 use std::time::{Duration, Instant};
-use hermes_testkit::world::text as out;
 
 fn world() -> World {
     World::booted_with_up(env!("CARGO_BIN_EXE_hermes-reconcile"), "coder", |f| {
@@ -144,7 +144,9 @@ fn errors_are_friendly_and_name_the_fix() {
     let o = w.cli(true, &["start", "typo"]);
     assert_eq!(o.status.code(), Some(1));
     assert!(
-        out(&o).contains("no such gateway 'typo': register it with `hermes profile create typo` first, or pass an existing profile name via `-p <name>`"),
+        out(&o).contains(
+            "no such gateway 'typo': register it with `hermes profile create typo` first, or pass an existing profile name via `-p <name>`"
+        ),
         "{}",
         out(&o)
     );
@@ -155,16 +157,16 @@ fn errors_are_friendly_and_name_the_fix() {
     ghost(&w);
     let o = w.cli(true, &["start", "ghost"]);
     assert_eq!(o.status.code(), Some(1));
-    assert!(out(&o).contains("s6-svc -u on 'gateway-ghost' failed (rc=102)") && out(&o).contains("supervisor not listening"), "{}", out(&o));
+    assert!(
+        out(&o).contains("s6-svc -u on 'gateway-ghost' failed (rc=102)") && out(&o).contains("supervisor not listening"),
+        "{}",
+        out(&o)
+    );
     // Registration by the user directly: refused before anything happens, naming the way in.
     w.f.profile("writer2", None, None);
     let o = w.cli(true, &["register", "writer2"]);
     assert_eq!(o.status.code(), Some(1));
-    assert!(
-        out(&o).contains("registering 'writer2' needs root") && out(&o).contains("hermes profile create writer2"),
-        "{}",
-        out(&o)
-    );
+    assert!(out(&o).contains("registering 'writer2' needs root") && out(&o).contains("hermes profile create writer2"), "{}", out(&o));
     assert!(!w.f.slot("writer2").exists());
     assert!(!out(&o).contains("panicked"));
 }
@@ -319,7 +321,15 @@ fn the_user_cannot_get_root_to_run_a_file_it_wrote() {
     let run = fs::read_to_string(w.f.slot("sneaky").join("run")).unwrap();
     let port = run.lines().find_map(|l| l.strip_prefix("export API_SERVER_PORT=")).and_then(|p| p.parse().ok());
     assert!(port.is_some(), "an assigned port: {run}");
-    assert_eq!(run, hermes_core::slot::render::run_script(&w.f.cfg, "sneaky", hermes_core::slot::render::Privilege::DropTo { uid: 10000, gid: 10000 }, port));
+    assert_eq!(
+        run,
+        hermes_core::slot::render::run_script(
+            &w.f.cfg,
+            "sneaky",
+            hermes_core::slot::render::Privilege::DropTo { uid: 10000, gid: 10000 },
+            port
+        )
+    );
     assert!(w.cli(true, &["start", "sneaky"]).status.success());
 
     // 2. Through a planted symlink in profiles/: never registered.

@@ -8,11 +8,11 @@ use hermes_testkit as common;
 
 use common::svscan::wait_for;
 use common::world::{prerequisites, World};
+use hermes_testkit::world::text as out;
 use std::fs;
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
-use hermes_testkit::world::text as out;
 
 /// Quarantine at the 3rd crash within a minute; probes after 10 s, then 20 s; a run up 3 s is
 /// healthy; backoff from 1 s, capped at 2 s. The cool-down is the window in which a test sees
@@ -60,10 +60,20 @@ fn a_crash_loop_is_quarantined_stays_down_across_a_container_restart_and_an_oper
     let o = w.cli(true, &["start", "crashy"]);
     assert_eq!(o.status.code(), Some(1), "{}", out(&o));
     let text = out(&o);
-    assert!(text.contains("did not stay up: it exited 1") && text.contains("time(s) since its slot was supervised") && text.contains("logs/gateways/crashy"), "{text}");
+    assert!(
+        text.contains("did not stay up: it exited 1")
+            && text.contains("time(s) since its slot was supervised")
+            && text.contains("logs/gateways/crashy"),
+        "{text}"
+    );
 
     // 1 s (s6's throttle), then 1.6–2 s of backoff (the registrar), then the 3rd crash.
-    assert!(wait_for(Duration::from_secs(20), || w.status_json("crashy")["state"] == "quarantined"), "{}\n{}", w.status_json("crashy"), w.registrar_log());
+    assert!(
+        wait_for(Duration::from_secs(20), || w.status_json("crashy")["state"] == "quarantined"),
+        "{}\n{}",
+        w.status_json("crashy"),
+        w.registrar_log()
+    );
     let s = w.status_json("crashy");
     assert_eq!((s["up"].as_bool(), s["want_up"].as_bool()), (Some(false), Some(false)), "{s}");
     assert_eq!(s["policy"]["recent_crashes"], 3, "{s}");
@@ -81,7 +91,11 @@ fn a_crash_loop_is_quarantined_stays_down_across_a_container_restart_and_an_oper
     assert!(last.contains("action=registered") && last.contains("reason=quarantined"), "{log}");
     assert_eq!(w.status_json("crashy")["state"], "quarantined");
     // Up at once, ready (`running`) once it says so.
-    assert!(wait_for(Duration::from_secs(5), || w.status_json("steady")["state"] == "running"), "a healthy gateway comes back up: {}", w.status_json("steady"));
+    assert!(
+        wait_for(Duration::from_secs(5), || w.status_json("steady")["state"] == "running"),
+        "a healthy gateway comes back up: {}",
+        w.status_json("steady")
+    );
 
     // The new container's registrar probes it at the cool-down; it still crashes: quarantined
     // again, with a doubled cool-down.
@@ -101,7 +115,11 @@ fn a_crash_loop_is_quarantined_stays_down_across_a_container_restart_and_an_oper
     assert!(o.status.success(), "{}", out(&o));
     assert!(out(&o).contains("cleared the crash policy's hold (quarantined)") && out(&o).contains("still up after 1 s"), "{}", out(&o));
     let s = w.status_json("crashy");
-    assert_eq!((s["state"].as_str(), s["policy"]["state"].as_str(), s["next_start"].as_str()), (Some("running"), Some("running"), None), "{s}");
+    assert_eq!(
+        (s["state"].as_str(), s["policy"]["state"].as_str(), s["next_start"].as_str()),
+        (Some("running"), Some("running"), None),
+        "{s}"
+    );
 }
 
 /// A failed `start` that cleared a quarantine says so; a `stop` of a held gateway cancels the
@@ -150,7 +168,11 @@ fn an_inconsistent_policy_setting_names_the_variables_and_the_fix() {
         .unwrap();
     assert_eq!(o.status.code(), Some(2), "{}", out(&o));
     let text = out(&o);
-    assert!(text.contains("HERMES_CRASH_COOLDOWN_MAX (unset: default 6h) is shorter than HERMES_CRASH_COOLDOWN=7h") && text.contains("raise HERMES_CRASH_COOLDOWN_MAX to at least 7h"), "{text}");
+    assert!(
+        text.contains("HERMES_CRASH_COOLDOWN_MAX (unset: default 6h) is shorter than HERMES_CRASH_COOLDOWN=7h")
+            && text.contains("raise HERMES_CRASH_COOLDOWN_MAX to at least 7h"),
+        "{text}"
+    );
     assert!(!text.contains("Knobs") && !text.contains("HERMES_CRASH_LIMIT"), "{text}");
 }
 
@@ -173,7 +195,11 @@ fn a_probe_that_stays_up_clears_the_quarantine_by_itself() {
         w.registrar_log()
     );
     let s = w.status_json("crashy");
-    assert_eq!((s["state"].as_str(), s["up"].as_bool(), s["policy"]["consecutive_crashes"].as_u64()), (Some("running"), Some(true), Some(0)), "{s}");
+    assert_eq!(
+        (s["state"].as_str(), s["up"].as_bool(), s["policy"]["consecutive_crashes"].as_u64()),
+        (Some("running"), Some(true), Some(0)),
+        "{s}"
+    );
     assert!(w.registrar_log().contains("stable again"), "{}", w.registrar_log());
 }
 
@@ -188,7 +214,9 @@ fn start_and_stop_racing_always_leave_s6_and_the_volume_agreeing() {
         let spawn = |verb: &str| {
             let mut c = Command::new("s6-setuidgid");
             c.arg("hermes").arg(w.bin.as_ref().unwrap());
-            c.env("HERMES_HOME", &w.f.home).env("S6_PROFILE_GATEWAY_SCANDIR", &w.f.scandir).env("HERMES_S6_RECONCILE", &w.f.cfg.reconcile_program);
+            c.env("HERMES_HOME", &w.f.home)
+                .env("S6_PROFILE_GATEWAY_SCANDIR", &w.f.scandir)
+                .env("HERMES_S6_RECONCILE", &w.f.cfg.reconcile_program);
             c.args([verb, "steady", "--no-wait"]).stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null());
             c.spawn().unwrap()
         };
@@ -197,7 +225,9 @@ fn start_and_stop_racing_always_leave_s6_and_the_volume_agreeing() {
         // With --no-wait a command returns once its bytes are in s6's control FIFO: the
         // supervisor acts on them a moment later. A disagreement that lasts is the bug.
         let look = || (wanted_up(&slot), w.state_json("steady")["desired_state"].as_str().map(String::from));
-        let agree = |(s6, rec): &(Option<bool>, Option<String>)| matches!((s6, rec.as_deref()), (Some(true), Some("running")) | (Some(false), Some("stopped")));
+        let agree = |(s6, rec): &(Option<bool>, Option<String>)| {
+            matches!((s6, rec.as_deref()), (Some(true), Some("running")) | (Some(false), Some("stopped")))
+        };
         if !wait_for(Duration::from_secs(2), || agree(&look())) {
             disagreements.push((round, look()));
         }
@@ -252,7 +282,8 @@ fn on_a_full_volume_stop_says_it_stopped_but_could_not_record_and_leaves_no_temp
     let mut tiny = None;
     let mut w = World::new(|f| {
         let d = f.profile("full", Some("running"), None);
-        let st = Command::new("mount").args(["-t", "tmpfs", "-o", "size=64k,uid=10000,gid=10000,mode=0755", "tmpfs"]).arg(&d).status().unwrap();
+        let st =
+            Command::new("mount").args(["-t", "tmpfs", "-o", "size=64k,uid=10000,gid=10000,mode=0755", "tmpfs"]).arg(&d).status().unwrap();
         assert!(st.success(), "mount a tmpfs");
         tiny = Some(Tiny(d.clone()));
         fs::write(d.join("SOUL.md"), "x").unwrap();
@@ -263,13 +294,17 @@ fn on_a_full_volume_stop_says_it_stopped_but_could_not_record_and_leaves_no_temp
     let d = w.f.profile_dir("full");
     assert!(w.wait_gateway_ready("full"));
     // Fill it as the user would.
-    let _ = Command::new("s6-setuidgid").args(["hermes", "dd", "if=/dev/zero", "bs=4k"]).arg(format!("of={}", d.join("fill").display())).output();
+    let _ = Command::new("s6-setuidgid")
+        .args(["hermes", "dd", "if=/dev/zero", "bs=4k"])
+        .arg(format!("of={}", d.join("fill").display()))
+        .output();
     let o = w.cli(true, &["stop", "full"]);
     assert_eq!(o.status.code(), Some(1), "{}", out(&o));
     let text = out(&o);
     assert!(text.contains("gateway stopped; wanted state not recorded") && text.to_lowercase().contains("no space left"), "{text}");
     assert_eq!(wanted_up(&w.f.slot("full")), Some(false), "the stop itself happened");
-    let left: Vec<String> = fs::read_dir(&d).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).filter(|n| n.contains("tmp")).collect();
+    let left: Vec<String> =
+        fs::read_dir(&d).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).filter(|n| n.contains("tmp")).collect();
     assert!(left.is_empty(), "temporary files left behind: {left:?}");
     drop(w);
     drop(tiny);

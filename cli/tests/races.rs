@@ -7,10 +7,10 @@ use hermes_testkit as common;
 
 use common::svscan::wait_for;
 use common::world::{prerequisites, World};
+use hermes_testkit::world::text as out;
 use std::fs;
 use std::process::Command;
 use std::time::{Duration, Instant};
-use hermes_testkit::world::text as out;
 
 /// Backoff from 2 s (so every crash the policy sees backs off, none is left to s6), a wide
 /// window and limit so nothing is quarantined.
@@ -91,7 +91,11 @@ fn an_operator_restart_wins_over_a_backoff_decided_by_a_finish_running_at_the_sa
     assert!(done.get(), "the test's kill happened inside the restart");
     assert!(r.is_ok(), "{r:?}\n{}", w.status_json("steady"));
     let s = w.status_json("steady");
-    assert_eq!((s["up"].as_bool(), s["want_up"].as_bool(), s["policy"]["state"].as_str()), (Some(true), Some(true), Some("running")), "{s}");
+    assert_eq!(
+        (s["up"].as_bool(), s["want_up"].as_bool(), s["policy"]["state"].as_str()),
+        (Some(true), Some(true), Some("running")),
+        "{s}"
+    );
 }
 
 #[test]
@@ -219,7 +223,12 @@ fn a_teardown_of_a_gateway_that_ignores_sigterm_leaves_no_supervisor() {
     let _reg = w.spawn_registrar();
     let st = Command::new("rm").arg("-rf").arg(w.f.profile_dir("gone")).status().unwrap();
     assert!(st.success());
-    assert!(wait_for(Duration::from_secs(30), || !w.f.slot("gone").exists() && fs::read_dir(&w.f.scandir).unwrap().all(|e| !e.unwrap().file_name().to_string_lossy().contains("gone"))), "{}", w.registrar_log());
+    assert!(
+        wait_for(Duration::from_secs(30), || !w.f.slot("gone").exists()
+            && fs::read_dir(&w.f.scandir).unwrap().all(|e| !e.unwrap().file_name().to_string_lossy().contains("gone"))),
+        "{}",
+        w.registrar_log()
+    );
     let left = orphans(&w, "gone");
     assert!(left.is_empty(), "the registrar's teardown left supervisors: {left:?}\n{}", w.registrar_log());
 }
@@ -302,7 +311,9 @@ fn a_boot_pass_during_a_teardown_never_removes_the_directory_under_its_superviso
     let mut c = Command::new(w.bin.as_ref().unwrap());
     c.args(["unregister", "stubborn"]).env("HERMES_HOME", &w.f.home).env("S6_PROFILE_GATEWAY_SCANDIR", &w.f.scandir);
     let unregister = c.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).spawn().unwrap();
-    let aside = || fs::read_dir(&w.f.scandir).unwrap().any(|e| e.unwrap().file_name().to_string_lossy().contains(".gateway-stubborn.tmp.removing-"));
+    let aside = || {
+        fs::read_dir(&w.f.scandir).unwrap().any(|e| e.unwrap().file_name().to_string_lossy().contains(".gateway-stubborn.tmp.removing-"))
+    };
     assert!(wait_for(Duration::from_secs(5), aside), "the teardown began");
     let r = w.f.run();
     assert!(r.errors.is_empty(), "{:?}", r.errors);

@@ -49,7 +49,10 @@ fn s6_marks_a_gateway_ready_only_when_it_says_so() {
     assert_eq!((m["ready"].as_bool(), m["state"].as_str(), m["up"].as_bool()), (Some(false), Some("starting"), Some(true)), "{m}");
     assert!(m["explanation"].as_str().unwrap().contains("not ready yet"), "{m}");
     let table = String::from_utf8_lossy(&w.cli(true, &["status"]).stdout).into_owned();
-    assert!(table.contains("READY") && table.lines().any(|l| l.starts_with("mute ") && l.contains(" no ") && l.contains("starting")), "{table}");
+    assert!(
+        table.contains("READY") && table.lines().any(|l| l.starts_with("mute ") && l.contains(" no ") && l.contains("starting")),
+        "{table}"
+    );
     let h = w.cli(false, &["--json", "health"]);
     let h: serde_json::Value = serde_json::from_slice(&h.stdout).unwrap();
     let problems = h["problems"].to_string();
@@ -70,7 +73,8 @@ fn a_state_file_written_before_the_gateway_ran_does_not_make_it_ready() {
         w = wr.as_raw_fd(),
         bin = env!("CARGO_BIN_EXE_hermes-reconcile"),
     );
-    let mut child = Command::new("sh").arg("-c").arg(&script).env("HERMES_GATEWAY_HEARTBEAT_TIMEOUT", "0").stderr(Stdio::piped()).spawn().unwrap();
+    let mut child =
+        Command::new("sh").arg("-c").arg(&script).env("HERMES_GATEWAY_HEARTBEAT_TIMEOUT", "0").stderr(Stdio::piped()).spawn().unwrap();
     drop(wr);
     nix::fcntl::fcntl(r.as_raw_fd(), nix::fcntl::FcntlArg::F_SETFL(nix::fcntl::OFlag::O_NONBLOCK)).unwrap();
     let mut pipe = fs::File::from(r);
@@ -166,12 +170,17 @@ fn start_waits_for_ready_and_a_start_past_the_timeout_is_start_timeout() {
     assert!(text(&o).contains("start-timeout"), "the failure names the class: {}", text(&o));
     let st = w.status_json("rd-slow");
     assert_eq!(st["killed"], "start-timeout", "{st}");
-    let rec: serde_json::Value = serde_json::from_str(&fs::read_to_string(w.f.profile_dir("rd-slow").join("gateway_policy.json")).unwrap()).unwrap();
+    let rec: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(w.f.profile_dir("rd-slow").join("gateway_policy.json")).unwrap()).unwrap();
     assert_eq!(rec["last_exit"]["killed"], "start-timeout", "{rec}");
     assert!(logged(&w, "rd-slow", &["as start-timeout: not ready"]), "{}", log_of(&w, "rd-slow"));
     // And restarted by the policy, like a crash.
     fs::write(w.f.profile_dir("rd-slow").join("fake-start-delay-ms"), "0").unwrap();
-    assert!(wait_for(Duration::from_secs(15), || svstat(&slot, "up,ready") == "true true" && pid_of(&slot) != Some(before)), "{}", w.status_json("rd-slow"));
+    assert!(
+        wait_for(Duration::from_secs(15), || svstat(&slot, "up,ready") == "true true" && pid_of(&slot) != Some(before)),
+        "{}",
+        w.status_json("rd-slow")
+    );
 }
 
 /// A gateway without sd_notify whose heartbeat stops (its loop stalled, its pid alive) is killed
@@ -198,7 +207,8 @@ fn a_stalled_heartbeat_is_hung_killed_and_restarted() {
     assert_eq!(st["killed"], "hung", "{st}");
     assert!(st["explanation"].as_str().unwrap().contains("hung: killed by its watcher"), "{st}");
     assert!(logged(&w, "rd-beat", &["as hung: its heartbeat"]), "{}", log_of(&w, "rd-beat"));
-    let rec: serde_json::Value = serde_json::from_str(&fs::read_to_string(w.f.profile_dir("rd-beat").join("gateway_policy.json")).unwrap()).unwrap();
+    let rec: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(w.f.profile_dir("rd-beat").join("gateway_policy.json")).unwrap()).unwrap();
     assert_eq!(rec["last_exit"]["killed"], "hung", "{rec}");
     assert_eq!(rec["consecutive"], 1, "counted like a crash: {rec}");
 }
@@ -221,12 +231,19 @@ fn sd_notify_readiness_is_unspoofable_and_a_silent_watchdog_is_hung() {
     // The bridge execs the gateway a moment after s6 ran it: its environment is then the one
     // the bridge gave.
     let gateway = common::world::workspace_binary("hermes-gateway");
-    assert!(wait_for(Duration::from_secs(5), || fs::read_link(format!("/proc/{pid}/exe")).is_ok_and(|e| e == gateway)), "pid {pid} never became the gateway: {}", log_of(&w, "rd-notify"));
+    assert!(
+        wait_for(Duration::from_secs(5), || fs::read_link(format!("/proc/{pid}/exe")).is_ok_and(|e| e == gateway)),
+        "pid {pid} never became the gateway: {}",
+        log_of(&w, "rd-notify")
+    );
     let environ = fs::read(format!("/proc/{pid}/environ")).unwrap();
     let var = |name: &str| {
-        environ.split(|b| *b == 0).find_map(|kv| kv.strip_prefix(format!("{name}=").as_bytes()).map(|v| String::from_utf8_lossy(v).into_owned()))
+        environ
+            .split(|b| *b == 0)
+            .find_map(|kv| kv.strip_prefix(format!("{name}=").as_bytes()).map(|v| String::from_utf8_lossy(v).into_owned()))
     };
-    let socket = var("NOTIFY_SOCKET").unwrap_or_else(|| panic!("the gateway was given no NOTIFY_SOCKET: {}", String::from_utf8_lossy(&environ)));
+    let socket =
+        var("NOTIFY_SOCKET").unwrap_or_else(|| panic!("the gateway was given no NOTIFY_SOCKET: {}", String::from_utf8_lossy(&environ)));
     assert_eq!(var("WATCHDOG_USEC").as_deref(), Some("2000000"));
     // Another process (root, even) says READY=1 for it: not the gateway, so not ready.
     {

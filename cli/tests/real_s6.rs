@@ -109,7 +109,11 @@ fn hermes_user_controls_its_slots_but_cannot_change_what_root_runs() {
 
 /// Gateways running for `profile` (the stand-in's shell, by its command line).
 fn gateways_of(w: &World, profile: &str) -> usize {
-    let pat = if profile == "default" { format!("{} gateway run", w.f.cfg.gateway_program) } else { format!("{} -p {profile} gateway", w.f.cfg.gateway_program) };
+    let pat = if profile == "default" {
+        format!("{} gateway run", w.f.cfg.gateway_program)
+    } else {
+        format!("{} -p {profile} gateway", w.f.cfg.gateway_program)
+    };
     let o = std::process::Command::new("pgrep").args(["-fc", &pat]).output().unwrap();
     String::from_utf8_lossy(&o.stdout).trim().parse().unwrap_or(0)
 }

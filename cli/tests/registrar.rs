@@ -116,7 +116,10 @@ fn a_deleted_profile_whose_gateway_ignores_sigterm_leaves_nothing_behind() {
     let o = w.cli(true, &["request", "stubborn", "--gone"]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     eprintln!("deleted to slot gone: {:?}", t.elapsed());
-    assert!(wait_for(Duration::from_secs(12), || !std::path::Path::new(&format!("/proc/{gateway}")).exists()), "the gateway that ignored SIGTERM is still there");
+    assert!(
+        wait_for(Duration::from_secs(12), || !std::path::Path::new(&format!("/proc/{gateway}")).exists()),
+        "the gateway that ignored SIGTERM is still there"
+    );
     assert!(wait_for(Duration::from_secs(3), || w.supervisors("gateway-stubborn") == 0), "a supervisor is left");
     assert!(
         wait_for(Duration::from_secs(3), || w.f.scandir_names().iter().all(|n| !n.contains("stubborn"))),
@@ -127,8 +130,10 @@ fn a_deleted_profile_whose_gateway_ignores_sigterm_leaves_nothing_behind() {
     // SIGTERM ends it within a second, whatever it was doing.
     let stopping = Instant::now();
     nix::sys::signal::kill(r.pid(), nix::sys::signal::Signal::SIGTERM).unwrap();
-    let gone = wait_for(Duration::from_secs(1), || !std::path::Path::new(&format!("/proc/{}", r.pid())).exists() || {
-        fs::read_to_string(format!("/proc/{}/stat", r.pid())).is_ok_and(|s| s.contains(") Z "))
+    let gone = wait_for(Duration::from_secs(1), || {
+        !std::path::Path::new(&format!("/proc/{}", r.pid())).exists() || {
+            fs::read_to_string(format!("/proc/{}/stat", r.pid())).is_ok_and(|s| s.contains(") Z "))
+        }
     });
     assert!(gone, "the registrar took more than 1 s to stop");
     eprintln!("registrar stopped {:?} after SIGTERM", stopping.elapsed());
@@ -149,7 +154,12 @@ fn sigterm_during_a_stubborn_teardown_stops_the_registrar_at_once_and_the_next_o
     assert!(t.elapsed() < Duration::from_secs(1), "stopping took {:?}", t.elapsed());
     // The next registrar finds the leftover and finishes it.
     let _r = w.spawn_registrar();
-    assert!(wait_for(Duration::from_secs(15), || w.f.scandir_names().iter().all(|n| !n.contains("stubborn"))), "{:?}\n{}", w.f.scandir_names(), w.registrar_log());
+    assert!(
+        wait_for(Duration::from_secs(15), || w.f.scandir_names().iter().all(|n| !n.contains("stubborn"))),
+        "{:?}\n{}",
+        w.f.scandir_names(),
+        w.registrar_log()
+    );
     assert!(!std::path::Path::new(&format!("/proc/{gateway}")).exists(), "orphaned gateway");
     assert_eq!(w.supervisors("gateway-stubborn"), 0, "orphaned supervisor");
 }
@@ -183,7 +193,10 @@ fn a_registrar_killed_at_each_step_of_a_teardown_leaves_no_orphan_once_restarted
         settle(&mut r);
         let names = w.f.scandir_names();
         assert!(names.iter().all(|n| !n.contains("eps")), "killed at step {k}: {names:?}");
-        assert!(wait_for(Duration::from_secs(8), || !std::path::Path::new(&format!("/proc/{gateway}")).exists()), "killed at step {k}: orphaned gateway");
+        assert!(
+            wait_for(Duration::from_secs(8), || !std::path::Path::new(&format!("/proc/{gateway}")).exists()),
+            "killed at step {k}: orphaned gateway"
+        );
         assert!(wait_for(Duration::from_secs(3), || w.supervisors("gateway-eps") == 0), "killed at step {k}: orphaned supervisor");
         assert_eq!(is_up(&w.f.slot("alpha")), Some(true), "killed at step {k}: a bystander went down");
     }
@@ -219,11 +232,19 @@ fn a_file_root_drops_into_a_running_profile_becomes_the_users_and_status_says_so
         "still root's; registrar log:\n{}",
         w.registrar_log()
     );
-    assert!(wait_for(Duration::from_secs(5), || w.registrar_log().contains("took over 1 root-owned entries in profile coder")), "{}", w.registrar_log());
+    assert!(
+        wait_for(Duration::from_secs(5), || w.registrar_log().contains("took over 1 root-owned entries in profile coder")),
+        "{}",
+        w.registrar_log()
+    );
     let o = w.cli(true, &["--json", "status"]);
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v["last_take_over"]["profile"], "coder", "{v}");
     assert_eq!(v["last_take_over"]["entries"], 1, "{v}");
     let o = w.cli(true, &["status"]);
-    assert!(String::from_utf8_lossy(&o.stdout).contains("gave 1 root-owned entries in profile coder"), "{}", String::from_utf8_lossy(&o.stdout));
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("gave 1 root-owned entries in profile coder"),
+        "{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
 }

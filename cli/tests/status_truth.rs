@@ -21,7 +21,8 @@ fn world() -> World {
 }
 
 fn json(o: &Output) -> serde_json::Value {
-    serde_json::from_slice(&o.stdout).unwrap_or_else(|_| panic!("not JSON: {}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr)))
+    serde_json::from_slice(&o.stdout)
+        .unwrap_or_else(|_| panic!("not JSON: {}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr)))
 }
 
 /// Measured: with coder wanted running, uid 10000 ran `s6-svc -d` on its slot; `status` said

@@ -187,7 +187,9 @@ fn state_doc(r: &mut Rng) -> Vec<u8> {
         55..=57 => "\u{feff}{\"desired_state\": \"running\"}".to_string(),
         58..=60 => format!("{{\"desired_state\": \"running\", \"x\": {}}}", r.pick(&["NaN", "Infinity", "-Infinity"])),
         61 => format!("{{\"desired_state\": {}}}", r.pick(&["NaN", "Infinity", "-Infinity", "1e400", "-1e400"])),
-        62..=63 => format!("{{\"gateway_state\": \"running\", \"n\": {}}}", r.pick(&["123456789012345678901234567890", "1e400", "-0", "1E5"])),
+        62..=63 => {
+            format!("{{\"gateway_state\": \"running\", \"n\": {}}}", r.pick(&["123456789012345678901234567890", "1e400", "-0", "1E5"]))
+        }
         64..=66 => {
             let depth = 100 + r.below(800);
             format!("{{\"desired_state\": \"running\", \"x\": {}1{}}}", "[".repeat(depth), "]".repeat(depth))
@@ -401,13 +403,18 @@ fn log_of(len: usize) -> String {
 fn fixed_cases() -> Vec<Case> {
     let mut v = Vec::new();
     let mut c = Case::new("dangling-soul-link");
-    c.dir("home/profiles/ghost").link("home/profiles/ghost/SOUL.md", "missing.md").file("home/profiles/ghost/gateway_state.json", "{\"desired_state\": \"running\"}");
+    c.dir("home/profiles/ghost")
+        .link("home/profiles/ghost/SOUL.md", "missing.md")
+        .file("home/profiles/ghost/gateway_state.json", "{\"desired_state\": \"running\"}");
     v.push(c);
     let mut c = Case::new("soul-link-to-a-file");
     c.dir("home/profiles/real").file("home/profiles/real/p.md", "x").link("home/profiles/real/SOUL.md", "p.md");
     v.push(c);
     let mut c = Case::new("profiles-default-is-a-link");
-    c.dir("elsewhere/d").file("elsewhere/d/SOUL.md", "x").link("home/profiles/default", "@/elsewhere/d").profile("coder", Some(b"{\"desired_state\": \"running\"}"));
+    c.dir("elsewhere/d")
+        .file("elsewhere/d/SOUL.md", "x")
+        .link("home/profiles/default", "@/elsewhere/d")
+        .profile("coder", Some(b"{\"desired_state\": \"running\"}"));
     v.push(c);
     let mut c = Case::new("profiles-default-is-a-dir");
     c.profile("default", Some(b"{\"desired_state\": \"running\"}")).profile("coder", None);
@@ -417,7 +424,9 @@ fn fixed_cases() -> Vec<Case> {
         c.env("HERMES_GATEWAY_NO_SUPERVISE", value).command(1, &["/init", "/opt/hermes/docker/main-wrapper.sh", "gateway", "run"]);
         v.push(c);
     }
-    for (config, mx) in [(None, false), (Some("multiplex_profiles: true\n"), true), (Some("multiplex_profiles: false\n"), false), (Some("x: [\n"), false)] {
+    for (config, mx) in
+        [(None, false), (Some("multiplex_profiles: true\n"), true), (Some("multiplex_profiles: false\n"), false), (Some("x: [\n"), false)]
+    {
         for value in ["maybe", "", "on", "off", " TRUE "] {
             let mut c = Case::new(&format!("multiplex={value:?} config={config:?}"));
             c.env("GATEWAY_MULTIPLEX_PROFILES", value).profile("coder", Some(b"{\"desired_state\": \"running\"}"));
@@ -501,10 +510,8 @@ fn fixed_cases() -> Vec<Case> {
     c.profile("p", Some(b"{\"desired_state\": \"running\"}")).command(1, &["/init", "/opt/hermes/docker/main-wrapper.sh", "dashboard"]);
     v.push(c);
     let mut c = Case::new("legacy-v3");
-    c.command(1, &["s6-svscan", "/run/service"]).command(
-        57,
-        &["/bin/sh", "-e", "/run/s6/basedir/scripts/rc.init", "top", "/opt/hermes/docker/main-wrapper.sh", "gateway", "run"],
-    );
+    c.command(1, &["s6-svscan", "/run/service"])
+        .command(57, &["/bin/sh", "-e", "/run/s6/basedir/scripts/rc.init", "top", "/opt/hermes/docker/main-wrapper.sh", "gateway", "run"]);
     v.push(c);
     v
 }
@@ -641,9 +648,7 @@ fn upstream_obs(root: &Path) -> Obs {
     if let Ok(a) = fs::read(out.join("actions.json")) {
         let rows: Vec<(String, Option<String>, String)> = serde_json::from_slice(&a).unwrap();
         o.entries = Some(
-            rows.into_iter()
-                .map(|(p, s, a)| Entry { profile: unhex(&p), prior: s.map(|s| unhex(&s)), action: a, reason: None })
-                .collect(),
+            rows.into_iter().map(|(p, s, a)| Entry { profile: unhex(&p), prior: s.map(|s| unhex(&s)), action: a, reason: None }).collect(),
         );
     }
     o
@@ -727,7 +732,9 @@ fn shown(b: &[u8]) -> String {
 
 /// Whether our pass folded a named profile's running intent into `gateway-default`.
 fn fold_line(stdout: &[u8]) -> bool {
-    String::from_utf8_lossy(stdout).lines().any(|l| l.contains("profile=default ") && l.contains("action=started") && l.ends_with("reason=folded"))
+    String::from_utf8_lossy(stdout)
+        .lines()
+        .any(|l| l.contains("profile=default ") && l.contains("action=started") && l.ends_with("reason=folded"))
 }
 
 fn compare(c: &Case, up: &Obs, ours: &Obs) -> Verdict {
@@ -760,14 +767,31 @@ fn compare(c: &Case, up: &Obs, ours: &Obs) -> Verdict {
     let Some(up_entries) = &up.entries else {
         // The dashboard container: one line, nothing done.
         if up.stdout != ours.stdout || !up.slots.is_empty() || !ours.slots.is_empty() || up.log.is_some() != ours.log.is_some() {
-            v.unknown.push(format!("no reconcile upstream: stdout {} vs ours {}; slots {:?} vs {:?}", shown(&up.stdout), shown(&ours.stdout), up.slots, ours.slots));
+            v.unknown.push(format!(
+                "no reconcile upstream: stdout {} vs ours {}; slots {:?} vs {:?}",
+                shown(&up.stdout),
+                shown(&ours.stdout),
+                up.slots,
+                ours.slots
+            ));
         }
         return v;
     };
     // The driver saw what upstream printed.
     let rendered: Vec<u8> = up_entries
         .iter()
-        .flat_map(|e| [b"reconcile: profile=".as_slice(), &e.profile, b" prior_state=", e.prior.as_deref().unwrap_or(b"None"), b" action=", e.action.as_bytes(), b"\n"].concat())
+        .flat_map(|e| {
+            [
+                b"reconcile: profile=".as_slice(),
+                &e.profile,
+                b" prior_state=",
+                e.prior.as_deref().unwrap_or(b"None"),
+                b" action=",
+                e.action.as_bytes(),
+                b"\n",
+            ]
+            .concat()
+        })
         .collect();
     if rendered != up.stdout {
         v.unknown.push(format!("upstream stdout {} is not its actions {}", shown(&up.stdout), shown(&rendered)));
@@ -844,7 +868,8 @@ fn compare(c: &Case, up: &Obs, ours: &Obs) -> Verdict {
         if a.action != b.action && !action_explained {
             if a.profile != b"default" && c.mx_config && a.action == "started" && b.action == "registered" {
                 v.known("multiplex-config");
-            } else if a.profile == b"default" && a.action == "registered" && b.action == "started" && b.reason.as_deref() == Some("folded") {
+            } else if a.profile == b"default" && a.action == "registered" && b.action == "started" && b.reason.as_deref() == Some("folded")
+            {
                 v.known("multiplex-fold");
             } else {
                 v.unknown.push(format!("profile={}: action upstream {}, ours {}", String::from_utf8_lossy(&a.profile), a.action, b.action));
@@ -863,7 +888,10 @@ fn compare(c: &Case, up: &Obs, ours: &Obs) -> Verdict {
             continue;
         }
         if up.tree.get(k) != ours.tree.get(k) {
-            if k == hermes_core::volume::ports::RECORD_FILE && !up.tree.contains_key(k) && ours.tree.get(k).is_some_and(|d| d.starts_with("file ") && d.ends_with(&format!("uid={UID} mode=644"))) {
+            if k == hermes_core::volume::ports::RECORD_FILE
+                && !up.tree.contains_key(k)
+                && ours.tree.get(k).is_some_and(|d| d.starts_with("file ") && d.ends_with(&format!("uid={UID} mode=644")))
+            {
                 // The profiles' API server ports, recorded as the user's file (README, "Per-profile ports").
                 v.known("ports-record");
                 continue;
@@ -895,11 +923,26 @@ fn compare_logs(up_entries: &[Entry], our_entries: &[Entry], up: &Obs, ours: &Ob
     // Upstream's values may hold newlines: count its new lines by what they render to.
     let up_new: Vec<u8> = up_entries
         .iter()
-        .flat_map(|e| [b" profile=".as_slice(), &e.profile, b" prior_state=", e.prior.as_deref().unwrap_or(b"None"), b" action=", e.action.as_bytes(), b"\n"].concat())
+        .flat_map(|e| {
+            [
+                b" profile=".as_slice(),
+                &e.profile,
+                b" prior_state=",
+                e.prior.as_deref().unwrap_or(b"None"),
+                b" action=",
+                e.action.as_bytes(),
+                b"\n",
+            ]
+            .concat()
+        })
         .collect();
     let up_lines = up_new.iter().filter(|&&b| b == b'\n').count();
     let (Some((up_old, up_tail)), Some((our_old, our_tail))) = (split(&up.log, up_lines), split(&ours.log, our_entries.len())) else {
-        v.unknown.push(format!("boot log: upstream {} bytes, ours {} bytes", up.log.as_ref().map_or(0, Vec::len), ours.log.as_ref().map_or(0, Vec::len)));
+        v.unknown.push(format!(
+            "boot log: upstream {} bytes, ours {} bytes",
+            up.log.as_ref().map_or(0, Vec::len),
+            ours.log.as_ref().map_or(0, Vec::len)
+        ));
         return;
     };
     if up_old != our_old {
@@ -1004,7 +1047,14 @@ fn the_boot_pass_differs_from_upstreams_only_where_the_readme_says() {
         }
         if !verdict.unknown.is_empty() {
             *by_kind.entry("UNDOCUMENTED").or_default() += 1;
-            failures.push(format!("--- {} ({:?})\n{}\n  ours:     {}\n  upstream: {}", c.name, c.env, verdict.unknown.join("\n"), shown(&o.stdout), shown(&up.stdout)));
+            failures.push(format!(
+                "--- {} ({:?})\n{}\n  ours:     {}\n  upstream: {}",
+                c.name,
+                c.env,
+                verdict.unknown.join("\n"),
+                shown(&o.stdout),
+                shown(&up.stdout)
+            ));
         }
     }
     eprintln!(
@@ -1022,7 +1072,13 @@ fn the_boot_pass_differs_from_upstreams_only_where_the_readme_says() {
         drop(tmp);
         eprintln!("upstream_diff: trees removed in {:.1?}", t.elapsed());
     }
-    assert!(failures.is_empty(), "{} of {} homes differ from upstream in a way README.md does not list:\n{}", failures.len(), cases.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} of {} homes differ from upstream in a way README.md does not list:\n{}",
+        failures.len(),
+        cases.len(),
+        failures.join("\n")
+    );
 }
 
 /// Each known kind is a row of README.md's table, named there.

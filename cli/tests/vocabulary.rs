@@ -70,7 +70,11 @@ fn exit_75_is_retried_with_backoff_never_parked_and_never_counted_toward_quarant
     while Instant::now() < until {
         let s = w.status_json("again");
         let state = s["state"].as_str().unwrap_or("?").to_string();
-        assert!(!matches!(state.as_str(), "quarantined" | "parked" | "config-error" | "stopped"), "exit 75 was {state}: {s}\n{}", w.registrar_log());
+        assert!(
+            !matches!(state.as_str(), "quarantined" | "parked" | "config-error" | "stopped"),
+            "exit 75 was {state}: {s}\n{}",
+            w.registrar_log()
+        );
         // (No record yet while the first finish runs.)
         assert_eq!(s["policy"]["recent_crashes"].as_u64().unwrap_or(0), 0, "exit 75 counted as a crash: {s}");
         seen.insert(state);
@@ -132,7 +136,11 @@ fn a_parked_profile_stays_down_at_boot_in_the_registrar_and_in_status_and_start_
     assert!(w.wait_gateway_ready("live"));
     let marker = w.f.profile_dir("live").join("gateway.parked");
     user_file(&marker);
-    assert!(wait_for(Duration::from_secs(10), || is_up(&w.f.slot("live")) == Some(false) && has_down_file(&w, "live")), "{}", w.registrar_log());
+    assert!(
+        wait_for(Duration::from_secs(10), || is_up(&w.f.slot("live")) == Some(false) && has_down_file(&w, "live")),
+        "{}",
+        w.registrar_log()
+    );
     assert_eq!(w.status_json("live")["state"], "parked");
     assert_eq!(w.state_json("live")["gateway_state"], "running", "the gateway's own intent is kept for when it is unparked");
     // The registrar reports a look once it is over (after the down file it wrote): wait for it.
@@ -240,7 +248,11 @@ fn with_multiplexing_a_named_running_intent_starts_gateway_default_and_status_sa
     let all = status_all(&w);
     assert_eq!(all["multiplexing"]["serves"], serde_json::json!(["default", "coder", "writer"]), "{all}");
     let entry = |p: &str| all["profiles"].as_array().unwrap().iter().find(|e| e["profile"] == p).cloned().unwrap();
-    assert_eq!((entry("coder")["state"].as_str(), entry("coder")["served_by"].as_str()), (Some("served-by-default"), Some("default")), "{all}");
+    assert_eq!(
+        (entry("coder")["state"].as_str(), entry("coder")["served_by"].as_str()),
+        (Some("served-by-default"), Some("default")),
+        "{all}"
+    );
     assert!(entry("parkee")["served_by"].is_null() && entry("parkee")["state"] == "parked", "{all}");
     let human = out(&w.cli(true, &["status"]));
     assert!(human.contains("multiplexing: gateway-default serves default, coder, writer"), "{human}");

@@ -112,7 +112,11 @@ pub fn human_duration(secs: f64) -> String {
         100..=5999 => format!("{} min", (s + 30) / 60),
         _ => {
             let m = (s + 30) / 60;
-            if m.is_multiple_of(60) { format!("{} h", m / 60) } else { format!("{} h {} min", m / 60, m % 60) }
+            if m.is_multiple_of(60) {
+                format!("{} h", m / 60)
+            } else {
+                format!("{} h {} min", m / 60, m % 60)
+            }
         }
     }
 }

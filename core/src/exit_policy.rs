@@ -100,7 +100,10 @@ impl ExitClass {
 
     /// Whether s6 should start the gateway again by itself.
     pub fn restarts(self) -> bool {
-        matches!(self, ExitClass::Crash | ExitClass::Restart | ExitClass::Hung | ExitClass::StartTimeout | ExitClass::Memory | ExitClass::Oom)
+        matches!(
+            self,
+            ExitClass::Crash | ExitClass::Restart | ExitClass::Hung | ExitClass::StartTimeout | ExitClass::Memory | ExitClass::Oom
+        )
     }
 
     /// Whether it counts toward a quarantine.
@@ -124,7 +127,17 @@ mod tests {
         use crate::liveness::Killed;
         assert_eq!(ExitClass::of_death(Some(0), Some(Killed::Hung)), ExitClass::Hung, "a watcher's kill is never a clean exit");
         assert_eq!(ExitClass::of_death(None, Some(Killed::StartTimeout)), ExitClass::StartTimeout);
-        assert!(ExitClass::Hung.restarts() && ExitClass::StartTimeout.restarts() && ExitClass::Hung.is_crash() && !ExitClass::Restart.is_crash());
-        assert!(!ExitClass::Finished.restarts() && !ExitClass::ConfigError.restarts() && ExitClass::Crash.restarts() && ExitClass::Restart.restarts());
+        assert!(
+            ExitClass::Hung.restarts()
+                && ExitClass::StartTimeout.restarts()
+                && ExitClass::Hung.is_crash()
+                && !ExitClass::Restart.is_crash()
+        );
+        assert!(
+            !ExitClass::Finished.restarts()
+                && !ExitClass::ConfigError.restarts()
+                && ExitClass::Crash.restarts()
+                && ExitClass::Restart.restarts()
+        );
     }
 }

@@ -24,11 +24,7 @@ impl fmt::Display for NameError {
         match self {
             NameError::Empty => write!(f, "profile name must not be empty"),
             NameError::TooLong(n) => write!(f, "profile name too long ({n} > {MAX_LEN})"),
-            NameError::BadChars(n) => write!(
-                f,
-                "profile name must match [a-z0-9][a-z0-9_-]{{0,63}}, got '{}'",
-                n.escape_debug()
-            ),
+            NameError::BadChars(n) => write!(f, "profile name must match [a-z0-9][a-z0-9_-]{{0,63}}, got '{}'", n.escape_debug()),
         }
     }
 }
@@ -45,9 +41,7 @@ pub fn validate(name: &str) -> Result<(), NameError> {
         return Err(NameError::TooLong(name.chars().count()));
     }
     let first_ok = b[0].is_ascii_lowercase() || b[0].is_ascii_digit();
-    let rest_ok = b[1..]
-        .iter()
-        .all(|&c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'_' || c == b'-');
+    let rest_ok = b[1..].iter().all(|&c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'_' || c == b'-');
     if first_ok && rest_ok {
         Ok(())
     } else {

@@ -24,35 +24,88 @@ pub enum Problem {
     Usage(String),
     InvalidName(NameError),
     /// The scan directory cannot be opened or used.
-    Scandir { path: PathBuf, error: io::Error },
+    Scandir {
+        path: PathBuf,
+        error: io::Error,
+    },
     /// No slot for this profile in the scandir.
-    NotRegistered { profile: String, hint: Option<String> },
+    NotRegistered {
+        profile: String,
+        hint: Option<String>,
+    },
     /// No profile directory (with `SOUL.md`) on the volume.
-    NoProfile { profile: String, path: PathBuf },
-    AlreadyRegistered { profile: String, path: PathBuf },
+    NoProfile {
+        profile: String,
+        path: PathBuf,
+    },
+    AlreadyRegistered {
+        profile: String,
+        path: PathBuf,
+    },
     /// A control command to a supervisor failed, in `s6-svc`'s terms (its exit code and words).
-    Svc { service: String, command: String, code: i32, message: String },
+    Svc {
+        service: String,
+        command: String,
+        code: i32,
+        message: String,
+    },
     /// Registering would exceed the scanner's service limit.
-    Capacity { used: usize, needed: usize, max: usize, raise: String },
+    Capacity {
+        used: usize,
+        needed: usize,
+        max: usize,
+        raise: String,
+    },
     /// Unregistering a profile that is still on the volume: the registrar would put it back.
-    ProfileStillExists { profile: String, path: PathBuf },
+    ProfileStillExists {
+        profile: String,
+        path: PathBuf,
+    },
     /// A root-side verb run without root: refused before doing anything.
-    NeedsRoot { what: String, path: PathBuf, instead: String },
+    NeedsRoot {
+        what: String,
+        path: PathBuf,
+        instead: String,
+    },
     /// The kernel refused an operation.
-    Permission { path: PathBuf, action: String, uid: u32 },
+    Permission {
+        path: PathBuf,
+        action: String,
+        uid: u32,
+    },
     /// Something did not happen in time.
-    Timeout { what: String },
+    Timeout {
+        what: String,
+    },
     /// Anything else the system said no to.
-    Io { path: PathBuf, action: String, error: io::Error },
+    Io {
+        path: PathBuf,
+        action: String,
+        error: io::Error,
+    },
     /// A gateway that was started did not stay up.
     /// `now` is what `status` says of it since (its state and why).
     /// `cleared`: the crash policy's hold the command cleared before starting it, if any.
-    DidNotStayUp { profile: String, how: String, restarts: usize, now: String, log: PathBuf, cleared: Option<&'static str> },
+    DidNotStayUp {
+        profile: String,
+        how: String,
+        restarts: usize,
+        now: String,
+        log: PathBuf,
+        cleared: Option<&'static str>,
+    },
     /// The s6 action happened, but the wanted state could not be recorded on the volume.
-    NotRecorded { done: String, path: PathBuf, error: io::Error },
+    NotRecorded {
+        done: String,
+        path: PathBuf,
+        error: io::Error,
+    },
     /// Something stands at a path that this program refuses to use (a link, a FIFO…);
     /// `why` reads after the path: "is a symbolic link, not a directory; …".
-    Unusable { path: PathBuf, why: String },
+    Unusable {
+        path: PathBuf,
+        why: String,
+    },
 }
 
 impl Problem {
@@ -244,6 +297,9 @@ mod tests {
         assert!(matches!(p, Problem::Permission { .. }));
         assert!(p.to_string().starts_with("permission denied: cannot write /opt/data/x as uid 10000"), "{p}");
         let j = p.to_json();
-        assert_eq!((j["kind"].as_str(), j["path"].as_str(), j["exit_code"].as_u64()), (Some("permission-denied"), Some("/opt/data/x"), Some(1)));
+        assert_eq!(
+            (j["kind"].as_str(), j["path"].as_str(), j["exit_code"].as_u64()),
+            (Some("permission-denied"), Some("/opt/data/x"), Some(1))
+        );
     }
 }

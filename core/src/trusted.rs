@@ -69,7 +69,12 @@ fn walk(path: &Path, hops: &mut u32) -> Result<(), String> {
                 // Missing: harmless only if nobody but root may create it.
                 let parent = std::fs::symlink_metadata(&at).map_err(|e| format!("{} cannot be checked ({e})", at.display()))?;
                 if parent.mode() & 0o022 != 0 {
-                    return Err(format!("{} does not exist, and {} (mode {:o}) lets users other than root create it", next.display(), at.display(), parent.mode() & 0o7777));
+                    return Err(format!(
+                        "{} does not exist, and {} (mode {:o}) lets users other than root create it",
+                        next.display(),
+                        at.display(),
+                        parent.mode() & 0o7777
+                    ));
                 }
                 return Ok(());
             }
@@ -143,7 +148,10 @@ mod tests {
         }
         assert!(unsafe_path_entry("").unwrap().contains("empty"));
         assert!(unsafe_path_entry("bin").unwrap().contains("relative"));
-        assert!(unsafe_path_entry("/tmp").unwrap().contains("writable by users other than root"), "sticky is not enough for the entry itself");
+        assert!(
+            unsafe_path_entry("/tmp").unwrap().contains("writable by users other than root"),
+            "sticky is not enough for the entry itself"
+        );
         let missing = unsafe_path_entry("/tmp/no-such-dir-here").unwrap();
         assert!(missing.contains("does not exist") && missing.contains("/tmp"), "{missing}");
 

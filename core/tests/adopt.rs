@@ -2,8 +2,8 @@
 //! owner owned becomes the configured user's, links are re-owned and never followed, a file
 //! hard-linked from elsewhere and another file system are left alone.
 
-use hermes_testkit::{is_root, need, Fixture};
 use hermes_core::volume::adopt::adopt;
+use hermes_testkit::{is_root, need, Fixture};
 use std::fs;
 use std::os::unix::fs::{chown, lchown, symlink, MetadataExt};
 

@@ -240,14 +240,15 @@ fn unreadable_profile_dir_is_skipped_and_reported() {
     let denying = FaultyFs::new(&RealFs, None).deny(&d, nix::libc::EACCES);
     let ctx = hermes_core::ctx::Ctx::new(&denying, &hermes_core::clock::SystemClock, &f.cfg);
     let r = boot::run(&ctx, &hermes_core::boot::plan::Container::default(), &Options::default()).unwrap();
-    assert_eq!(
-        named(&r),
-        vec![("locked".into(), None, Action::Skipped), ("open".into(), Some("running".into()), Action::Started)]
-    );
+    assert_eq!(named(&r), vec![("locked".into(), None, Action::Skipped), ("open".into(), Some("running".into()), Action::Started)]);
     assert_eq!(r.entries[1].reason.as_deref(), Some("unreadable"));
     assert!(r.warnings.iter().any(|w| w.contains("locked") && w.contains("denied")), "{:?}", r.warnings);
     assert!(!f.slot("locked").exists() && f.slot("open").is_dir());
-    assert!(f.boot_log().contains("profile=locked prior_state=None action=skipped prior_exit=unknown reason=unreadable"), "{}", f.boot_log());
+    assert!(
+        f.boot_log().contains("profile=locked prior_state=None action=skipped prior_exit=unknown reason=unreadable"),
+        "{}",
+        f.boot_log()
+    );
 }
 
 #[test]

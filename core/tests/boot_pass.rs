@@ -4,8 +4,8 @@
 use hermes_testkit as common;
 
 use common::*;
-use hermes_core::boot::Options;
 use hermes_core::boot::plan::{Action, Container};
+use hermes_core::boot::Options;
 use hermes_core::clock::SystemClock;
 use hermes_core::ctx::Ctx;
 use hermes_core::fs::RealFs;
@@ -36,11 +36,7 @@ fn running_profile_is_registered_and_autostarted() {
 #[case::starting(Some("starting"), None, Some("starting"))]
 #[case::desired_stopped_beats_running(Some("running"), Some("stopped"), Some("stopped"))]
 #[case::no_state_file(None, None, None)]
-fn not_running_profiles_are_registered_down(
-    #[case] state: Option<&str>,
-    #[case] desired: Option<&str>,
-    #[case] prior: Option<&str>,
-) {
+fn not_running_profiles_are_registered_down(#[case] state: Option<&str>, #[case] desired: Option<&str>, #[case] prior: Option<&str>) {
     let f = Fixture::new();
     f.profile("coder", state, desired);
     let r = f.run();
@@ -109,11 +105,9 @@ fn a_dangling_soul_link_marks_no_profile() {
 #[test]
 fn corrupt_non_object_and_bom_state_files() {
     let f = Fixture::new();
-    for (name, body) in [
-        ("corrupt", &b"{ not valid json"[..]),
-        ("list", b"[\"running\"]"),
-        ("bom", b"\xEF\xBB\xBF{\"gateway_state\":\"running\"}"),
-    ] {
+    for (name, body) in
+        [("corrupt", &b"{ not valid json"[..]), ("list", b"[\"running\"]"), ("bom", b"\xEF\xBB\xBF{\"gateway_state\":\"running\"}")]
+    {
         let d = f.profile(name, None, None);
         fs::write(d.join("gateway_state.json"), body).unwrap();
     }
@@ -220,10 +214,7 @@ fn invalid_names_are_skipped_and_the_pass_goes_on() {
     f.profile("BadName", Some("running"), None);
     f.profile("zeta", Some("running"), None);
     let r = f.run();
-    assert_eq!(
-        named(&r),
-        vec![("BadName".into(), None, Action::Skipped), ("zeta".into(), Some("running".into()), Action::Started)]
-    );
+    assert_eq!(named(&r), vec![("BadName".into(), None, Action::Skipped), ("zeta".into(), Some("running".into()), Action::Started)]);
     assert_eq!(r.entries[1].reason.as_deref(), Some("invalid-name"));
     assert!(!f.scandir.join("gateway-BadName").exists());
     assert!(f.boot_log().contains("profile=BadName prior_state=None action=skipped prior_exit=unknown reason=invalid-name"));
@@ -303,8 +294,7 @@ fn legacy_gateway_run_command_seeds_root_state_once() {
     let r = f.run_with(&c, &Options::default());
     assert_eq!(actions(&r), vec![("default".into(), Some("running".into()), Action::Started)]);
     assert!(r.migrated_legacy_state);
-    let doc: serde_json::Value =
-        serde_json::from_str(&fs::read_to_string(f.home.join("gateway_state.json")).unwrap()).unwrap();
+    let doc: serde_json::Value = serde_json::from_str(&fs::read_to_string(f.home.join("gateway_state.json")).unwrap()).unwrap();
     assert_eq!(doc["gateway_state"], "running");
     assert_eq!(doc["desired_state"], "running");
     assert_eq!(doc["migrated_from"], "legacy-container-cmd");
@@ -417,10 +407,7 @@ fn multiplex_keeps_named_slots_down_but_default_follows_its_state() {
     let r = f.run_with(&c, &Options::default());
     assert_eq!(
         actions(&r),
-        vec![
-            ("default".into(), Some("running".into()), Action::Started),
-            ("coder".into(), Some("running".into()), Action::Registered),
-        ]
+        vec![("default".into(), Some("running".into()), Action::Started), ("coder".into(), Some("running".into()), Action::Registered),]
     );
     assert!(f.slot("coder").join("down").exists());
     // Persisted states are not modified.
@@ -429,8 +416,8 @@ fn multiplex_keeps_named_slots_down_but_default_follows_its_state() {
 
 #[test]
 fn multiplex_flag_from_config_yaml_top_level_or_nested_and_env_override() {
-    use hermes_core::volume::multiplex::{read_config_flag, resolve};
     use hermes_core::fs::Fs;
+    use hermes_core::volume::multiplex::{read_config_flag, resolve};
     let f = Fixture::new();
     let home = RealFs.open_root(&f.home).unwrap();
     assert_eq!(read_config_flag(&RealFs, &home), Ok(None));
@@ -529,12 +516,7 @@ fn an_injected_failure_on_one_slot_fails_that_slot_only_and_exits_nonzero() {
     g.profile("bbb", Some("running"), None);
     g.hand_over();
     boot::run(&Ctx::new(&probe, &SystemClock, &g.cfg), &Container::default(), &Options::default()).unwrap();
-    let step = probe
-        .log()
-        .iter()
-        .position(|(op, p)| op == "create" && p.ends_with(".gateway-bbb.tmp/run"))
-        .unwrap()
-        + 1;
+    let step = probe.log().iter().position(|(op, p)| op == "create" && p.ends_with(".gateway-bbb.tmp/run")).unwrap() + 1;
     let faulty = FaultyFs::new(&RealFs, Some(Fault::ErrorAt(step)));
     f.hand_over();
     let r = boot::run(&Ctx::new(&faulty, &SystemClock, &f.cfg), &Container::default(), &Options::default()).unwrap();

@@ -4,9 +4,9 @@
 //! converge to exactly the scandir of an uninterrupted pass, and at no step may a scanner
 //! looking at the scandir see a half-built slot or a staging directory under a scanned name.
 
+use hermes_core::boot::plan::Container;
 use hermes_core::boot::{self, Options};
 use hermes_core::config::Config;
-use hermes_core::boot::plan::Container;
 use hermes_core::fs::faulty::{Fault, FaultyFs};
 use hermes_core::fs::RealFs;
 use std::collections::BTreeMap;
@@ -70,7 +70,11 @@ impl Tree {
         if hermes_testkit::is_root() {
             hermes_testkit::give(&self.cfg.home, self.cfg.uid, self.cfg.gid);
         }
-        let _ = boot::run(&hermes_core::ctx::Ctx::new(fs_, &hermes_core::clock::SystemClock, &self.cfg), &Container::default(), &Options::default());
+        let _ = boot::run(
+            &hermes_core::ctx::Ctx::new(fs_, &hermes_core::clock::SystemClock, &self.cfg),
+            &Container::default(),
+            &Options::default(),
+        );
     }
 }
 

@@ -2,12 +2,12 @@
 //! the pass's invariants: it never aborts, one slot per valid profile and nothing else, `down`
 //! exactly when the profile is not wanted running, nothing written outside home and scandir.
 
+use hermes_core::boot::plan::{Action, Container};
 use hermes_core::boot::{self, Options};
 use hermes_core::config::Config;
-use hermes_core::boot::plan::{Action, Container};
-use hermes_core::name;
 use hermes_core::fs::faulty::FaultyFs;
 use hermes_core::fs::RealFs;
+use hermes_core::name;
 use proptest::prelude::*;
 use std::collections::BTreeSet;
 use std::fs;

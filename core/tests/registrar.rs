@@ -218,8 +218,14 @@ fn an_edited_next_start_is_clamped_to_the_policys_maxima() {
     let death = unix - 10.0;
     let cases = [
         // (record, the latest the hold may end)
-        (format!(r#"{{"state":"quarantined","next_start":1e300,"last_exit":{{"at":{death},"code":1,"signal":null}}}}"#), death + 6.0 * 3600.0),
-        (format!(r#"{{"state":"quarantined","next_start":3.9e9,"last_exit":{{"at":{death},"code":1,"signal":null}}}}"#), death + 6.0 * 3600.0),
+        (
+            format!(r#"{{"state":"quarantined","next_start":1e300,"last_exit":{{"at":{death},"code":1,"signal":null}}}}"#),
+            death + 6.0 * 3600.0,
+        ),
+        (
+            format!(r#"{{"state":"quarantined","next_start":3.9e9,"last_exit":{{"at":{death},"code":1,"signal":null}}}}"#),
+            death + 6.0 * 3600.0,
+        ),
         (format!(r#"{{"state":"backing-off","next_start":3.9e9,"last_exit":{{"at":{death},"code":1,"signal":null}}}}"#), death + 60.0),
         // No known death (or one in the future): nothing to wait from; due now.
         (r#"{"state":"quarantined","next_start":3.9e9}"#.to_string(), unix),
@@ -239,7 +245,10 @@ fn an_edited_next_start_is_clamped_to_the_policys_maxima() {
         assert!(due.is_some_and(|t| t <= latest + 1.5), "{record}: due {due:?}, latest {latest}");
         // The bound does not move with the clock: an hour later it is still the same time.
         clock.advance(Duration::from_secs(3600));
-        let again = hermes_core::registrar::schedule::due(&hermes_core::policy::record::read(&Ctx::new(&RealFs, &clock, &f.cfg), "alpha"), &f.cfg.policy);
+        let again = hermes_core::registrar::schedule::due(
+            &hermes_core::policy::record::read(&Ctx::new(&RealFs, &clock, &f.cfg), "alpha"),
+            &f.cfg.policy,
+        );
         if latest > unix + 3600.0 {
             assert_eq!(again, due, "{record}");
         }

@@ -5,13 +5,13 @@
 //! through the same walk as `adopt-volume` (never a hard link with another name, which may be
 //! outside the volume), bounded, and never across into other profiles or the loggers' logs.
 
-use hermes_testkit::{is_root, need, Fixture};
 use hermes_core::boot::plan::Container;
 use hermes_core::clock::ManualClock;
 use hermes_core::ctx::Ctx;
 use hermes_core::fs::RealFs;
 use hermes_core::lifecycle::status::status;
 use hermes_core::registrar::{take_over, Registrar, Scope};
+use hermes_testkit::{is_root, need, Fixture};
 use std::collections::BTreeSet;
 use std::fs;
 use std::os::unix::fs::{symlink, MetadataExt, PermissionsExt};

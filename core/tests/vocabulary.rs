@@ -27,7 +27,11 @@ fn a_parked_profile_is_registered_down_whatever_its_state_and_a_link_counts_unfo
     assert_eq!(entry(&r, "linked"), (Action::Registered, Some("parked".into())));
     assert_eq!(entry(&r, "plain"), (Action::Started, None));
     assert!(f.slot("parkee").join("down").exists() && f.slot("linked").join("down").exists());
-    assert!(f.boot_log().contains("profile=parkee prior_state=running action=registered prior_exit=unknown reason=parked\n"), "{}", f.boot_log());
+    assert!(
+        f.boot_log().contains("profile=parkee prior_state=running action=registered prior_exit=unknown reason=parked\n"),
+        "{}",
+        f.boot_log()
+    );
 }
 
 #[test]
@@ -56,7 +60,11 @@ fn a_deleted_directory_that_is_a_link_is_not_followed_and_tombstones_nothing() {
     std::os::unix::fs::symlink(&elsewhere, f.home.join("profiles/.deleted")).unwrap();
     let r = f.run();
     assert_eq!(entry(&r, "coder"), (Action::Registered, None));
-    assert!(r.warnings.iter().any(|w| w.contains(".deleted is a symbolic link") && w.contains("tombstones are ignored")), "{:?}", r.warnings);
+    assert!(
+        r.warnings.iter().any(|w| w.contains(".deleted is a symbolic link") && w.contains("tombstones are ignored")),
+        "{:?}",
+        r.warnings
+    );
 }
 
 #[test]

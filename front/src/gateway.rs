@@ -26,9 +26,9 @@
 //! its resident memory at that rate, like a leaking gateway). `--ready-after SECS`,
 //! `--hang-after SECS` and `--grow-memory MB_PER_S` do the same from the command line.
 
-use hermes_core::volume::marker::{process_start_time, MARKER_FILE, MARKER_TTL_SECS};
 use hermes_core::fs::{write_atomic, FileLock, Fs, RealFs};
 use hermes_core::slot::LOCK_FILE;
+use hermes_core::volume::marker::{process_start_time, MARKER_FILE, MARKER_TTL_SECS};
 use hermes_core::volume::state::{read_json_object, LIFECYCLE_FILE, STATE_FILE, STATE_SUBDIR};
 use serde_json::{json, Value};
 use std::ffi::OsStr;
@@ -91,7 +91,9 @@ pub fn probe_port_for(root: &Path, profile: &str) -> u16 {
         .and_then(|t| serde_json::from_str::<Value>(&t).ok())
         .and_then(|v| v["ports"][profile]["port"].as_u64())
         .and_then(|p| u16::try_from(p).ok());
-    let dotenv = std::fs::read_to_string(dir.join(hermes_core::volume::ports::DOTENV_FILE)).map(|t| hermes_core::volume::ports::parse_dotenv(&t)).unwrap_or_default();
+    let dotenv = std::fs::read_to_string(dir.join(hermes_core::volume::ports::DOTENV_FILE))
+        .map(|t| hermes_core::volume::ports::parse_dotenv(&t))
+        .unwrap_or_default();
     match recorded {
         Some(p) if !dir.join(PORT_FILE).exists() && dotenv.port.is_none() => p,
         _ => port_for(&dir, profile),
@@ -114,7 +116,9 @@ pub fn port_for(dir: &Path, profile: &str) -> u16 {
     if let Some(p) = std::fs::read_to_string(dir.join(PORT_FILE)).ok().and_then(|s| s.trim().parse().ok()) {
         return p;
     }
-    let dotenv = std::fs::read_to_string(dir.join(hermes_core::volume::ports::DOTENV_FILE)).map(|t| hermes_core::volume::ports::parse_dotenv(&t)).unwrap_or_default();
+    let dotenv = std::fs::read_to_string(dir.join(hermes_core::volume::ports::DOTENV_FILE))
+        .map(|t| hermes_core::volume::ports::parse_dotenv(&t))
+        .unwrap_or_default();
     if let Some(p) = dotenv.port.or_else(|| std::env::var("API_SERVER_PORT").ok()).and_then(|s| s.trim().parse().ok()) {
         return p;
     }
@@ -324,7 +328,8 @@ fn answer(mut conn: TcpStream, body: &str) {
 
 /// `GET /health` against 127.0.0.1:`port`; the body on a 200.
 pub fn probe(port: u16) -> Result<String, String> {
-    let mut c = TcpStream::connect_timeout(&([127, 0, 0, 1], port).into(), Duration::from_secs(2)).map_err(|e| format!("127.0.0.1:{port}: {e}"))?;
+    let mut c =
+        TcpStream::connect_timeout(&([127, 0, 0, 1], port).into(), Duration::from_secs(2)).map_err(|e| format!("127.0.0.1:{port}: {e}"))?;
     let _ = c.set_read_timeout(Some(Duration::from_secs(2)));
     c.write_all(b"GET /health HTTP/1.0\r\n\r\n").map_err(|e| e.to_string())?;
     let mut resp = String::new();
@@ -353,9 +358,17 @@ pub fn run(opts: &Options) -> i32 {
     let pid = std::process::id();
     let started = chrono::Utc::now().timestamp_millis() as f64 / 1000.0;
     let t0 = Instant::now();
-    let scandir = std::env::var_os("S6_PROFILE_GATEWAY_SCANDIR").filter(|v| !v.is_empty()).map_or_else(|| PathBuf::from(hermes_core::config::DEFAULT_SCANDIR), PathBuf::from);
+    let scandir = std::env::var_os("S6_PROFILE_GATEWAY_SCANDIR")
+        .filter(|v| !v.is_empty())
+        .map_or_else(|| PathBuf::from(hermes_core::config::DEFAULT_SCANDIR), PathBuf::from);
     let slot = scandir.join(hermes_core::name::slot_name(&opts.profile));
-    let gw = Gateway { dir: dir.clone(), slot, pid, start_time: process_start_time(&RealFs, std::path::Path::new("/proc"), pid as u64), argv: opts.argv.clone() };
+    let gw = Gateway {
+        dir: dir.clone(),
+        slot,
+        pid,
+        start_time: process_start_time(&RealFs, std::path::Path::new("/proc"), pid as u64),
+        argv: opts.argv.clone(),
+    };
     trap_term();
     if let Some(code) = knob(&dir, "fake-exit-code") {
         let exit = gw.exit(code as i32, if code == 78 { "startup_failed" } else { "stopped" }, "fake-exit-code");

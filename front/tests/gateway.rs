@@ -102,8 +102,11 @@ fn planned_stop_marker_for_this_pid_means_operator_stop() {
     let (t, dir) = setup("writer");
     let mut c = spawn(t.path(), "writer", 28112, false);
     assert!(wait(|| state(&dir)["gateway_state"] == "running"));
-    write_marker(&dir, serde_json::json!({"target_pid": c.id(), "target_start_time": start_time(c.id()), "stopper_pid": 1,
-        "written_at": chrono::Utc::now().to_rfc3339()}));
+    write_marker(
+        &dir,
+        serde_json::json!({"target_pid": c.id(), "target_start_time": start_time(c.id()), "stopper_pid": 1,
+        "written_at": chrono::Utc::now().to_rfc3339()}),
+    );
     term(&c);
     assert_eq!(c.wait().unwrap().code(), Some(0));
     assert_eq!(state(&dir)["gateway_state"], "stopped");

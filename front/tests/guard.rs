@@ -91,28 +91,39 @@ fn a_gateway_over_its_memory_limit_is_restarted_within_two_checks_and_recorded_a
     // Watch it cross the limit, then go: the time between is the detection latency.
     let mut over_at = None;
     let mut gone_at = None;
-    wait_for(Duration::from_secs(20), || {
-        match pid_of(&leaky) {
-            Some(p) if p == first => {
-                if over_at.is_none() && rss(p).is_some_and(|r| r > 60_000_000) {
-                    over_at = Some(Instant::now());
-                }
-                false
+    wait_for(Duration::from_secs(20), || match pid_of(&leaky) {
+        Some(p) if p == first => {
+            if over_at.is_none() && rss(p).is_some_and(|r| r > 60_000_000) {
+                over_at = Some(Instant::now());
             }
-            _ => {
-                gone_at = Some(Instant::now());
-                true
-            }
+            false
+        }
+        _ => {
+            gone_at = Some(Instant::now());
+            true
         }
     });
-    let (over_at, gone_at) = (over_at.expect("leaky passed 60 MB"), gone_at.unwrap_or_else(|| panic!("leaky was never restarted:\n{}", w.registrar_log())));
+    let (over_at, gone_at) =
+        (over_at.expect("leaky passed 60 MB"), gone_at.unwrap_or_else(|| panic!("leaky was never restarted:\n{}", w.registrar_log())));
     let latency = gone_at - over_at;
     eprintln!("memory limit: detected and restarted {latency:?} after crossing (check every {CHECK:?})");
-    assert!(latency <= CHECK * 2 + Duration::from_millis(500), "restarted {latency:?} after crossing its limit: more than 2 checks of {CHECK:?}");
+    assert!(
+        latency <= CHECK * 2 + Duration::from_millis(500),
+        "restarted {latency:?} after crossing its limit: more than 2 checks of {CHECK:?}"
+    );
 
     // Recorded by the crash policy as `memory`, shown by status, and it comes back.
-    assert!(wait_for(Duration::from_secs(10), || record(&w, "leaky")["last_exit"]["cause"] == "memory"), "{}\n{}", record(&w, "leaky"), w.registrar_log());
-    assert!(w.registrar_log().contains("gateway-leaky memory: pid") && w.registrar_log().contains("over its limit 60 MB: restarted"), "{}", w.registrar_log());
+    assert!(
+        wait_for(Duration::from_secs(10), || record(&w, "leaky")["last_exit"]["cause"] == "memory"),
+        "{}\n{}",
+        record(&w, "leaky"),
+        w.registrar_log()
+    );
+    assert!(
+        w.registrar_log().contains("gateway-leaky memory: pid") && w.registrar_log().contains("over its limit 60 MB: restarted"),
+        "{}",
+        w.registrar_log()
+    );
     assert!(wait_for(Duration::from_secs(10), || pid_of(&leaky).is_some_and(|p| p != first)), "leaky came back");
     let s = w.status_json("leaky");
     assert_eq!((s["last_cause"].as_str(), s["memory_limit"].as_u64()), (Some("memory"), Some(60_000_000)), "{s}");
@@ -154,7 +165,8 @@ impl Cgroup {
     }
 
     fn enter(&self, pid: u64) -> Result<(), String> {
-        fs::write(self.dir.join("cgroup.procs"), pid.to_string()).map_err(|e| format!("could not move {pid} into {}: {e}", self.dir.display()))
+        fs::write(self.dir.join("cgroup.procs"), pid.to_string())
+            .map_err(|e| format!("could not move {pid} into {}: {e}", self.dir.display()))
     }
 }
 
@@ -207,7 +219,12 @@ fn a_gateway_the_kernel_oom_kills_in_a_real_memory_cgroup_is_recorded_as_oom() {
     let _ = pid;
     // The knob is read at start: the gateway s6 starts after the kill does not leak.
     fs::remove_file(w.f.profile_dir("cghog").join("fake-grow-memory-mb-per-s")).unwrap();
-    assert!(wait_for(Duration::from_secs(20), || record(&w, "cghog")["last_exit"]["cause"] == "oom"), "{}\n{}", record(&w, "cghog"), w.registrar_log());
+    assert!(
+        wait_for(Duration::from_secs(20), || record(&w, "cghog")["last_exit"]["cause"] == "oom"),
+        "{}\n{}",
+        record(&w, "cghog"),
+        w.registrar_log()
+    );
     let s = w.status_json("cghog");
     assert_eq!(s["last_cause"], "oom", "{s}");
     assert!(s["explanation"].as_str().unwrap().contains("killed by the kernel's OOM killer"), "{s}");
@@ -233,7 +250,12 @@ fn a_sigkill_counts_as_oom_only_when_the_kernels_counter_moved_fake_counter_file
     assert!(record(&w, "hog")["last_exit"].get("cause").is_none_or(|c| c.is_null()), "{}", record(&w, "hog"));
 
     // The counter moves, then a SIGKILL: the kernel's OOM killer.
-    assert!(wait_for(Duration::from_secs(10), || pid_of(&slot).is_some_and(|p| p != pid)), "hog came back: {}\n{}", w.status_json("hog"), record(&w, "hog"));
+    assert!(
+        wait_for(Duration::from_secs(10), || pid_of(&slot).is_some_and(|p| p != pid)),
+        "hog came back: {}\n{}",
+        w.status_json("hog"),
+        record(&w, "hog")
+    );
     let pid = pid_of(&slot).unwrap();
     fs::write(&events, "low 0\nhigh 0\nmax 2\noom 1\noom_kill 5\n").unwrap();
     nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), nix::sys::signal::Signal::SIGKILL).unwrap();
@@ -241,7 +263,12 @@ fn a_sigkill_counts_as_oom_only_when_the_kernels_counter_moved_fake_counter_file
     assert_eq!(w.status_json("hog")["last_cause"], "oom");
 
     // A SIGTERM (exit 1) while the counter moves again is no OOM: only a SIGKILL can be.
-    assert!(wait_for(Duration::from_secs(10), || pid_of(&slot).is_some_and(|p| p != pid)), "hog came back: {}\n{}", w.status_json("hog"), record(&w, "hog"));
+    assert!(
+        wait_for(Duration::from_secs(10), || pid_of(&slot).is_some_and(|p| p != pid)),
+        "hog came back: {}\n{}",
+        w.status_json("hog"),
+        record(&w, "hog")
+    );
     let pid = ready_pid(&slot).expect("hog ready");
     fs::write(&events, "oom_kill 6\n").unwrap();
     nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), nix::sys::signal::Signal::SIGTERM).unwrap();

@@ -63,7 +63,12 @@ fn the_boot_pass_starts_k_queues_the_rest_and_the_registrar_releases_them() {
 
     // The registrar is the pacer: every queued gateway is started, none left queued.
     let _reg = w.spawn_registrar();
-    assert!(wait_for(Duration::from_secs(20), || states(&w, NAMES).iter().all(|s| s == "running")), "{:?}\n{}", states(&w, NAMES), w.registrar_log());
+    assert!(
+        wait_for(Duration::from_secs(20), || states(&w, NAMES).iter().all(|s| s == "running")),
+        "{:?}\n{}",
+        states(&w, NAMES),
+        w.registrar_log()
+    );
     assert!(w.registrar_log().contains("gateway-pe started by the boot pace"), "{}", w.registrar_log());
     for n in NAMES {
         assert!(!w.f.slot(n).join("data/queued").exists(), "{n} still marked");
@@ -90,7 +95,12 @@ fn an_operator_stop_or_start_of_a_queued_gateway_wins_over_the_queue() {
     let o = w.cli(true, &["start", "qa"]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let _reg = w.spawn_registrar();
-    assert!(wait_for(Duration::from_secs(20), || states(&w, NAMES).iter().all(|s| s == "running")), "{:?}\n{}", states(&w, NAMES), w.registrar_log());
+    assert!(
+        wait_for(Duration::from_secs(20), || states(&w, NAMES).iter().all(|s| s == "running")),
+        "{:?}\n{}",
+        states(&w, NAMES),
+        w.registrar_log()
+    );
     assert_eq!(w.status_json("qa")["state"], "running");
     // The stopped one stays stopped, and is no longer queued.
     std::thread::sleep(Duration::from_millis(500));

@@ -24,7 +24,10 @@ fn profile_env(w: &World, profile: &str, body: &str) {
 /// The stand-in gateway's `/health` on `port` names `profile`.
 fn answers(port: u16, profile: &str) -> bool {
     wait_for(Duration::from_secs(10), || {
-        hermes_front::gateway::probe(port).ok().and_then(|b| serde_json::from_str::<serde_json::Value>(&b).ok()).is_some_and(|v| v["profile"] == profile)
+        hermes_front::gateway::probe(port)
+            .ok()
+            .and_then(|b| serde_json::from_str::<serde_json::Value>(&b).ok())
+            .is_some_and(|v| v["profile"] == profile)
     })
 }
 
@@ -62,7 +65,11 @@ fn two_api_server_profiles_answer_on_their_own_ports_and_keep_them_across_a_rest
     let human = text(&w.cli(true, &["status"]));
     assert!(human.contains(" PORT ") && human.contains(&format!(" {cp} ")), "{human}");
     use std::os::unix::fs::MetadataExt;
-    assert_eq!(fs::metadata(w.f.home.join("gateway_ports.json")).unwrap().uid(), 10000, "the record is the user's, written as the volume's owner");
+    assert_eq!(
+        fs::metadata(w.f.home.join("gateway_ports.json")).unwrap().uid(),
+        10000,
+        "the record is the user's, written as the volume's owner"
+    );
 
     // The same ports after a container restart (the record is on the volume), and the same
     // ones `status` shows.
@@ -151,7 +158,13 @@ fn a_named_profile_gets_the_allow_list_and_the_default_profile_the_container_env
 
     // The default profile is upstream's single gateway: the container's settings are its own.
     let default = environ(&w, "default");
-    for kv in ["API_SERVER_KEY=container-secret", "API_SERVER_HOST=0.0.0.0", "TELEGRAM_BOT_TOKEN=one-bot", "TZ=Europe/Paris", "API_SERVER_PORT=8642"] {
+    for kv in [
+        "API_SERVER_KEY=container-secret",
+        "API_SERVER_HOST=0.0.0.0",
+        "TELEGRAM_BOT_TOKEN=one-bot",
+        "TZ=Europe/Paris",
+        "API_SERVER_PORT=8642",
+    ] {
         assert!(has(&default, kv), "{kv} missing for the default profile: {default:?}");
     }
 }

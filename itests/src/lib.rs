@@ -256,7 +256,11 @@ impl HermesContainer {
 
     /// The same, with a container command (the image's CMD is empty).
     pub fn start_with_cmd(tag: &str, env: &[&str], cmd: &[&str]) -> HermesContainer {
-        let run = RunAs { env: env.iter().map(|s| s.to_string()).collect(), cmd: cmd.iter().map(|s| s.to_string()).collect(), ..RunAs::default() };
+        let run = RunAs {
+            env: env.iter().map(|s| s.to_string()).collect(),
+            cmd: cmd.iter().map(|s| s.to_string()).collect(),
+            ..RunAs::default()
+        };
         Self::start_as(tag, &run)
     }
 
@@ -387,7 +391,9 @@ impl HermesContainer {
             };
             let created = self.docker.create_exec(&self.name, opts).await.expect("create exec");
             let mut out = String::new();
-            if let StartExecResults::Attached { output: mut stream, .. } = self.docker.start_exec(&created.id, None).await.expect("start exec") {
+            if let StartExecResults::Attached { output: mut stream, .. } =
+                self.docker.start_exec(&created.id, None).await.expect("start exec")
+            {
                 while let Some(chunk) = stream.next().await {
                     match chunk {
                         Ok(chunk) => out.push_str(&chunk.to_string()),
@@ -639,7 +645,8 @@ mod tests {
             let labels = HashMap::from([(LABEL_TEST.to_string(), tag.clone()), (LABEL_OWNER.to_string(), owner)]);
             let vol = VolumeCreateRequest { name: Some(format!("{name}-data")), labels: Some(labels.clone()), ..Default::default() };
             block(d.create_volume(vol)).unwrap();
-            let body = testcontainers::bollard::models::ContainerCreateBody { image: Some(image()), labels: Some(labels), ..Default::default() };
+            let body =
+                testcontainers::bollard::models::ContainerCreateBody { image: Some(image()), labels: Some(labels), ..Default::default() };
             let opts = testcontainers::bollard::query_parameters::CreateContainerOptionsBuilder::new().name(name).build();
             block(d.create_container(Some(opts), body)).unwrap();
         }

@@ -39,10 +39,7 @@ fn shell_scripts_pass_shellcheck() {
     }
     let mut all = Vec::new();
     files(&docker_dir(), &mut all);
-    let scripts: Vec<_> = all
-        .into_iter()
-        .filter(|f| std::fs::read(f).map(|b| b.starts_with(b"#!")).unwrap_or(false))
-        .collect();
+    let scripts: Vec<_> = all.into_iter().filter(|f| std::fs::read(f).map(|b| b.starts_with(b"#!")).unwrap_or(false)).collect();
     assert!(scripts.len() >= 9, "found {} scripts", scripts.len());
     let o = Command::new("shellcheck").arg("-s").arg("sh").args(&scripts).output().unwrap();
     assert!(o.status.success(), "shellcheck:\n{}", String::from_utf8_lossy(&o.stdout));

@@ -41,7 +41,9 @@ fn validator() -> PathBuf {
         return installed;
     }
     let found = Command::new("sh").args(["-c", "command -v kubernetes-validate"]).output().ok().filter(|o| o.status.success());
-    found.map(|o| PathBuf::from(String::from_utf8_lossy(&o.stdout).trim())).unwrap_or_else(|| panic!("needs kubernetes-validate: run scripts/install-deps"))
+    found
+        .map(|o| PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()))
+        .unwrap_or_else(|| panic!("needs kubernetes-validate: run scripts/install-deps"))
 }
 
 #[test]
@@ -98,7 +100,9 @@ fn for_podman(manifest: &Path, name: &str, with_claim: bool) -> String {
         let volume = get(get(t, "metadata"), "name").as_str().unwrap().to_string();
         let claim = format!("{name}-{volume}");
         if with_claim {
-            let mut pvc = YamlLoader::load_from_str(&format!("apiVersion: v1\nkind: PersistentVolumeClaim\nmetadata:\n  name: {claim}\n")).unwrap().remove(0);
+            let mut pvc = YamlLoader::load_from_str(&format!("apiVersion: v1\nkind: PersistentVolumeClaim\nmetadata:\n  name: {claim}\n"))
+                .unwrap()
+                .remove(0);
             if let Yaml::Hash(h) = &mut pvc {
                 h.insert(key("spec"), get(t, "spec").clone());
             }
@@ -144,7 +148,10 @@ impl Pod {
         let file = if first { &self.file } else { &self.replay };
         let o = podman(&["kube", "play", file.to_str().unwrap()]);
         assert!(o.status.success(), "podman kube play: {}", text(&o));
-        let booted = wait(Duration::from_secs(60), || self.exec("0", &["hermes-reconcile", "health", "--live"]).status.success() || self.exec("10000:10000", &["hermes-reconcile", "health", "--live"]).status.success());
+        let booted = wait(Duration::from_secs(60), || {
+            self.exec("0", &["hermes-reconcile", "health", "--live"]).status.success()
+                || self.exec("10000:10000", &["hermes-reconcile", "health", "--live"]).status.success()
+        });
         assert!(booted, "the pod did not come up: {}", text(&podman(&["logs", &self.container()])));
     }
 
@@ -217,7 +224,9 @@ fn run_pod(manifest: &str, admin: &str) {
     // A new pod on the same claim: the wanted gateway comes back.
     pod.down();
     pod.play(false);
-    let back = wait(Duration::from_secs(20), || String::from_utf8_lossy(&pod.exec("10000:10000", &["s6-svstat", "-o", "up", "/run/service/gateway-coder"]).stdout).trim() == "true");
+    let back = wait(Duration::from_secs(20), || {
+        String::from_utf8_lossy(&pod.exec("10000:10000", &["s6-svstat", "-o", "up", "/run/service/gateway-coder"]).stdout).trim() == "true"
+    });
     assert!(back, "{}", text(&pod.exec(admin, &["hermes-reconcile", "status"])));
     // As the volume's owner: hermes-agent's gateway makes its profile 0700, and a root
     // without CAP_DAC_READ_SEARCH (root mode's 4 capabilities) cannot look inside.

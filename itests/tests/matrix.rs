@@ -120,7 +120,12 @@ fn m07_a_task_limit_is_named_when_it_stops_gateways() {
     }
     // Room for the tasks in use and a few more: not for six more gateways (their supervisors
     // and loggers run already; each gateway needs two tasks of its own).
-    let used: i64 = c.root(&["sh", "-c", "cat /sys/fs/cgroup/pids.current 2>/dev/null || cat /sys/fs/cgroup/pids/pids.current"]).out.trim().parse().unwrap();
+    let used: i64 = c
+        .root(&["sh", "-c", "cat /sys/fs/cgroup/pids.current 2>/dev/null || cat /sys/fs/cgroup/pids/pids.current"])
+        .out
+        .trim()
+        .parse()
+        .unwrap();
     c.set_pids_limit(used + 4);
     let _ = c.hermes(&["hermes", "gateway", "start", "--all", "--no-wait"]);
     // s6 tries at once; let it hit the limit, then lift it (at the limit, `docker exec` itself

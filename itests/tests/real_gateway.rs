@@ -12,7 +12,8 @@ fn real(tag: &str) -> HermesContainer {
 }
 
 fn state_of(c: &HermesContainer, p: &str) -> serde_json::Value {
-    let path = if p == "default" { "/opt/data/gateway_state.json".to_string() } else { format!("/opt/data/profiles/{p}/gateway_state.json") };
+    let path =
+        if p == "default" { "/opt/data/gateway_state.json".to_string() } else { format!("/opt/data/profiles/{p}/gateway_state.json") };
     serde_json::from_str(&c.hermes(&["cat", &path]).out).unwrap_or(serde_json::Value::Null)
 }
 
@@ -80,7 +81,9 @@ fn r02_a_killed_real_gateway_is_restarted_by_the_policy() {
     // As the gateway's own user: root in a container has no CAP_SYS_PTRACE to read another
     // uid's environ.
     let env = c.hermes(&["sh", "-c", "tr '\\0' '\\n' < /proc/$(s6-svstat -o pid /run/service/gateway-coder)/environ"]).out;
-    for marker in ["HERMES_S6_SUPERVISED_CHILD=1", "HERMES_GATEWAY_MAX_STARTS=0", "PYTHONUNBUFFERED=1", "HERMES_GATEWAY_EXTERNAL_SUPERVISOR=1"] {
+    for marker in
+        ["HERMES_S6_SUPERVISED_CHILD=1", "HERMES_GATEWAY_MAX_STARTS=0", "PYTHONUNBUFFERED=1", "HERMES_GATEWAY_EXTERNAL_SUPERVISOR=1"]
+    {
         assert!(env.lines().any(|l| l == marker), "the gateway's environment lacks {marker}: {env}");
     }
     for round in 0..2 {
@@ -102,7 +105,10 @@ fn r03_gateway_logs_show_the_real_gateways_lines() {
     let c = real("real-logs");
     create_and_start(&c, "coder");
     assert!(
-        wait_until(15 * SEC, || c.hermes(&["hermes", "gateway", "logs", "coder", "-n", "200"]).out.contains("No messaging platforms enabled")),
+        wait_until(15 * SEC, || c
+            .hermes(&["hermes", "gateway", "logs", "coder", "-n", "200"])
+            .out
+            .contains("No messaging platforms enabled")),
         "{}",
         c.hermes(&["hermes", "gateway", "logs", "coder", "-n", "200"]).out
     );
@@ -225,7 +231,10 @@ fn r08_a_real_gateway_is_ready_when_it_says_so_and_a_silent_watchdog_is_hung() {
     assert_eq!(svstat("up,ready"), "true true");
     let pid = c.pid("gateway-coder").unwrap();
     let env = c.hermes(&["sh", "-c", &format!("tr '\\0' '\\n' < /proc/{pid}/environ")]).out;
-    assert!(env.lines().any(|l| l.starts_with("NOTIFY_SOCKET=@hermes-s6/notify/coder/")) && env.lines().any(|l| l == "WATCHDOG_USEC=5000000"), "{env}");
+    assert!(
+        env.lines().any(|l| l.starts_with("NOTIFY_SOCKET=@hermes-s6/notify/coder/")) && env.lines().any(|l| l == "WATCHDOG_USEC=5000000"),
+        "{env}"
+    );
     assert!(wait_until(10 * SEC, || logs().contains(": READY=1")), "{}", logs());
     // Kept alive by WATCHDOG=1 past its interval.
     std::thread::sleep(8 * SEC);

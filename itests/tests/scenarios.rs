@@ -16,7 +16,8 @@ fn create_and_start(c: &HermesContainer, p: &str) {
 }
 
 fn state_of(c: &HermesContainer, p: &str) -> serde_json::Value {
-    let path = if p == "default" { "/opt/data/gateway_state.json".to_string() } else { format!("/opt/data/profiles/{p}/gateway_state.json") };
+    let path =
+        if p == "default" { "/opt/data/gateway_state.json".to_string() } else { format!("/opt/data/profiles/{p}/gateway_state.json") };
     serde_json::from_str(&c.hermes(&["cat", &path]).out).unwrap_or(serde_json::Value::Null)
 }
 
@@ -210,7 +211,11 @@ fn s09_dashboard_follows_its_switch() {
     // hermes-agent's own dashboard (`hermes dashboard`), answering its status API.
     let on = HermesContainer::start("dash-on", &["HERMES_DASHBOARD=1"]);
     let probe = || {
-        let e = on.hermes(&["/opt/hermes/.venv/bin/python", "-c", "import urllib.request as u; print(u.urlopen('http://127.0.0.1:9119/api/status', timeout=2).read().decode())"]);
+        let e = on.hermes(&[
+            "/opt/hermes/.venv/bin/python",
+            "-c",
+            "import urllib.request as u; print(u.urlopen('http://127.0.0.1:9119/api/status', timeout=2).read().decode())",
+        ]);
         e.ok() && e.out.contains("\"version\"")
     };
     assert!(wait_until(30 * SEC, || on.up("dashboard") == Some(true) && probe()), "{}", on.logs());
@@ -237,7 +242,9 @@ fn s10_scale_100_profiles_half_running() {
     let t = Instant::now();
     c.restart();
     let all_up = || {
-        let out = c.hermes(&["sh", "-c", "for d in /run/service/gateway-p*; do printf '%s %s\\n' \"${d##*/}\" \"$(s6-svstat -o up $d)\"; done"]).out;
+        let out = c
+            .hermes(&["sh", "-c", "for d in /run/service/gateway-p*; do printf '%s %s\\n' \"${d##*/}\" \"$(s6-svstat -o up $d)\"; done"])
+            .out;
         let up: Vec<String> = out.lines().filter(|l| l.ends_with(" true")).map(|l| l.split(' ').next().unwrap().to_string()).collect();
         let total = out.lines().count();
         (up, total)
@@ -279,7 +286,13 @@ fn s12_docker_exec_as_root_acts_as_the_hermes_user() {
     // file ever lands in the volume.
     let e = c.exec_as("root", &["sh", "-c", "HERMES_DOCKER_EXEC_AS_ROOT=1 hermes profile create kept-root && HERMES_DOCKER_EXEC_AS_ROOT=1 hermes -p kept-root gateway start && HERMES_DOCKER_EXEC_AS_ROOT=1 hermes -p kept-root gateway stop"]);
     assert!(e.ok(), "{}", e.out);
-    assert_eq!(c.root(&["stat", "-c", "%U", "/opt/data/profiles/kept-root", "/opt/data/profiles/kept-root/gateway_state.json"]).out.lines().collect::<Vec<_>>(), ["hermes", "hermes"]);
+    assert_eq!(
+        c.root(&["stat", "-c", "%U", "/opt/data/profiles/kept-root", "/opt/data/profiles/kept-root/gateway_state.json"])
+            .out
+            .lines()
+            .collect::<Vec<_>>(),
+        ["hermes", "hermes"]
+    );
     let roots = c.root(&["find", "/opt/data", "-uid", "0"]).out;
     assert!(roots.trim().is_empty(), "root-owned files in the volume: {roots}");
 }
@@ -291,7 +304,8 @@ fn s13_the_user_cannot_make_root_write_through_a_planted_link() {
     create_and_start(&c, "coder");
     let shadow = || c.root(&["sha256sum", "/etc/shadow"]).out;
     let before = shadow();
-    for dir in ["/run/service/gateway-coder", "/run/service/gateway-coder/log", "/run/s6/services/dashboard", "/run/s6/services/registrar"] {
+    for dir in ["/run/service/gateway-coder", "/run/service/gateway-coder/log", "/run/s6/services/dashboard", "/run/s6/services/registrar"]
+    {
         for name in ["supervise/status.new", "supervise/death_tally.new", "supervise/control", "event/ftrig1x"] {
             let e = c.hermes(&["ln", "-sf", "/etc/shadow", &format!("{dir}/{name}")]);
             assert!(!e.ok(), "hermes planted {dir}/{name}");
@@ -343,7 +357,10 @@ fn s15_a_crash_loop_stays_quarantined_across_docker_restart_and_start_clears_it(
 
     c.restart();
     let pass = c.last_pass();
-    assert!(pass.iter().any(|l| l.contains("profile=crashy") && l.contains("action=registered") && l.contains("reason=quarantined")), "{pass:?}");
+    assert!(
+        pass.iter().any(|l| l.contains("profile=crashy") && l.contains("action=registered") && l.contains("reason=quarantined")),
+        "{pass:?}"
+    );
     assert!(wait_until(10 * SEC, || c.up("gateway-steady") == Some(true) && c.health("steady")), "the healthy one is back: {}", c.logs());
     std::thread::sleep(3 * SEC);
     assert_eq!(c.up("gateway-crashy"), Some(false), "the crash loop was not replayed");
@@ -361,11 +378,17 @@ fn s15_a_crash_loop_stays_quarantined_across_docker_restart_and_start_clears_it(
 fn s16_the_front_a_new_user_meets() {
     let c = HermesContainer::start("front", &[]);
     let e = c.hermes(&["hermes", "--version"]);
-    assert!(e.ok() && e.out.starts_with("Hermes Agent v") && e.out.contains("\nhermes (hermes-s6) "), "upstream's line, then ours: {}", e.out);
+    assert!(
+        e.ok() && e.out.starts_with("Hermes Agent v") && e.out.contains("\nhermes (hermes-s6) "),
+        "upstream's line, then ours: {}",
+        e.out
+    );
     let e = c.hermes(&["hermes", "gateway", "--help"]);
     assert!(e.ok() && e.out.contains("logs"), "{}", e.out);
     // Completions and man pages are installed, generated from the same definitions.
-    for f in ["/usr/share/bash-completion/completions/hermes.bash", "/usr/share/man/man1/hermes.1", "/usr/share/man/man1/hermes-gateway-start.1"] {
+    for f in
+        ["/usr/share/bash-completion/completions/hermes.bash", "/usr/share/man/man1/hermes.1", "/usr/share/man/man1/hermes-gateway-start.1"]
+    {
         assert!(c.hermes(&["test", "-s", f]).ok(), "{f} is installed");
     }
     assert!(c.hermes(&["hermes", "profile", "create", "coder"]).ok());

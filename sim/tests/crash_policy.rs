@@ -16,10 +16,10 @@ use hermes_sim::s6sim::scan::Settings;
 use hermes_sim::s6sim::version::S6Version;
 use hermes_sim::s6sim::virtual_world::{container_restart, Behaviour, FinishHook, Script, VirtualTime, VirtualWorld};
 use std::cell::Cell;
+use std::cell::RefCell;
 use std::collections::BTreeSet;
 use std::fs;
 use std::rc::Rc;
-use std::cell::RefCell;
 use std::time::{Duration, Instant, SystemTime};
 
 mod common;
@@ -37,7 +37,12 @@ const CRASH_AFTER: Duration = Duration::from_millis(100);
 
 fn sim(knobs: hermes_core::policy::Knobs) -> Sim {
     let tmp = tempfile::tempdir().unwrap();
-    let mut cfg = Config { home: tmp.path().join("home"), scandir: tmp.path().join("service"), registrar_fifo: tmp.path().join("registrar"), ..Config::default() };
+    let mut cfg = Config {
+        home: tmp.path().join("home"),
+        scandir: tmp.path().join("service"),
+        registrar_fifo: tmp.path().join("registrar"),
+        ..Config::default()
+    };
     cfg.policy = knobs;
     // The volume belongs to whoever runs the test (its writes are made as the volume's user).
     (cfg.uid, cfg.gid) = (nix::unistd::getuid().as_raw(), nix::unistd::getgid().as_raw());
@@ -80,7 +85,12 @@ impl Sim {
 
     fn boot_pass(&self) -> boot::PassReport {
         let clock = SimClock::inside(self.time.clone());
-        let r = boot::run(&Ctx::new(&RealFs, &clock, &self.cfg), &Container::default(), &Options { supervise_wait: Duration::ZERO, ..Options::default() }).unwrap();
+        let r = boot::run(
+            &Ctx::new(&RealFs, &clock, &self.cfg),
+            &Container::default(),
+            &Options { supervise_wait: Duration::ZERO, ..Options::default() },
+        )
+        .unwrap();
         assert!(r.errors.is_empty(), "{:?}", r.errors);
         r
     }
@@ -160,12 +170,22 @@ fn days_of_crash_loop_back_off_quarantine_probe_survive_a_container_restart_and_
             assert!(close(down, 1.0), "{v:?}");
             continue;
         }
-        assert!(down >= 0.8 * nominal - 0.01 && down <= 1.2 * nominal + 0.01, "backoff #{} was {down:.2} s, want {nominal} s ±20 %: {v:?}", i + 1);
+        assert!(
+            down >= 0.8 * nominal - 0.01 && down <= 1.2 * nominal + 0.01,
+            "backoff #{} was {down:.2} s, want {nominal} s ±20 %: {v:?}",
+            i + 1
+        );
     }
     let rec = s.record();
     let quarantined_at = v[4] + 0.1;
     assert_eq!(rec.state, PolicyState::Quarantined);
-    assert!(close(rec.next_start.unwrap() - s.time.wall_base.duration_since(SystemTime::UNIX_EPOCH).unwrap().as_secs_f64(), quarantined_at + 600.0), "{rec:?}");
+    assert!(
+        close(
+            rec.next_start.unwrap() - s.time.wall_base.duration_since(SystemTime::UNIX_EPOCH).unwrap().as_secs_f64(),
+            quarantined_at + 600.0
+        ),
+        "{rec:?}"
+    );
     let st = s.status();
     assert_eq!((st.state, st.up, st.want_up), ("quarantined", false, false));
     assert!(st.explanation.contains("quarantined after 5 crashes") && st.explanation.contains("next probe at"), "{}", st.explanation);
@@ -187,7 +207,10 @@ fn days_of_crash_loop_back_off_quarantine_probe_survive_a_container_restart_and_
     let e = r.entries.iter().find(|e| e.profile == "flaky").unwrap();
     assert_eq!((e.action.as_str(), e.reason.as_deref()), ("registered", Some("quarantined")));
     let log = fs::read_to_string(s.cfg.home.join("logs/container-boot.log")).unwrap_or_default();
-    assert!(log.lines().any(|l| l.contains("profile=flaky") && l.contains("action=registered") && l.contains("reason=quarantined")), "{log}");
+    assert!(
+        log.lines().any(|l| l.contains("profile=flaky") && l.contains("action=registered") && l.contains("reason=quarantined")),
+        "{log}"
+    );
     let mut cw = Clockwork::start(Ctx::new(&RealFs, &clock, &s.cfg));
     cw.run(&mut w, Duration::from_secs(60));
     assert_eq!(w.up("gateway-flaky"), Some(false), "still quarantined after the restart");

@@ -103,12 +103,7 @@ impl W {
         fs::create_dir_all(p.parent().unwrap()).unwrap();
         let body = body.replace("$O", &self.out.display().to_string());
         let text = format!("#!/bin/sh\n{body}\n");
-        let st = Command::new("sh")
-            .args(["-c", r#"printf '%s' "$2" > "$1" && chmod 755 "$1""#, "sh"])
-            .arg(&p)
-            .arg(&text)
-            .status()
-            .unwrap();
+        let st = Command::new("sh").args(["-c", r#"printf '%s' "$2" > "$1" && chmod 755 "$1""#, "sh"]).arg(&p).arg(&text).status().unwrap();
         assert!(st.success(), "could not write {}", p.display());
     }
 
@@ -139,7 +134,8 @@ impl W {
         use std::os::unix::process::CommandExt;
         c.process_group(0);
         self.child = Some(c.spawn().unwrap());
-        let ok = wait(2000, || Command::new("s6-svscanctl").arg("-z").arg(&self.scan).stderr(Stdio::null()).status().is_ok_and(|s| s.success()));
+        let ok =
+            wait(2000, || Command::new("s6-svscanctl").arg("-z").arg(&self.scan).stderr(Stdio::null()).status().is_ok_and(|s| s.success()));
         assert!(ok, "{:?}: scanner did not start", self.backend);
     }
 
@@ -217,7 +213,15 @@ impl W {
 
     fn mode(&mut self, rel: &str) {
         let m = fs::symlink_metadata(self.p(rel)).map(|m| {
-            let kind = if m.is_dir() { "d" } else if m.file_type().is_symlink() { "l" } else if std::os::unix::fs::FileTypeExt::is_fifo(&m.file_type()) { "p" } else { "f" };
+            let kind = if m.is_dir() {
+                "d"
+            } else if m.file_type().is_symlink() {
+                "l"
+            } else if std::os::unix::fs::FileTypeExt::is_fifo(&m.file_type()) {
+                "p"
+            } else {
+                "f"
+            };
             format!("{kind} {:o} uid={} size={}", m.mode() & 0o7777, m.uid(), if m.is_file() { m.size() } else { 0 })
         });
         self.o(&format!("mode {rel}"), m.map_err(|e| e.kind()).unwrap_or_else(|e| format!("{e:?}")));
@@ -236,7 +240,9 @@ impl W {
     }
 
     fn alive(pid: i32) -> bool {
-        pid > 0 && Path::new(&format!("/proc/{pid}")).exists() && !fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default().contains(") Z")
+        pid > 0
+            && Path::new(&format!("/proc/{pid}")).exists()
+            && !fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default().contains(") Z")
     }
 
     fn stop(&mut self) {
@@ -435,7 +441,13 @@ fn d04_precreated_skeleton_owned_by_another_uid_is_reused() {
         nix::unistd::mkfifo(&d.join("supervise/control"), nix::sys::stat::Mode::from_bits_truncate(0o620)).unwrap();
         fs::write(d.join("supervise/lock"), "").unwrap();
         fs::write(d.join("supervise/death_tally"), [0u8; 14]).unwrap();
-        for (p, m) in [("supervise", 0o755), ("event", 0o750), ("supervise/control", 0o620), ("supervise/lock", 0o664), ("supervise/death_tally", 0o640)] {
+        for (p, m) in [
+            ("supervise", 0o755),
+            ("event", 0o750),
+            ("supervise/control", 0o620),
+            ("supervise/lock", 0o664),
+            ("supervise/death_tally", 0o640),
+        ] {
             nix::unistd::chown(&d.join(p), Some(nix::unistd::Uid::from_raw(65534)), Some(nix::unistd::Gid::from_raw(65534))).unwrap();
             fs::set_permissions(d.join(p), fs::Permissions::from_mode(m)).unwrap();
         }
@@ -957,10 +969,8 @@ fn d33_service_limit() {
         let four_moved = || w.services().iter().filter(|d| first_move_made(d)).count() >= 4;
         assert!(wait(10_000, four_moved), "{:?}: fewer than four services started", w.backend);
         ms(300);
-        let ok: usize = ["a", "b", "c", "d", "e"]
-            .iter()
-            .filter(|s| Command::new("s6-svok").arg(w.p(s)).status().unwrap().success())
-            .count();
+        let ok: usize =
+            ["a", "b", "c", "d", "e"].iter().filter(|s| Command::new("s6-svok").arg(w.p(s)).status().unwrap().success()).count();
         w.o("supervised of 5 with -c 4", ok);
     });
 }
@@ -977,11 +987,17 @@ fn d34_hermes_user_controls_a_seeded_slot() {
             fs::set_permissions(d.join(p), fs::Permissions::from_mode(m)).unwrap();
         }
         nix::unistd::mkfifo(&d.join("supervise/control"), nix::sys::stat::Mode::from_bits_truncate(0o660)).unwrap();
-        nix::unistd::chown(&d.join("supervise/control"), Some(nix::unistd::Uid::from_raw(10000)), Some(nix::unistd::Gid::from_raw(10000))).unwrap();
+        nix::unistd::chown(&d.join("supervise/control"), Some(nix::unistd::Uid::from_raw(10000)), Some(nix::unistd::Gid::from_raw(10000)))
+            .unwrap();
         fs::set_permissions(d.join("supervise/control"), fs::Permissions::from_mode(0o660)).unwrap();
         w.start();
         let p = d.display().to_string();
-        for args in [vec!["s6-svc", "-u", &p], vec!["s6-svwait", "-u", "-t", "2000", &p], vec!["s6-svc", "-d", &p], vec!["s6-svwait", "-D", "-t", "2000", &p]] {
+        for args in [
+            vec!["s6-svc", "-u", &p],
+            vec!["s6-svwait", "-u", "-t", "2000", &p],
+            vec!["s6-svc", "-d", &p],
+            vec!["s6-svwait", "-D", "-t", "2000", &p],
+        ] {
             // By number, with no supplementary groups: `s6-setuidgid 10000` looks the name
             // "10000" up in passwd and fails, which both backends used to "agree" on.
             let o = Command::new("s6-applyuidgid").args(["-u", "10000", "-g", "10000", "-G", ""]).args(&args).output();

@@ -153,7 +153,13 @@ fn reload_and_group_signals_exist_only_in_2_15() {
         sv.on_control(b"lPCK", &mut h);
         let expect = match v {
             V2_11 => vec![],
-            V2_15 => vec![(pid, Signal::SIGHUP), (pid, Signal::SIGUSR1), (-pid, Signal::SIGSTOP), (-pid, Signal::SIGCONT), (-pid, Signal::SIGKILL)],
+            V2_15 => vec![
+                (pid, Signal::SIGHUP),
+                (pid, Signal::SIGUSR1),
+                (-pid, Signal::SIGSTOP),
+                (-pid, Signal::SIGCONT),
+                (-pid, Signal::SIGKILL),
+            ],
         };
         assert_eq!(h.kills, expect, "{v}");
     }

@@ -1,10 +1,10 @@
 //! The seed scenarios against the core's boot pass and lifecycle commands, on the
 //! virtual-clock simulator: real files, scripted services, time that only the test moves.
 
-use hermes_core::boot::{self, Options};
-use hermes_core::config::Config;
 use hermes_core::boot::plan::Container;
+use hermes_core::boot::{self, Options};
 use hermes_core::clock::SystemClock;
+use hermes_core::config::Config;
 use hermes_core::ctx::Ctx;
 use hermes_core::fs::RealFs;
 use hermes_sim::s6sim::virtual_world::{container_restart, Behaviour, FinishHook, Script, VirtualWorld};
@@ -80,7 +80,8 @@ fn boot_pass(cfg: &Config) {
 }
 
 fn state(cfg: &Config, p: &str) -> serde_json::Value {
-    let path = if p == "default" { cfg.home.join("gateway_state.json") } else { cfg.home.join("profiles").join(p).join("gateway_state.json") };
+    let path =
+        if p == "default" { cfg.home.join("gateway_state.json") } else { cfg.home.join("profiles").join(p).join("gateway_state.json") };
     serde_json::from_slice(&fs::read(path).unwrap_or_default()).unwrap_or(serde_json::Value::Null)
 }
 

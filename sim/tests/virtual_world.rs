@@ -73,7 +73,11 @@ fn a_killed_run_reaches_the_hook_as_256_and_its_signal() {
         0
     });
     let mut w = VirtualWorld::boot(&scan, 500, Box::new(|_, _| Behaviour::RunsForever), hook);
-    fs::OpenOptions::new().write(true).open(scan.join("a/supervise/control")).and_then(|mut f| std::io::Write::write_all(&mut f, b"k")).unwrap();
+    fs::OpenOptions::new()
+        .write(true)
+        .open(scan.join("a/supervise/control"))
+        .and_then(|mut f| std::io::Write::write_all(&mut f, b"k"))
+        .unwrap();
     w.advance(Duration::from_millis(10));
     assert_eq!(*calls.borrow(), vec![(256, 9)]);
 }

@@ -54,7 +54,12 @@ fn expand(bin: &str, span: &str) -> Vec<(Vec<String>, Vec<String>)> {
             '[' => depth += 1,
             ']' if depth > 0 => {
                 depth -= 1;
-                flags.extend(bracket.split_whitespace().filter(|w| w.starts_with("--")).map(|w| w.trim_end_matches(|c: char| !c.is_ascii_alphanumeric()).to_string()));
+                flags.extend(
+                    bracket
+                        .split_whitespace()
+                        .filter(|w| w.starts_with("--"))
+                        .map(|w| w.trim_end_matches(|c: char| !c.is_ascii_alphanumeric()).to_string()),
+                );
                 bracket.clear();
             }
             _ if depth > 0 => bracket.push(c),
@@ -112,7 +117,11 @@ pub fn check_except(bin: &str, exe: &Path, elsewhere: impl Fn(&[String]) -> bool
         for s in &all {
             let o = Command::new(exe).args(&s.path).arg("--help").env("HERMES_DOCKER_EXEC_AS_ROOT", "1").output().expect("run the binary");
             if !o.status.success() {
-                problems.push(format!("{doc}: `{span}`: `{bin} {} --help` failed: {}", s.path.join(" "), String::from_utf8_lossy(&o.stderr).trim()));
+                problems.push(format!(
+                    "{doc}: `{span}`: `{bin} {} --help` failed: {}",
+                    s.path.join(" "),
+                    String::from_utf8_lossy(&o.stderr).trim()
+                ));
             }
             helps.push_str(&String::from_utf8_lossy(&o.stdout));
         }

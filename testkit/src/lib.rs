@@ -36,7 +36,8 @@ impl Fixture {
         fs::create_dir(&home).unwrap();
         fs::create_dir(&scandir).unwrap();
         // As the binaries resolve it on this machine, so in-process passes render what they do.
-        let execline_cd = hermes_core::trusted::find("cd", Some(hermes_core::config::EXECLINE_DIRS)).map(|p| p.to_string_lossy().into_owned());
+        let execline_cd =
+            hermes_core::trusted::find("cd", Some(hermes_core::config::EXECLINE_DIRS)).map(|p| p.to_string_lossy().into_owned());
         let cfg = Config { home: home.clone(), scandir: scandir.clone(), execline_cd, ..Config::default() };
         Fixture { tmp, home, scandir, cfg }
     }
@@ -149,9 +150,7 @@ pub fn need(ok: bool, what: &str) {
 }
 
 pub fn have_program(name: &str) -> bool {
-    std::env::var_os("PATH")
-        .map(|p| std::env::split_paths(&p).any(|d| d.join(name).is_file()))
-        .unwrap_or(false)
+    std::env::var_os("PATH").map(|p| std::env::split_paths(&p).any(|d| d.join(name).is_file())).unwrap_or(false)
 }
 
 pub fn mode(p: &Path) -> u32 {

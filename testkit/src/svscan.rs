@@ -46,8 +46,12 @@ impl Svscan {
             std::thread::sleep(Duration::from_millis(50));
         }
         if child.try_wait().ok().flatten().is_none() {
-            eprintln!("s6-svscan did not exit after -t; its log:\n{}", std::fs::read_to_string(self.scandir.with_extension("svscan.log")).unwrap_or_default());
-            let _ = Command::new("sh").arg("-c").arg("ps -eo pid,ppid,user,stat,args | grep -E 'fake|sleep 3600|s6-' | grep -v grep").status();
+            eprintln!(
+                "s6-svscan did not exit after -t; its log:\n{}",
+                std::fs::read_to_string(self.scandir.with_extension("svscan.log")).unwrap_or_default()
+            );
+            let _ =
+                Command::new("sh").arg("-c").arg("ps -eo pid,ppid,user,stat,args | grep -E 'fake|sleep 3600|s6-' | grep -v grep").status();
         }
         // Anything left in the group (a stuck service) goes now.
         let pgid = nix::unistd::Pid::from_raw(child.id() as i32);

@@ -54,7 +54,10 @@ pub fn python() -> Result<PathBuf, String> {
             Err(format!("{what} failed: {}", String::from_utf8_lossy(&o.stderr)))
         }
     };
-    run(Command::new("/usr/bin/python3").args(["-m", "venv"]).arg(&building), "/usr/bin/python3 -m venv (needs python3-venv: scripts/install-deps)")?;
+    run(
+        Command::new("/usr/bin/python3").args(["-m", "venv"]).arg(&building),
+        "/usr/bin/python3 -m venv (needs python3-venv: scripts/install-deps)",
+    )?;
     run(
         Command::new(building.join("bin/python"))
             .args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-index", "--require-hashes", "--find-links"])

@@ -178,7 +178,8 @@ impl World {
 
     /// [`World::boot`] with these container facts (multiplexing, say); the pass's report.
     pub fn boot_with(&mut self, container: &hermes_core::boot::plan::Container) -> hermes_core::boot::PassReport {
-        let mut env: Vec<(&str, &std::ffi::OsStr)> = vec![("HERMES_HOME", self.f.home.as_os_str()), ("S6_PROFILE_GATEWAY_SCANDIR", self.f.scandir.as_os_str())];
+        let mut env: Vec<(&str, &std::ffi::OsStr)> =
+            vec![("HERMES_HOME", self.f.home.as_os_str()), ("S6_PROFILE_GATEWAY_SCANDIR", self.f.scandir.as_os_str())];
         env.extend(self.env.iter().map(|(k, v)| (k.as_str(), std::ffi::OsStr::new(v))));
         self.sv = Some(Svscan::start(&self.f.scandir, &env));
         let r = self.f.run_with(container, &hermes_core::boot::Options::default());
@@ -221,7 +222,8 @@ impl World {
     /// `hermes-reconcile status P --json`'s entry for `profile` (as the hermes user).
     pub fn status_json(&self, profile: &str) -> serde_json::Value {
         let o = self.cli(true, &["--json", "status", profile]);
-        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap_or_else(|_| panic!("status --json: {}", String::from_utf8_lossy(&o.stderr)));
+        let v: serde_json::Value =
+            serde_json::from_slice(&o.stdout).unwrap_or_else(|_| panic!("status --json: {}", String::from_utf8_lossy(&o.stderr)));
         v["profiles"][0].clone()
     }
 
@@ -250,7 +252,12 @@ impl World {
         let slot = self.f.slot(profile);
         let ready = self.f.profile_dir(profile).join("fake-gateway.ready");
         super::svscan::wait_for(std::time::Duration::from_secs(10), || {
-            let pid = Command::new("s6-svstat").args(["-o", "pid"]).arg(&slot).output().ok().map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string());
+            let pid = Command::new("s6-svstat")
+                .args(["-o", "pid"])
+                .arg(&slot)
+                .output()
+                .ok()
+                .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string());
             pid.is_some_and(|p| fs::read_to_string(&ready).is_ok_and(|r| r.trim() == p))
         })
     }
@@ -267,7 +274,8 @@ impl World {
         let r = Registrar(child);
         let log = self.f.tmp.path().join("registrar.log");
         assert!(
-            super::svscan::wait_for(std::time::Duration::from_secs(10), || fs::read_to_string(&log).is_ok_and(|l| l.contains("registrar: watching"))),
+            super::svscan::wait_for(std::time::Duration::from_secs(10), || fs::read_to_string(&log)
+                .is_ok_and(|l| l.contains("registrar: watching"))),
             "the registrar did not start: {}",
             fs::read_to_string(&log).unwrap_or_default()
         );

@@ -142,12 +142,17 @@ fn main() {
     let _ = nix::unistd::unlinkat(Some(sd), common, nix::unistd::UnlinkatFlags::RemoveDir);
 
     // One line per profile in the boot log.
-    let lf = openat(Some(home_fd), "logs/container-boot.log", OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_APPEND | OFlag::O_CLOEXEC, m(0o644)).unwrap();
+    let lf =
+        openat(Some(home_fd), "logs/container-boot.log", OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_APPEND | OFlag::O_CLOEXEC, m(0o644))
+            .unwrap();
     // The user's file, as everything in the volume.
     nix::unistd::fchown(lf, Some(uid), Some(gid)).unwrap();
     let mut text = String::new();
     for (p, start) in &wanted {
-        text.push_str(&format!("ts profile={p} prior_state=x action={} prior_exit=unknown\n", if *start { "started" } else { "registered" }));
+        text.push_str(&format!(
+            "ts profile={p} prior_state=x action={} prior_exit=unknown\n",
+            if *start { "started" } else { "registered" }
+        ));
     }
     write(unsafe { BorrowedFd::borrow_raw(lf) }, text.as_bytes()).unwrap();
     let _ = (home_fd.as_raw_fd(), pfd);

@@ -61,7 +61,11 @@ fn run(cli: &Cli, cfg: Result<Config, Problem>) -> Result<u8, Problem> {
 /// A command line that is not ours: upstream's CLI becomes this process (root already dropped).
 fn pass_through(program: &Path, args: &[OsString]) -> ExitCode {
     let err = upstream::exec(program, args);
-    Out { json: false, voice: Voice::Hermes }.fail(&Problem::Io { path: program.to_path_buf(), action: "run hermes-agent's CLI".into(), error: err })
+    Out { json: false, voice: Voice::Hermes }.fail(&Problem::Io {
+        path: program.to_path_buf(),
+        action: "run hermes-agent's CLI".into(),
+        error: err,
+    })
 }
 
 /// `hermes --version`: upstream's version line, then ours.

@@ -60,4 +60,3 @@ pub fn refuse_unsafe_path() -> Result<(), Problem> {
     }
     Ok(())
 }
-

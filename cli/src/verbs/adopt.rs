@@ -13,9 +13,18 @@ pub fn run(ctx: &Ctx, out: Out) -> Result<u8, Problem> {
         None => (None, 0, 0, 0),
     };
     if out.json {
-        out::json(&serde_json::json!({"ok": true, "from_uid": from, "changed": changed, "hard_linked_left": linked, "other_fs_left": other}));
+        out::json(
+            &serde_json::json!({"ok": true, "from_uid": from, "changed": changed, "hard_linked_left": linked, "other_fs_left": other}),
+        );
     } else if let Some(d) = &done {
-        println!("adopted {}: {} entries of uid {} now belong to {}:{}", ctx.cfg.home.display(), d.changed, d.from, ctx.cfg.uid, ctx.cfg.gid);
+        println!(
+            "adopted {}: {} entries of uid {} now belong to {}:{}",
+            ctx.cfg.home.display(),
+            d.changed,
+            d.from,
+            ctx.cfg.uid,
+            ctx.cfg.gid
+        );
         for p in &d.hard_linked {
             eprintln!("warning: left {} as it was: it has other hard links (one may be outside the volume)", p.display());
         }

@@ -1,7 +1,7 @@
 //! The boot pass (`hermes-reconcile`, `boot`) and its dry run (`plan`, `boot --dry-run`).
 
-use crate::out::{self, Out};
 use crate::args::RenderArgs;
+use crate::out::{self, Out};
 use clap::Args;
 use hermes_core::boot::plan::Container;
 use hermes_core::boot::{self, Options, PassReport};

@@ -26,7 +26,9 @@ pub struct BridgeArgs {
 pub fn run(home: Option<PathBuf>, a: &BridgeArgs) -> Result<u8, Problem> {
     hermes_core::name::validate(&a.profile)?;
     let env = |k: &str| std::env::var(k).ok();
-    let home = home.or_else(|| env("HERMES_HOME").filter(|v| !v.is_empty()).map(PathBuf::from)).unwrap_or_else(|| PathBuf::from(hermes_core::config::DEFAULT_HOME));
+    let home = home
+        .or_else(|| env("HERMES_HOME").filter(|v| !v.is_empty()).map(PathBuf::from))
+        .unwrap_or_else(|| PathBuf::from(hermes_core::config::DEFAULT_HOME));
     // A bad setting must not keep the gateway from running: said, and the default used.
     let knobs = Knobs::from_env(&env).unwrap_or_else(|e| {
         eprintln!("hermes-s6 bridge[{}]: {e}; using the defaults", a.profile);

@@ -10,7 +10,8 @@ pub fn run(mut cmd: clap::Command, bin: &str, what: &str, dir: &Path) -> Result<
     if what == "man" {
         clap_mangen::generate_to(cmd, dir).map_err(io)?;
     } else {
-        let shell: Shell = what.parse().map_err(|_| Problem::usage(format!("unknown shell {what:?}: bash, zsh, fish, elvish, powershell or man")))?;
+        let shell: Shell =
+            what.parse().map_err(|_| Problem::usage(format!("unknown shell {what:?}: bash, zsh, fish, elvish, powershell or man")))?;
         clap_complete::generate_to(shell, &mut cmd, bin, dir).map_err(io)?;
     }
     Ok(exit::OK)

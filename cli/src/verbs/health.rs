@@ -33,7 +33,11 @@ pub fn run(ctx: &Ctx, a: &HealthArgs, out: Out) -> Result<u8, Problem> {
         v["ok"] = serde_json::json!(ok);
         out::json(&v);
     } else if ok {
-        println!("healthy: {}{}", if a.live { "live" } else { "live and ready" }, if h.accounted.is_empty() { String::new() } else { format!(" (down and accounted for: {})", h.accounted.join(", ")) });
+        println!(
+            "healthy: {}{}",
+            if a.live { "live" } else { "live and ready" },
+            if h.accounted.is_empty() { String::new() } else { format!(" (down and accounted for: {})", h.accounted.join(", ")) }
+        );
     } else {
         for p in &h.problems {
             eprintln!("unhealthy: {p}");

@@ -40,7 +40,11 @@ pub fn create(ctx: &Ctx, args: &[String], out: Out) -> Result<u8, Problem> {
         let mut argv: Vec<&OsStr> = vec!["profile".as_ref(), "create".as_ref()];
         // Our own global flag is not hermes-agent's.
         argv.extend(args.iter().filter(|a| *a != "--json").map(OsStr::new));
-        let code = upstream::run(program, &argv, (ctx.cfg.uid, ctx.cfg.gid)).map_err(|e| Problem::Io { path: program.clone(), action: "run".into(), error: e })?;
+        let code = upstream::run(program, &argv, (ctx.cfg.uid, ctx.cfg.gid)).map_err(|e| Problem::Io {
+            path: program.clone(),
+            action: "run".into(),
+            error: e,
+        })?;
         if code != 0 {
             eprintln!("\u{2717} hermes-agent's `profile create` exited {code}: no gateway slot was registered for '{name}'");
             return Ok(u8::try_from(code).unwrap_or(exit::FAILED));
@@ -58,10 +62,14 @@ pub fn create(ctx: &Ctx, args: &[String], out: Out) -> Result<u8, Problem> {
     let registered = profile::registrar_listens(ctx);
     if registered {
         registrar::request(ctx, name, true)?;
-        out.say(format_args!("\u{2713} registered the s6 gateway slot for profile '{name}' (down; start it with `hermes -p {name} gateway start`)"));
+        out.say(format_args!(
+            "\u{2713} registered the s6 gateway slot for profile '{name}' (down; start it with `hermes -p {name} gateway start`)"
+        ));
     }
     if out.json {
-        out::json(&serde_json::json!({"ok": true, "action": "create", "profile": name, "path": path.display().to_string(), "slot_registered": registered}));
+        out::json(
+            &serde_json::json!({"ok": true, "action": "create", "profile": name, "path": path.display().to_string(), "slot_registered": registered}),
+        );
     }
     Ok(exit::OK)
 }
@@ -81,7 +89,9 @@ pub fn delete(ctx: &Ctx, name: &str, yes: bool, keep_logs: bool, out: Out) -> Re
         out.say(format_args!("\u{2713} removed the s6 gateway slot for profile '{name}'"));
     }
     if out.json {
-        out::json(&serde_json::json!({"ok": true, "action": "delete", "profile": name, "slot_removed": slot_removed, "logs_kept": keep_logs}));
+        out::json(
+            &serde_json::json!({"ok": true, "action": "delete", "profile": name, "slot_removed": slot_removed, "logs_kept": keep_logs}),
+        );
     }
     Ok(exit::OK)
 }
@@ -89,7 +99,8 @@ pub fn delete(ctx: &Ctx, name: &str, yes: bool, keep_logs: bool, out: Out) -> Re
 /// `profile list`: the profiles on the volume (not slots left without one).
 pub fn list(ctx: &Ctx, out: Out) -> Result<u8, Problem> {
     let r = status::status(ctx, None)?;
-    let on_volume: Vec<&ProfileStatus> = r.profiles.iter().filter(|p| p.profile == DEFAULT_PROFILE || profile_exists(ctx, &p.profile).unwrap_or(false)).collect();
+    let on_volume: Vec<&ProfileStatus> =
+        r.profiles.iter().filter(|p| p.profile == DEFAULT_PROFILE || profile_exists(ctx, &p.profile).unwrap_or(false)).collect();
     if out.json {
         out::json(&serde_json::to_value(&on_volume).expect("serialises"));
     } else {

@@ -23,7 +23,9 @@ pub struct RegisterArgs {
 pub fn run(ctx: &Ctx, a: &RegisterArgs, out: Out) -> Result<u8, Problem> {
     let p = profile_arg(&a.profile)?;
     let r = register(ctx, &p, a.start).map(|rescan| match rescan {
-        Rescan::NoScanner => vec![format!("no s6-svscan is listening on {}; the slot is picked up when it starts", ctx.cfg.scandir.display())],
+        Rescan::NoScanner => {
+            vec![format!("no s6-svscan is listening on {}; the slot is picked up when it starts", ctx.cfg.scandir.display())]
+        }
         _ => Vec::new(),
     });
     out.slot_outcome("register", &p, r)

@@ -38,7 +38,10 @@ fn print(c: &Converged, json: bool) {
         println!("registrar: replaced {slot}: not ours, not published by hermes-s6 or tampered with ({why}); disarmed and taken down, and its profile, if on the volume, gets a slot rendered here");
     }
     for p in &c.pending {
-        println!("registrar: profiles/{p} is gone; removing gateway-{p} if it is still gone in {} s", hermes_core::registrar::DELETE_GRACE.as_secs());
+        println!(
+            "registrar: profiles/{p} is gone; removing gateway-{p} if it is still gone in {} s",
+            hermes_core::registrar::DELETE_GRACE.as_secs()
+        );
     }
     for p in &c.removed {
         println!("registrar: unregistered gateway-{p}");
@@ -47,7 +50,8 @@ fn print(c: &Converged, json: bool) {
         println!("registrar: gateway-{p} {what}");
     }
     for t in &c.taken_over {
-        let left = if t.hard_linked > 0 { format!("; {} root-owned with other hard links left alone", t.hard_linked) } else { String::new() };
+        let left =
+            if t.hard_linked > 0 { format!("; {} root-owned with other hard links left alone", t.hard_linked) } else { String::new() };
         let more = if t.truncated { "; stopped at the walk's bound, the next look goes on" } else { "" };
         println!("registrar: took over {} root-owned entries in profile {} (now the hermes user's){left}{more}", t.entries, t.profile);
     }
@@ -60,7 +64,9 @@ fn print(c: &Converged, json: bool) {
         println!("registrar: profiles/{p}/gateway.parked is gone: gateway-{p} {what}");
     }
     for p in &c.folded {
-        println!("registrar: {p} wants running under multiplexing: gateway-default serves it (started if it was down); gateway-{p} stays down");
+        println!(
+            "registrar: {p} wants running under multiplexing: gateway-default serves it (started if it was down); gateway-{p} stays down"
+        );
     }
     for (p, at) in &c.scheduled {
         let when = hermes_core::clock::rfc3339(hermes_core::clock::from_unix_secs(*at));
@@ -86,11 +92,15 @@ pub fn run(ctx: &Ctx, a: &WatchArgs, out: Out) -> Result<u8, Problem> {
         print(&c, json);
         return Ok(if c.errors.is_empty() { exit::OK } else { exit::FAILED });
     }
-    daemon::run(&mut reg, |c| print(c, json), || {
-        if !json {
-            println!("registrar: watching {} (doorbell {})", ctx.cfg.home.display(), ctx.cfg.registrar_fifo.display());
-        }
-    })?;
+    daemon::run(
+        &mut reg,
+        |c| print(c, json),
+        || {
+            if !json {
+                println!("registrar: watching {} (doorbell {})", ctx.cfg.home.display(), ctx.cfg.registrar_fifo.display());
+            }
+        },
+    )?;
     if !json {
         println!("registrar: stopping");
     }

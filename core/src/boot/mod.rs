@@ -9,13 +9,13 @@
 pub mod plan;
 
 use crate::ctx::Ctx;
+use crate::escape::log_value;
 use crate::fs::Dir;
 use crate::name::slot_name;
-use crate::escape::log_value;
 use crate::problem::Problem;
-use crate::s6::svscan::{self, Rescan};
-use crate::s6::capacity;
 use crate::registrar::doorbell;
+use crate::s6::capacity;
+use crate::s6::svscan::{self, Rescan};
 use crate::slot::teardown::{self, Progress};
 use crate::slot::{self, Live, Published};
 use crate::volume::state::STATE_FILE;
@@ -226,15 +226,20 @@ pub fn run(ctx: &Ctx, container: &Container, opts: &Options) -> Result<PassRepor
                     .map_err(|p| io::Error::other(p.to_string()))
                     .and_then(|()| slot::publish_with(fs, ctx.cfg, &scandir, &entry.profile, start, port, common.as_ref()).map(Some));
                 let said = if replaced.is_ok() { "replaced by one rendered here" } else { "it could not be replaced (see the error)" };
-                report.warnings.push(format!("{} is not ours: not published by hermes-s6 or tampered with ({why}); {said}", slot_path.display()));
+                report
+                    .warnings
+                    .push(format!("{} is not ours: not published by hermes-s6 or tampered with ({why}); {said}", slot_path.display()));
                 entry.reason = Some(if replaced.is_ok() { "foreign-replaced" } else { "foreign" }.into());
                 foreign = true;
                 replaced
             }
-            Live::Absent | Live::NotDir | Live::Unsupervised => slot::publish_with(fs, ctx.cfg, &scandir, &entry.profile, start, port, common.as_ref()).map(Some),
+            Live::Absent | Live::NotDir | Live::Unsupervised => {
+                slot::publish_with(fs, ctx.cfg, &scandir, &entry.profile, start, port, common.as_ref()).map(Some)
+            }
         };
         if queued && matches!(outcome, Ok(Some(_))) {
-            let marked = fs.open_dir(&scandir, OsStr::new(&slot_name(&entry.profile))).and_then(|slot| crate::guard::pace::queue(ctx, &slot));
+            let marked =
+                fs.open_dir(&scandir, OsStr::new(&slot_name(&entry.profile))).and_then(|slot| crate::guard::pace::queue(ctx, &slot));
             match marked {
                 Ok(()) => entry.reason = Some("queued".into()),
                 // Started now rather than never: an unmarked down slot is nobody's to release.
@@ -324,7 +329,10 @@ fn assign_ports(ctx: &Ctx, home: &Dir, entries: &[Decision], warnings: &mut Vec<
     }
     if record != old {
         if let Err(e) = ports::write_record(fs, home, &record) {
-            warnings.push(format!("could not record the gateways' ports in {}: {e}; they are assigned again at the next boot", home.child(OsStr::new(ports::RECORD_FILE)).display()));
+            warnings.push(format!(
+                "could not record the gateways' ports in {}: {e}; they are assigned again at the next boot",
+                home.child(OsStr::new(ports::RECORD_FILE)).display()
+            ));
         }
     }
     record
@@ -347,12 +355,15 @@ fn replace_foreign(ctx: &Ctx, scandir: &Dir, profile: &str, supervised: bool) ->
 /// to the registrar, which confirms a deletion before acting on it.
 fn remove_foreign_orphans(ctx: &Ctx, scandir: &Dir, kept: &HashSet<String>, report: &mut PassReport) {
     let Ok(entries) = ctx.fs.list(scandir) else { return };
-    let mut names: Vec<_> = entries.into_iter().map(|(n, _)| n).filter(|n| n.as_encoded_bytes().starts_with(crate::name::SLOT_PREFIX.as_bytes())).collect();
+    let mut names: Vec<_> =
+        entries.into_iter().map(|(n, _)| n).filter(|n| n.as_encoded_bytes().starts_with(crate::name::SLOT_PREFIX.as_bytes())).collect();
     names.sort();
     for name in names {
         let shown = log_value(name.as_encoded_bytes());
         let Some(profile) = name.to_str().and_then(|n| n.strip_prefix(crate::name::SLOT_PREFIX)) else {
-            report.warnings.push(format!("{shown} in {} has a name that is not UTF-8: left as it is; remove it", ctx.cfg.scandir.display()));
+            report
+                .warnings
+                .push(format!("{shown} in {} has a name that is not UTF-8: left as it is; remove it", ctx.cfg.scandir.display()));
             continue;
         };
         if kept.contains(profile) || slot::is_staging_leftover(&name) {
@@ -421,12 +432,8 @@ pub fn log_line(ts: &str, e: &Decision) -> String {
 
 /// The stdout line upstream prints per action (no `prior_exit`).
 pub fn stdout_line(e: &Decision) -> String {
-    let mut line = format!(
-        "reconcile: profile={} prior_state={} action={}",
-        e.profile,
-        e.prior_state.as_deref().unwrap_or("None"),
-        e.action.as_str()
-    );
+    let mut line =
+        format!("reconcile: profile={} prior_state={} action={}", e.profile, e.prior_state.as_deref().unwrap_or("None"), e.action.as_str());
     if let Some(r) = &e.reason {
         line.push_str(" reason=");
         line.push_str(r);

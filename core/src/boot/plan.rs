@@ -1,10 +1,10 @@
 //! The pure decision of a boot pass: `plan = f(snapshot, container facts)`. What `plan` and
 //! `--dry-run` print, and what the property tests check.
 
-use crate::volume::discovery::{Candidate, Facts, Snapshot};
 use crate::escape::log_value;
-use crate::s6::capacity::PER_PROFILE;
 use crate::name::DEFAULT_PROFILE;
+use crate::s6::capacity::PER_PROFILE;
+use crate::volume::discovery::{Candidate, Facts, Snapshot};
 use crate::volume::state::{PriorExit, Wanted};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -87,7 +87,11 @@ pub fn fold<'a>(c: &Container, named: impl IntoIterator<Item = (&'a str, Option<
     if !c.multiplex {
         return Vec::new();
     }
-    let mut folded: Vec<String> = named.into_iter().filter(|(_, prior, parked)| !parked && prior.is_some_and(|w| w.autostarts())).map(|(n, _, _)| n.to_string()).collect();
+    let mut folded: Vec<String> = named
+        .into_iter()
+        .filter(|(_, prior, parked)| !parked && prior.is_some_and(|w| w.autostarts()))
+        .map(|(n, _, _)| n.to_string())
+        .collect();
     folded.sort();
     folded
 }

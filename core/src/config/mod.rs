@@ -268,7 +268,9 @@ fn reconcile_program(env: &dyn Fn(&str) -> Option<String>, current_exe: Option<&
         }
         return Ok(v);
     }
-    let this = current_exe.filter(|p| p.file_name().is_some_and(|n| n == "hermes-reconcile") && crate::trusted::only_root_can_change(p)).map(Path::to_path_buf);
+    let this = current_exe
+        .filter(|p| p.file_name().is_some_and(|n| n == "hermes-reconcile") && crate::trusted::only_root_can_change(p))
+        .map(Path::to_path_buf);
     Ok(this
         .or_else(|| crate::trusted::find("hermes-reconcile", env("PATH").as_deref()))
         .map(|p| p.to_string_lossy().into_owned())
@@ -281,9 +283,12 @@ fn profile_env(env: &dyn Fn(&str) -> Option<String>) -> Result<Vec<String>, Prob
     let Some(v) = env("HERMES_S6_PROFILE_ENV") else { return Ok(Vec::new()) };
     let mut names = Vec::new();
     for n in v.split(|c: char| c == ',' || c.is_whitespace()).filter(|n| !n.is_empty()) {
-        let plain = n.bytes().next().is_some_and(|b| b.is_ascii_alphabetic() || b == b'_') && n.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+        let plain = n.bytes().next().is_some_and(|b| b.is_ascii_alphabetic() || b == b'_')
+            && n.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
         if !plain {
-            return Err(Problem::usage(format!("HERMES_S6_PROFILE_ENV must list variable names (letters, digits, _), separated by spaces or commas; {n:?} is not one")));
+            return Err(Problem::usage(format!(
+                "HERMES_S6_PROFILE_ENV must list variable names (letters, digits, _), separated by spaces or commas; {n:?} is not one"
+            )));
         }
         if !names.iter().any(|x| x == n) {
             names.push(n.to_string());
@@ -297,7 +302,8 @@ fn knobs(env: &dyn Fn(&str) -> Option<String>) -> Result<knobs::Knobs, Problem> 
     let mut k = knobs::Knobs::default();
     let dur = |var: &str, into: &mut std::time::Duration| -> Result<(), Problem> {
         if let Some(v) = env(var).filter(|v| !v.trim().is_empty()) {
-            *into = parse_duration(&v).ok_or_else(|| Problem::usage(format!("{var} must be a duration like 500ms, 2s, 10m or 6h, got {v:?}")))?;
+            *into = parse_duration(&v)
+                .ok_or_else(|| Problem::usage(format!("{var} must be a duration like 500ms, 2s, 10m or 6h, got {v:?}")))?;
         }
         Ok(())
     };
@@ -341,7 +347,11 @@ fn knobs(env: &dyn Fn(&str) -> Option<String>) -> Result<knobs::Knobs, Problem> 
 }
 
 /// A duration setting that must be more than zero (a zero check interval would spin).
-fn positive_duration(env: &dyn Fn(&str) -> Option<String>, var: &str, default: std::time::Duration) -> Result<std::time::Duration, Problem> {
+fn positive_duration(
+    env: &dyn Fn(&str) -> Option<String>,
+    var: &str,
+    default: std::time::Duration,
+) -> Result<std::time::Duration, Problem> {
     match env(var).filter(|v| !v.trim().is_empty()) {
         None => Ok(default),
         Some(v) => parse_duration(&v)
@@ -555,7 +565,11 @@ mod tests {
 
     #[test]
     fn flags_beat_environment_beats_defaults() {
-        let c = resolve(&[("HERMES_HOME", "/srv/env"), ("HERMES_UID", "12000")], Overrides { home: Some("/srv/flag".into()), ..Default::default() }).unwrap();
+        let c = resolve(
+            &[("HERMES_HOME", "/srv/env"), ("HERMES_UID", "12000")],
+            Overrides { home: Some("/srv/flag".into()), ..Default::default() },
+        )
+        .unwrap();
         assert_eq!((c.home.as_path(), c.uid, c.gid), (Path::new("/srv/flag"), 12000, 10001));
         let c = resolve(&[], Overrides::default()).unwrap();
         assert_eq!((c.home.as_path(), c.scandir.as_path(), c.max_services), (Path::new("/opt/data"), Path::new("/run/service"), 500));
@@ -597,7 +611,11 @@ mod tests {
         let cases: [Case; 4] = [
             (
                 &[("HERMES_CRASH_BACKOFF_INITIAL", "2m")],
-                &["HERMES_CRASH_BACKOFF_MAX (unset: default 1m) is shorter than HERMES_CRASH_BACKOFF_INITIAL=2m", "raise HERMES_CRASH_BACKOFF_MAX to at least 2m", "lower HERMES_CRASH_BACKOFF_INITIAL to at most 1m"],
+                &[
+                    "HERMES_CRASH_BACKOFF_MAX (unset: default 1m) is shorter than HERMES_CRASH_BACKOFF_INITIAL=2m",
+                    "raise HERMES_CRASH_BACKOFF_MAX to at least 2m",
+                    "lower HERMES_CRASH_BACKOFF_INITIAL to at most 1m",
+                ],
                 &["HERMES_CRASH_LIMIT", "COOLDOWN"],
             ),
             (
@@ -606,7 +624,11 @@ mod tests {
                 &["HERMES_CRASH_LIMIT", "BACKOFF"],
             ),
             (&[("HERMES_CRASH_LIMIT", "0")], &["HERMES_CRASH_LIMIT=0", "at least 1"], &["BACKOFF", "COOLDOWN"]),
-            (&[("HERMES_CRASH_BACKOFF_MAX", "500ms")], &["HERMES_CRASH_BACKOFF_MAX=500ms is shorter than HERMES_CRASH_BACKOFF_INITIAL (unset: default 1s)"], &["HERMES_CRASH_LIMIT"]),
+            (
+                &[("HERMES_CRASH_BACKOFF_MAX", "500ms")],
+                &["HERMES_CRASH_BACKOFF_MAX=500ms is shorter than HERMES_CRASH_BACKOFF_INITIAL (unset: default 1s)"],
+                &["HERMES_CRASH_LIMIT"],
+            ),
         ];
         for (env, says, not) in cases {
             let e = resolve(env, Overrides::default()).unwrap_err();
@@ -623,7 +645,16 @@ mod tests {
 
     #[test]
     fn one_boolean_reading() {
-        for (v, want) in [("1", Some(true)), ("TRUE", Some(true)), (" yes ", Some(true)), ("on", Some(true)), ("0", Some(false)), ("off", Some(false)), ("", None), ("garbage", None)] {
+        for (v, want) in [
+            ("1", Some(true)),
+            ("TRUE", Some(true)),
+            (" yes ", Some(true)),
+            ("on", Some(true)),
+            ("0", Some(false)),
+            ("off", Some(false)),
+            ("", None),
+            ("garbage", None),
+        ] {
             assert_eq!(parse_bool(v), want, "{v:?}");
         }
         assert!(is_set(Some("Yes")) && !is_set(Some("no")) && !is_set(None));

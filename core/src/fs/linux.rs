@@ -101,10 +101,7 @@ fn mode(bits: u32) -> Mode {
 /// A directory handle is an `O_PATH` descriptor: it needs only search permission on the way
 /// (s6's `supervise/` is 0710 for the group), exactly as a path would; listing reopens it
 /// for reading. With `O_DIRECTORY`, a symbolic link is refused (`ENOTDIR`), never followed.
-const NOFOLLOW_DIR: OFlag = OFlag::O_PATH
-    .union(OFlag::O_DIRECTORY)
-    .union(OFlag::O_NOFOLLOW)
-    .union(OFlag::O_CLOEXEC);
+const NOFOLLOW_DIR: OFlag = OFlag::O_PATH.union(OFlag::O_DIRECTORY).union(OFlag::O_NOFOLLOW).union(OFlag::O_CLOEXEC);
 const LISTING: OFlag = OFlag::O_RDONLY.union(OFlag::O_DIRECTORY).union(OFlag::O_NOFOLLOW).union(OFlag::O_CLOEXEC);
 
 /// Open `name` for reading if it is a regular file: never through a link, never waiting on a
@@ -253,10 +250,7 @@ impl Fs for LinuxFs {
         let st = fstat(fd.as_raw_fd()).map_err(io_err)?;
         let kind = kind_of(&st);
         if kind != Kind::File {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                format!("is a {}, not a regular file", kind.describe()),
-            ));
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, format!("is a {}, not a regular file", kind.describe())));
         }
         if created {
             fchmod(fd.as_raw_fd(), mode(m)).map_err(io_err)?;
@@ -356,7 +350,8 @@ impl Fs for LinuxFs {
             return Err(io::Error::new(io::ErrorKind::InvalidInput, "link between directories opened with different identities"));
         }
         let _id = AsUser::enter(from_dir.ident)?;
-        nix::unistd::linkat(Some(from_dir.fd.as_raw_fd()), from, Some(to_dir.fd.as_raw_fd()), to, nix::fcntl::AtFlags::empty()).map_err(io_err)
+        nix::unistd::linkat(Some(from_dir.fd.as_raw_fd()), from, Some(to_dir.fd.as_raw_fd()), to, nix::fcntl::AtFlags::empty())
+            .map_err(io_err)
     }
 
     fn unlink(&self, dir: &Dir, name: &OsStr) -> io::Result<()> {

@@ -18,12 +18,12 @@
 //! implementation in `faulty` (tests only) fails or "kills" a pass at the N-th step, which is how the
 //! convergence tests prove that an interrupted pass is repaired by the next one.
 
-mod identity;
-mod linux;
 /// The fault-injecting double: for tests only (the `test-doubles` feature, which the test
 /// fixtures turn on), never in a release binary.
 #[cfg(any(test, feature = "test-doubles"))]
 pub mod faulty;
+mod identity;
+mod linux;
 
 use std::ffi::{OsStr, OsString};
 use std::fmt;

@@ -13,7 +13,6 @@ use yaml_rust2::Yaml;
 
 pub use crate::config::parse_limit;
 
-
 /// What a profile's config.yaml says: `Some(limit)` when it sets `gateway.memory_limit`
 /// (`Some(None)`: it turns the limit off), `None` when it does not (or cannot be read: the
 /// container's limit then holds, and the reason is the second value).
@@ -58,7 +57,16 @@ mod tests {
 
     #[test]
     fn limits_read_as_people_write_them() {
-        for (v, want) in [("512M", Some(512_000_000)), ("2G", Some(2_000_000_000)), ("800MiB", Some(800 << 20)), ("1.5gb", Some(1_500_000_000)), ("300000000", Some(300_000_000)), ("off", None), ("", None), ("0", None)] {
+        for (v, want) in [
+            ("512M", Some(512_000_000)),
+            ("2G", Some(2_000_000_000)),
+            ("800MiB", Some(800 << 20)),
+            ("1.5gb", Some(1_500_000_000)),
+            ("300000000", Some(300_000_000)),
+            ("off", None),
+            ("", None),
+            ("0", None),
+        ] {
             assert_eq!(parse_limit(v), Ok(want), "{v:?}");
         }
         for v in ["512", "lots", "5T", "-1G", "1e30"] {
@@ -70,10 +78,22 @@ mod tests {
     #[test]
     fn a_profiles_own_setting_wins_over_the_containers() {
         let tmp = tempfile::tempdir().unwrap();
-        let cfg = crate::config::Config { home: tmp.path().to_path_buf(), memory_limit: Some(900_000_000), uid: nix::unistd::geteuid().as_raw().max(1), gid: nix::unistd::getegid().as_raw().max(1), ..Default::default() };
+        let cfg = crate::config::Config {
+            home: tmp.path().to_path_buf(),
+            memory_limit: Some(900_000_000),
+            uid: nix::unistd::geteuid().as_raw().max(1),
+            gid: nix::unistd::getegid().as_raw().max(1),
+            ..Default::default()
+        };
         let ctx = Ctx::new(&crate::fs::RealFs, &crate::clock::SystemClock, &cfg);
         assert_eq!(limit_for(&ctx, "default"), Some(900_000_000), "no config.yaml: the container's");
-        for (yaml, want) in [("gateway:\n  memory_limit: 256M\n", Some(256_000_000)), ("gateway:\n  memory_limit: off\n", None), ("gateway:\n  memory_limit: false\n", None), ("memory_limit: 1G\n", Some(900_000_000)), ("gateway:\n  memory_limit: 3\n", Some(900_000_000))] {
+        for (yaml, want) in [
+            ("gateway:\n  memory_limit: 256M\n", Some(256_000_000)),
+            ("gateway:\n  memory_limit: off\n", None),
+            ("gateway:\n  memory_limit: false\n", None),
+            ("memory_limit: 1G\n", Some(900_000_000)),
+            ("gateway:\n  memory_limit: 3\n", Some(900_000_000)),
+        ] {
             std::fs::write(tmp.path().join("config.yaml"), yaml).unwrap();
             assert_eq!(limit_for(&ctx, "default"), want, "{yaml:?}");
         }
@@ -109,7 +129,12 @@ impl Acted {
 /// sends its down-signal, SIGTERM); one still there at the next check with the same pid is
 /// killed. `asked` carries the pids asked to restart between checks. The kernel's OOM-kill
 /// counter is recorded as every running slot's baseline on the way ([`super::oom`]).
-pub fn check(ctx: &Ctx, slots: &[(String, crate::fs::Dir)], limit: &dyn Fn(&str) -> Option<u64>, asked: &mut std::collections::BTreeMap<String, u64>) -> (Vec<Acted>, Vec<String>) {
+pub fn check(
+    ctx: &Ctx,
+    slots: &[(String, crate::fs::Dir)],
+    limit: &dyn Fn(&str) -> Option<u64>,
+    asked: &mut std::collections::BTreeMap<String, u64>,
+) -> (Vec<Acted>, Vec<String>) {
     use crate::s6::{svc, svstat};
     let (mut acted, mut errors) = (Vec::new(), Vec::new());
     let kills = super::oom::kills(ctx);

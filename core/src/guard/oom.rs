@@ -37,7 +37,9 @@ pub fn events_path(ctx: &Ctx) -> Option<PathBuf> {
         let (_, ctrl, p) = (f.next()?, f.next()?, f.next()?);
         ctrl.split(',').any(|c| c == "memory").then(|| Path::new("/sys/fs/cgroup/memory").join(rel(p)).join("memory.oom_control"))
     });
-    [v2, v1].into_iter().flatten().find(|p| ctx.fs.open_root(p.parent().unwrap_or(Path::new("/"))).is_ok_and(|d| ctx.fs.lstat(&d, p.file_name().unwrap_or_default()).is_ok()))
+    [v2, v1].into_iter().flatten().find(|p| {
+        ctx.fs.open_root(p.parent().unwrap_or(Path::new("/"))).is_ok_and(|d| ctx.fs.lstat(&d, p.file_name().unwrap_or_default()).is_ok())
+    })
 }
 
 /// The kernel's count of OOM kills now, when it can be read.

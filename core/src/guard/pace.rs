@@ -16,8 +16,8 @@ use crate::ctx::Ctx;
 use crate::fs::{write_atomic, Dir};
 use crate::lifecycle::lock;
 use crate::name::{slot_name, DEFAULT_PROFILE};
-use crate::s6::svstat::{self, Status};
 use crate::s6::svc;
+use crate::s6::svstat::{self, Status};
 use crate::volume::open_profile_dir;
 use crate::volume::state::{effective_state, read_json_object, STATE_FILE};
 use std::ffi::OsStr;
@@ -144,8 +144,14 @@ pub fn release(ctx: &Ctx, scandir: &Dir, k: usize, container: &Container, settle
 /// any more (left down, no longer queued), `Err` to try again at the next look.
 fn release_one(ctx: &Ctx, slot: &Dir, profile: &str, container: &Container) -> Result<bool, String> {
     // Under the profile's lock, so an operator's `stop` either comes before (and wins) or after.
-    let Ok(Some(_held)) = lock::hold(ctx, slot, Duration::ZERO) else { return Err(format!("{profile}: its lock is busy; released at the next look")) };
-    let wanted = open_profile_dir(ctx, profile).ok().flatten().and_then(|d| read_json_object(ctx.fs, &d, STATE_FILE).ok().flatten()).and_then(|m| effective_state(&m));
+    let Ok(Some(_held)) = lock::hold(ctx, slot, Duration::ZERO) else {
+        return Err(format!("{profile}: its lock is busy; released at the next look"));
+    };
+    let wanted = open_profile_dir(ctx, profile)
+        .ok()
+        .flatten()
+        .and_then(|d| read_json_object(ctx.fs, &d, STATE_FILE).ok().flatten())
+        .and_then(|m| effective_state(&m));
     let held = crate::policy::record::read(ctx, profile).holds_down();
     if !starts(profile == DEFAULT_PROFILE, wanted.as_ref(), container) || held {
         unqueue(ctx, slot);
@@ -171,7 +177,17 @@ mod tests {
     use super::*;
 
     fn st(want_up: bool, up: bool, ready: bool, since: i64) -> Status {
-        Status { since, since_ns: 500_000_000, ready_since: since, pid: if up { 42 } else { 0 }, wstat: 0, paused: false, finishing: false, want_up, ready }
+        Status {
+            since,
+            since_ns: 500_000_000,
+            ready_since: since,
+            pid: if up { 42 } else { 0 },
+            wstat: 0,
+            paused: false,
+            finishing: false,
+            want_up,
+            ready,
+        }
     }
 
     #[test]

@@ -15,7 +15,6 @@ impl AllResults {
     pub fn failed(&self) -> usize {
         self.results.iter().filter(|r| r.1.is_err()).count()
     }
-
 }
 
 /// How many profiles `--all` acts on at once.
@@ -98,6 +97,9 @@ fn started(ctx: &Ctx, slot: &crate::fs::Dir) {
     let notifies = ctx.fs.lstat(slot, std::ffi::OsStr::new("notification-fd")).is_ok();
     crate::clock::wait_until(ctx.clock, ctx.cfg.pace_timeout(), std::time::Duration::from_millis(50), || {
         let now = crate::clock::unix_secs_f64(ctx.clock.now());
-        crate::s6::svstat::read(ctx.fs, slot).ok().flatten().is_none_or(|st| !crate::guard::pace::in_flight(&st, notifies, now, ctx.cfg.pace_timeout()))
+        crate::s6::svstat::read(ctx.fs, slot)
+            .ok()
+            .flatten()
+            .is_none_or(|st| !crate::guard::pace::in_flight(&st, notifies, now, ctx.cfg.pace_timeout()))
     });
 }

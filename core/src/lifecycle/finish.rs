@@ -5,16 +5,16 @@
 //! hold for long; whatever goes wrong, it falls back to the plain contract (0 and 78 park,
 //! anything else restarts).
 
-use crate::volume::policy_record::{self as record, PolicyState};
-use crate::policy::{on_death, Death, Decision, Knobs};
+use super::lock;
 use crate::clock::unix_secs_f64;
 use crate::ctx::Ctx;
 use crate::exit_policy::{Cause, ExitClass, S6_PERMANENT_FAILURE, S6_SIGNALLED};
 use crate::guard::{oom, reason};
-use super::lock;
 use crate::name::slot_name;
+use crate::policy::{on_death, Death, Decision, Knobs};
 use crate::registrar::doorbell;
 use crate::s6::svstat;
+use crate::volume::policy_record::{self as record, PolicyState};
 use std::ffi::OsStr;
 use std::time::{Duration, UNIX_EPOCH};
 
@@ -120,7 +120,8 @@ mod tests {
         assert!(!superseded(&started, 100.5), "a death of the run the start began");
         assert!(!superseded(&started, 100.0 - SUPERSEDED_WITHIN - 1.0), "too old to be the death the start raced");
         // The policy's own restart moves running_since past the death: not an operator start.
-        let (_, restarting) = on_death(&started, &Death { at: 150.0, code: Some(1), signal: None, killed: None, cause: None }, &Knobs::default(), 0.5);
+        let (_, restarting) =
+            on_death(&started, &Death { at: 150.0, code: Some(1), signal: None, killed: None, cause: None }, &Knobs::default(), 0.5);
         assert!(!superseded(&restarting, 150.0));
         let edited = Record { running_since: 1e300, ..Record::default() };
         assert!(!superseded(&edited, 100.0), "a hand-edited far future holds nothing");

@@ -34,7 +34,9 @@ fn check_live(ctx: &Ctx, h: &mut Health) -> Result<(), Problem> {
         Ok(Some(st)) if st.is_up() => {}
         Ok(Some(_)) => h.problems.push(format!("the registrar ({}) is down", path.display())),
         Ok(None) => h.problems.push(format!("the registrar ({}) is not supervised", path.display())),
-        Err(e) => h.problems.push(format!("cannot read the registrar's status at {}: {e} (run the probe as the container's user)", path.display())),
+        Err(e) => h
+            .problems
+            .push(format!("cannot read the registrar's status at {}: {e} (run the probe as the container's user)", path.display())),
     }
     h.live = h.problems.is_empty();
     Ok(())

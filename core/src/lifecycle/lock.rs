@@ -8,13 +8,13 @@
 //! a `restart` cannot bring the gateway up while a `stop` waits for it to go down. The finish
 //! and the registrar never take the operation lock: a stop's wait needs its finish to run.
 
+use super::settle;
 use crate::clock::wait_until;
 use crate::ctx::Ctx;
 use crate::fs::{Dir, FileLock};
 use crate::problem::Problem;
 use crate::s6::svstat;
 use crate::slot::layout::LOCK_FILE;
-use super::settle;
 use std::ffi::OsStr;
 use std::io;
 use std::time::Duration;

@@ -16,22 +16,22 @@ pub mod restart;
 pub mod settle;
 pub mod start;
 pub mod status;
-pub mod usage;
 pub mod stop;
 pub mod unregister;
+pub mod usage;
 
+use crate::clock::wait_until;
 use crate::ctx::Ctx;
 use crate::fs::{Dir, Kind};
 use crate::name::{self, slot_name, SLOT_PREFIX};
-use crate::problem::Problem;
-use crate::clock::wait_until;
 use crate::policy::PolicyState;
+use crate::problem::Problem;
+use crate::s6::{svc, svstat};
 use crate::volume::desired::{self, Written};
 use crate::volume::state::Wanted;
-use crate::s6::{svc, svstat};
-use std::time::Duration;
 use std::ffi::OsStr;
 use std::io;
+use std::time::Duration;
 
 /// A PROFILE argument is a profile name, taken exactly as given: `gateway-foo` names the
 /// profile `gateway-foo`, never `foo` (both may exist).
@@ -46,10 +46,7 @@ pub fn open_slot(ctx: &Ctx, scandir: &Dir, profile: &str) -> Result<Dir, Problem
     let name = slot_name(profile);
     match ctx.fs.open_dir(scandir, OsStr::new(&name)) {
         Ok(d) => Ok(d),
-        Err(e)
-            if e.kind() == io::ErrorKind::NotFound
-                || matches!(e.raw_os_error(), Some(nix::libc::ELOOP) | Some(nix::libc::ENOTDIR)) =>
-        {
+        Err(e) if e.kind() == io::ErrorKind::NotFound || matches!(e.raw_os_error(), Some(nix::libc::ELOOP) | Some(nix::libc::ENOTDIR)) => {
             let hint = profile
                 .strip_prefix(SLOT_PREFIX)
                 .filter(|bare| ctx.fs.lstat(scandir, OsStr::new(&slot_name(bare))).is_ok())
@@ -229,7 +226,10 @@ pub fn confirm_down(ctx: &Ctx, asked: Asked, wait: Wait) -> Result<Done, Problem
         Some(_) if asked.old_pid.is_none() => asked.done(None, Some("it was not running".into())),
         Some(st) if st.signal() == Some(nix::libc::SIGKILL) => asked.done(
             None,
-            Some(format!("it did not stop on SIGTERM within {} s and was killed (SIGKILL, with its process group)", crate::slot::STOP_GRACE_MS / 1000)),
+            Some(format!(
+                "it did not stop on SIGTERM within {} s and was killed (SIGKILL, with its process group)",
+                crate::slot::STOP_GRACE_MS / 1000
+            )),
         ),
         Some(st) => asked.done(None, Some(settle::describe_end(&st))),
         None => Err(Problem::Timeout { what: format!("gateway-{} to go down", asked.profile) }),
@@ -240,7 +240,9 @@ pub fn confirm_down(ctx: &Ctx, asked: Asked, wait: Wait) -> Result<Done, Problem
 fn record_wanted(ctx: &Ctx, profile: &str, wanted: &Wanted, done: &str) -> Result<Written, Problem> {
     desired::write(ctx, profile, wanted).map_err(|p| match p {
         Problem::Io { path, error, .. } => Problem::NotRecorded { done: done.to_string(), path, error },
-        Problem::Permission { path, .. } => Problem::NotRecorded { done: done.to_string(), path, error: io::Error::from(io::ErrorKind::PermissionDenied) },
+        Problem::Permission { path, .. } => {
+            Problem::NotRecorded { done: done.to_string(), path, error: io::Error::from(io::ErrorKind::PermissionDenied) }
+        }
         other => other,
     })
 }
@@ -256,10 +258,12 @@ pub const SUPERVISOR_WAIT: Duration = Duration::from_secs(3);
 /// slot just published (by a boot pass, `register`, the registrar) may not have its
 /// supervisor yet: that is waited for, briefly, instead of failing with "not listening".
 pub fn control(ctx: &Ctx, slot: &Dir, profile: &str, command: &str, bytes: &[u8]) -> Result<(), Problem> {
-    let fail = |e: svc::SvcError| Problem::Svc { service: slot_name(profile), command: command.to_string(), code: e.code, message: e.message };
+    let fail =
+        |e: svc::SvcError| Problem::Svc { service: slot_name(profile), command: command.to_string(), code: e.code, message: e.message };
     match svc::send(ctx.fs, slot, bytes) {
         Err(e) if e.code == svc::NOT_LISTENING => {
-            if wait_until(ctx.clock, SUPERVISOR_WAIT, Duration::from_millis(10), || svstat::supervisor_alive(ctx.fs, slot).unwrap_or(false)) {
+            if wait_until(ctx.clock, SUPERVISOR_WAIT, Duration::from_millis(10), || svstat::supervisor_alive(ctx.fs, slot).unwrap_or(false))
+            {
                 svc::send(ctx.fs, slot, bytes).map_err(fail)
             } else {
                 Err(fail(e))

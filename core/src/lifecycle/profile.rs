@@ -101,9 +101,11 @@ fn remove_dir(ctx: &Ctx, profile: &str, remover: Remover) -> Result<(), Problem>
     }
     let fs = ctx.fs;
     let home = ctx.open_home().map_err(|e| ctx.problem(&ctx.cfg.home, "open", e))?;
-    let profiles = fs.open_dir(&home, OsStr::new(PROFILES_DIR)).map_err(|e| ctx.problem(home.child(OsStr::new(PROFILES_DIR)), "open", e))?;
+    let profiles =
+        fs.open_dir(&home, OsStr::new(PROFILES_DIR)).map_err(|e| ctx.problem(home.child(OsStr::new(PROFILES_DIR)), "open", e))?;
     let path = profiles.child(OsStr::new(profile));
-    let missing = || Problem::Io { path: path.clone(), action: "delete".into(), error: io::Error::new(io::ErrorKind::NotFound, "no such profile") };
+    let missing =
+        || Problem::Io { path: path.clone(), action: "delete".into(), error: io::Error::new(io::ErrorKind::NotFound, "no such profile") };
     fs.lstat(&profiles, OsStr::new(profile)).map_err(|_| missing())?;
     // Best effort, as before: a gateway that would not stop is the teardown's to kill, and a
     // slot that is not registered (or a scanner that is not running) has nothing to stop.
@@ -122,7 +124,9 @@ fn remove_dir(ctx: &Ctx, profile: &str, remover: Remover) -> Result<(), Problem>
         Ok(_) => Err(Problem::Io {
             path,
             action: "delete".into(),
-            error: io::Error::other(format!("hermes-agent's `profile delete {profile} --yes` exited {code} and left the directory; its slot stays")),
+            error: io::Error::other(format!(
+                "hermes-agent's `profile delete {profile} --yes` exited {code} and left the directory; its slot stays"
+            )),
         }),
     }
 }

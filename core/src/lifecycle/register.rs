@@ -2,11 +2,11 @@
 //! atomically (down unless `--start`), and ask s6-svscan to pick it up. Refuses a duplicate, a
 //! profile that is not on the volume, and a slot the scanner could not supervise.
 
-use crate::s6::capacity;
 use crate::ctx::Ctx;
 use crate::fs::Dir;
 use crate::name::slot_name;
 use crate::problem::Problem;
+use crate::s6::capacity;
 use crate::s6::svscan::{self, Rescan};
 use crate::slot;
 use crate::volume;
@@ -57,4 +57,3 @@ pub fn add_slot(ctx: &Ctx, scandir: &Dir, home: &Dir, profile: &str, start: bool
     usage.used += capacity::PER_PROFILE;
     Ok(())
 }
-

@@ -133,7 +133,9 @@ pub const ACK_WAIT: Duration = Duration::from_secs(2);
 /// Wait (bounded) until the supervisor shows it has taken in `want_up`: a command holds the
 /// profile's lock until then, so the next one (or a finish) sees what this one did.
 pub fn until_acknowledged(ctx: &Ctx, slot: &Dir, want_up: bool) -> bool {
-    wait_until(ctx.clock, ACK_WAIT, Duration::from_millis(2), || svstat::read(ctx.fs, slot).ok().flatten().is_none_or(|st| st.want_up == want_up))
+    wait_until(ctx.clock, ACK_WAIT, Duration::from_millis(2), || {
+        svstat::read(ctx.fs, slot).ok().flatten().is_none_or(|st| st.want_up == want_up)
+    })
 }
 
 /// How long a command waits for a dead gateway's finish (s6 gives a finish 5 s).

@@ -3,22 +3,22 @@
 //! (`explanation`).
 
 use super::registered;
-use crate::s6::capacity;
+use super::settle;
+use crate::clock::{from_unix_secs, human_duration, rfc3339};
 use crate::ctx::Ctx;
 use crate::exit_policy::ExitClass;
 use crate::fs::Dir;
 use crate::name::{slot_name, DEFAULT_PROFILE};
 use crate::problem::Problem;
+use crate::registrar::take_over::{self, TakeOver};
+use crate::s6::capacity;
 use crate::s6::svscan;
 use crate::s6::svstat::{self, Status};
 use crate::volume::discovery::{self, Candidate};
-use crate::volume::open_profile_dir;
-use crate::volume::state::{read_wanted, Wanted};
-use crate::clock::{from_unix_secs, human_duration, rfc3339};
-use crate::volume::policy_record::{self as record, PolicyState, Record};
-use crate::registrar::take_over::{self, TakeOver};
 use crate::volume::gateway_logs;
-use super::settle;
+use crate::volume::open_profile_dir;
+use crate::volume::policy_record::{self as record, PolicyState, Record};
+use crate::volume::state::{read_wanted, Wanted};
 use std::collections::BTreeSet;
 use std::ffi::OsStr;
 
@@ -172,7 +172,9 @@ impl ProfileStatus {
             return Standing::AsWanted;
         }
         match self.verdict {
-            Verdict::Quarantined | Verdict::BackingOff | Verdict::Parked | Verdict::ParkedByMarker | Verdict::ConfigError => Standing::Accounted,
+            Verdict::Quarantined | Verdict::BackingOff | Verdict::Parked | Verdict::ParkedByMarker | Verdict::ConfigError => {
+                Standing::Accounted
+            }
             _ => Standing::Failing,
         }
     }
@@ -202,7 +204,17 @@ pub fn status(ctx: &Ctx, only: Option<&str>) -> Result<StatusReport, Problem> {
         let scanner_running = scanner_running(ctx, &scandir, std::slice::from_ref(&ps));
         let mut profiles = vec![ps];
         let port_collisions = add_ports(ctx, &mut profiles);
-        return Ok(StatusReport { profiles, capacity: None, scanner_running, scandir: ctx.cfg.scandir.display().to_string(), capacity_hint: None, registrar_notices: crate::registrar::notice::read_all(ctx), last_take_over: take_over::last(ctx).filter(|t| t.profile == p), multiplexing: None, port_collisions });
+        return Ok(StatusReport {
+            profiles,
+            capacity: None,
+            scanner_running,
+            scandir: ctx.cfg.scandir.display().to_string(),
+            capacity_hint: None,
+            registrar_notices: crate::registrar::notice::read_all(ctx),
+            last_take_over: take_over::last(ctx).filter(|t| t.profile == p),
+            multiplexing: None,
+            port_collisions,
+        });
     }
     let home = ctx.open_home().ok();
     let snap = discovery::scan_home(ctx.fs, home.as_ref(), None, false);
@@ -216,10 +228,14 @@ pub fn status(ctx: &Ctx, only: Option<&str>) -> Result<StatusReport, Problem> {
     let mut profiles: Vec<ProfileStatus> = names.iter().map(|p| of(ctx, &scandir, p)).collect();
     let mut multiplexing = None;
     if multiplex {
-        let on_volume: BTreeSet<&str> = snap.named.iter().filter_map(|c| match c {
-            Candidate::Profile { name, .. } => Some(name.as_str()),
-            Candidate::Skipped { .. } => None,
-        }).collect();
+        let on_volume: BTreeSet<&str> = snap
+            .named
+            .iter()
+            .filter_map(|c| match c {
+                Candidate::Profile { name, .. } => Some(name.as_str()),
+                Candidate::Skipped { .. } => None,
+            })
+            .collect();
         let mut serves = vec![DEFAULT_PROFILE.to_string()];
         for ps in profiles.iter_mut().filter(|ps| on_volume.contains(ps.profile.as_str())) {
             served(ps);
@@ -232,7 +248,17 @@ pub fn status(ctx: &Ctx, only: Option<&str>) -> Result<StatusReport, Problem> {
     let port_collisions = add_ports(ctx, &mut profiles);
     let capacity = capacity::usage(ctx, &scandir).ok();
     let capacity_hint = capacity.filter(|c| c.near_limit()).map(|_| capacity::how_to_raise(ctx));
-    Ok(StatusReport { scanner_running: scanner_running(ctx, &scandir, &profiles), profiles, capacity, scandir: ctx.cfg.scandir.display().to_string(), capacity_hint, registrar_notices: crate::registrar::notice::read_all(ctx), last_take_over: take_over::last(ctx), multiplexing, port_collisions })
+    Ok(StatusReport {
+        scanner_running: scanner_running(ctx, &scandir, &profiles),
+        profiles,
+        capacity,
+        scandir: ctx.cfg.scandir.display().to_string(),
+        capacity_hint,
+        registrar_notices: crate::registrar::notice::read_all(ctx),
+        last_take_over: take_over::last(ctx),
+        multiplexing,
+        port_collisions,
+    })
 }
 
 /// Multiplexing: a named profile that is not parked is served by the root gateway; its own
@@ -260,10 +286,18 @@ fn add_ports(ctx: &Ctx, profiles: &mut [ProfileStatus]) -> Vec<String> {
     let Ok(home) = ctx.open_home() else { return Vec::new() };
     let record = ports::read_record(ctx.fs, &home);
     for ps in profiles.iter_mut() {
-        ps.port = record.get(&ps.profile).map(|p| PortView { port: p.port, source: p.source.as_str(), shared_with: ports::sharing(&record, &ps.profile) });
+        ps.port = record.get(&ps.profile).map(|p| PortView {
+            port: p.port,
+            source: p.source.as_str(),
+            shared_with: ports::sharing(&record, &ps.profile),
+        });
     }
     let shown: BTreeSet<&str> = profiles.iter().map(|p| p.profile.as_str()).collect();
-    ports::collisions(&record).iter().filter(|(_, a, b)| shown.contains(a.as_str()) || shown.contains(b.as_str())).map(|c| ports::collision_warning(&record, c)).collect()
+    ports::collisions(&record)
+        .iter()
+        .filter(|(_, a, b)| shown.contains(a.as_str()) || shown.contains(b.as_str()))
+        .map(|c| ports::collision_warning(&record, c))
+        .collect()
 }
 
 /// Whether the scanner runs: asked directly where this process may look, else told by any
@@ -561,7 +595,6 @@ fn last_exit(code: Option<i32>, signal: Option<i32>) -> Option<String> {
     }
 }
 
-
 fn explain(v: Verdict, ps: &ProfileStatus, rec: Option<&Record>, now: std::time::SystemTime) -> String {
     let p = &ps.profile;
     // s6's own record of the last death first: the policy's file is the user's to edit. It
@@ -579,7 +612,11 @@ fn explain(v: Verdict, ps: &ProfileStatus, rec: Option<&Record>, now: std::time:
     let exit_part = exit.as_deref().map(|e| format!(", last {e}{cause}")).unwrap_or_default();
     let next = rec.and_then(|r| r.next_start).map(|t| {
         let wait = t - crate::clock::unix_secs_f64(now);
-        if wait > 0.0 { format!("{} (in {})", rfc3339(from_unix_secs(t)), human_duration(wait)) } else { format!("{} (due now)", rfc3339(from_unix_secs(t))) }
+        if wait > 0.0 {
+            format!("{} (in {})", rfc3339(from_unix_secs(t)), human_duration(wait))
+        } else {
+            format!("{} (due now)", rfc3339(from_unix_secs(t)))
+        }
     });
     let restarts = match ps.restarts {
         Some(n) if n > 0 => format!("; died {n} time(s) since its supervisor started"),
@@ -675,4 +712,3 @@ fn explain(v: Verdict, ps: &ProfileStatus, rec: Option<&Record>, now: std::time:
         Verdict::Served => format!("served by gateway-default (multiplexing); gateway-{p} stays down"),
     }
 }
-

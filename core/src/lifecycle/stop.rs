@@ -26,7 +26,16 @@ pub fn ask(ctx: &Ctx, profile: &str) -> Result<Asked, Problem> {
     control(ctx, &slot, profile, "-d", b"d")?;
     super::settle::until_acknowledged(ctx, &slot, false);
     let written = super::record_wanted(ctx, profile, &Wanted::Stopped, "gateway stopped");
-    Ok(Asked { profile: profile.to_string(), slot, old_pid: up, written, cleared: None, operation, at: super::unix_now(ctx), unparked: None })
+    Ok(Asked {
+        profile: profile.to_string(),
+        slot,
+        old_pid: up,
+        written,
+        cleared: None,
+        operation,
+        at: super::unix_now(ctx),
+        unparked: None,
+    })
 }
 
 pub fn stop(ctx: &Ctx, profile: &str, wait: Wait) -> Result<Done, Problem> {

@@ -16,9 +16,16 @@ pub enum Unregistered {
 /// register it again).
 pub fn unregister(ctx: &Ctx, profile: &str, force: bool) -> Result<Unregistered, Problem> {
     let scandir = ctx.open_scandir()?;
-    ctx.require_authority(&scandir, &format!("unregistering '{profile}'"), &format!("as the hermes user run `hermes profile delete {profile}`: the registrar removes the slot as root"))?;
+    ctx.require_authority(
+        &scandir,
+        &format!("unregistering '{profile}'"),
+        &format!("as the hermes user run `hermes profile delete {profile}`: the registrar removes the slot as root"),
+    )?;
     if !force && crate::volume::profile_exists(ctx, profile).unwrap_or(false) {
-        return Err(Problem::ProfileStillExists { profile: profile.to_string(), path: crate::volume::profile_path(&ctx.cfg.home, profile) });
+        return Err(Problem::ProfileStillExists {
+            profile: profile.to_string(),
+            path: crate::volume::profile_path(&ctx.cfg.home, profile),
+        });
     }
     let Some(mut t) = teardown::begin(ctx, &scandir, profile)? else { return Ok(Unregistered::WasAbsent) };
     loop {

@@ -25,7 +25,9 @@ use super::{watchdog, Killed, Knobs, Verdict, HEARTBEAT_FILE};
 use crate::fs::{Dir, Fs, RealFs};
 use crate::volume::state::STATE_FILE;
 use nix::sys::signal::{kill, killpg, Signal};
-use nix::sys::socket::{bind, recvmsg, setsockopt, socket, sockopt, AddressFamily, ControlMessageOwned, MsgFlags, SockFlag, SockType, UnixAddr, UnixCredentials};
+use nix::sys::socket::{
+    bind, recvmsg, setsockopt, socket, sockopt, AddressFamily, ControlMessageOwned, MsgFlags, SockFlag, SockType, UnixAddr, UnixCredentials,
+};
 use nix::sys::stat::{fstat, SFlag};
 use nix::unistd::{fork, ForkResult, Pid};
 use std::ffi::{CString, OsString};
@@ -86,7 +88,10 @@ pub fn run(o: Options) -> io::Error {
     let Some(program) = o.program.first().cloned() else { return io::Error::new(io::ErrorKind::InvalidInput, "no gateway command given") };
     let pid = nix::unistd::getpid();
     let t0 = Instant::now();
-    let id = Identity { pid: pid.as_raw() as u64, start_time: crate::volume::marker::process_start_time(&RealFs, std::path::Path::new("/proc"), pid.as_raw() as u64) };
+    let id = Identity {
+        pid: pid.as_raw() as u64,
+        start_time: crate::volume::marker::process_start_time(&RealFs, std::path::Path::new("/proc"), pid.as_raw() as u64),
+    };
     let dir_path = crate::volume::profile_path(&o.home, &o.profile);
     let dir = RealFs.open_root(&dir_path).ok();
     let notify = take_fd(o.notify_fd, SFlag::S_IFIFO);
@@ -149,7 +154,9 @@ pub fn run(o: Options) -> io::Error {
     }
     drop(watcher);
     let args: Vec<CString> = o.program.iter().filter_map(|a| CString::new(a.as_bytes()).ok()).collect();
-    let Ok(file) = CString::new(program.as_bytes()) else { return io::Error::new(io::ErrorKind::InvalidInput, "a NUL in the gateway's program") };
+    let Ok(file) = CString::new(program.as_bytes()) else {
+        return io::Error::new(io::ErrorKind::InvalidInput, "a NUL in the gateway's program");
+    };
     match nix::unistd::execvp(&file, &args) {
         Err(e) => io::Error::from(e),
         Ok(never) => match never {},
@@ -209,7 +216,10 @@ pub fn watcher_main(handed: &str) -> ! {
     };
     // SAFETY: the descriptors were handed over by the bridge for this process alone.
     let own = |fd: Option<RawFd>| fd.filter(|fd| fstat(*fd).is_ok()).map(|fd| unsafe { OwnedFd::from_raw_fd(fd) });
-    let knobs = Knobs { start_timeout: Duration::from_millis(h.start_timeout_ms), heartbeat_timeout: Duration::from_millis(h.heartbeat_timeout_ms) };
+    let knobs = Knobs {
+        start_timeout: Duration::from_millis(h.start_timeout_ms),
+        heartbeat_timeout: Duration::from_millis(h.heartbeat_timeout_ms),
+    };
     let protocol = match h.watchdog_ms {
         Some(ms) => Protocol::Notify { interval: Duration::from_millis(ms) },
         None => Protocol::StateFile,
@@ -262,7 +272,9 @@ impl Watcher {
             socket_fd: keep(&self.socket),
             pidfd: keep(&self.pidfd),
         };
-        let Ok(state) = CString::new(serde_json::to_string(&h).unwrap_or_default()) else { return io::Error::from(io::ErrorKind::InvalidInput) };
+        let Ok(state) = CString::new(serde_json::to_string(&h).unwrap_or_default()) else {
+            return io::Error::from(io::ErrorKind::InvalidInput);
+        };
         let exe = c"/proc/self/exe";
         let args = [c"hermes-reconcile".to_owned(), c"--bridge-watcher".to_owned(), state];
         match nix::unistd::execv(exe, &args) {

@@ -68,9 +68,12 @@ impl Knobs {
     /// From the environment; a bad value is a problem naming its variable.
     pub fn from_env(env: &dyn Fn(&str) -> Option<String>) -> Result<Knobs, String> {
         let mut k = Knobs::default();
-        for (var, into) in [("HERMES_GATEWAY_START_TIMEOUT", &mut k.start_timeout), ("HERMES_GATEWAY_HEARTBEAT_TIMEOUT", &mut k.heartbeat_timeout)] {
+        for (var, into) in
+            [("HERMES_GATEWAY_START_TIMEOUT", &mut k.start_timeout), ("HERMES_GATEWAY_HEARTBEAT_TIMEOUT", &mut k.heartbeat_timeout)]
+        {
             if let Some(v) = env(var).filter(|v| !v.trim().is_empty()) {
-                *into = crate::config::parse_duration(&v).ok_or_else(|| format!("{var} must be a duration like 500ms, 90s or 2m (0 turns it off), got {v:?}"))?;
+                *into = crate::config::parse_duration(&v)
+                    .ok_or_else(|| format!("{var} must be a duration like 500ms, 90s or 2m (0 turns it off), got {v:?}"))?;
             }
         }
         Ok(k)

@@ -46,7 +46,9 @@ pub enum Act {
 enum Phase {
     Starting,
     /// Ready; last proof of life at `alive_at`.
-    Ready { alive_at: Duration },
+    Ready {
+        alive_at: Duration,
+    },
     /// Stopping on its own: nothing more to check.
     Disarmed,
 }
@@ -155,11 +157,19 @@ impl Watch {
                 if let (Protocol::Notify { .. }, Some(seen)) = (self.protocol, self.running_seen) {
                     if now >= seen + NOTIFY_GRACE {
                         self.protocol = Protocol::StateFile;
-                        return self.ready(now, format!("its state file says running (no READY=1 within {} of it: judged by its heartbeat)", secs(NOTIFY_GRACE)));
+                        return self.ready(
+                            now,
+                            format!(
+                                "its state file says running (no READY=1 within {} of it: judged by its heartbeat)",
+                                secs(NOTIFY_GRACE)
+                            ),
+                        );
                     }
                 }
                 let limit = self.knobs.start_timeout;
-                (!limit.is_zero() && now >= limit).then(|| Act::Kill(Killed::StartTimeout, format!("not ready {} after it started (HERMES_GATEWAY_START_TIMEOUT)", secs(limit))))
+                (!limit.is_zero() && now >= limit).then(|| {
+                    Act::Kill(Killed::StartTimeout, format!("not ready {} after it started (HERMES_GATEWAY_START_TIMEOUT)", secs(limit)))
+                })
             }
             Phase::Ready { alive_at } => match self.protocol {
                 Protocol::Notify { interval } => (now >= alive_at + interval)
@@ -167,7 +177,13 @@ impl Watch {
                 Protocol::StateFile => {
                     let limit = self.knobs.heartbeat_timeout;
                     (!limit.is_zero() && now >= alive_at + limit).then(|| {
-                        Act::Kill(Killed::Hung, format!("its heartbeat (state/gateway.heartbeat) has not changed for {} (HERMES_GATEWAY_HEARTBEAT_TIMEOUT)", secs(limit)))
+                        Act::Kill(
+                            Killed::Hung,
+                            format!(
+                                "its heartbeat (state/gateway.heartbeat) has not changed for {} (HERMES_GATEWAY_HEARTBEAT_TIMEOUT)",
+                                secs(limit)
+                            ),
+                        )
                     })
                 }
             },
@@ -186,7 +202,9 @@ impl Watch {
             }
             Phase::Ready { alive_at } => match self.protocol {
                 Protocol::Notify { interval } => Some(left(alive_at + interval)),
-                Protocol::StateFile if self.wants_heartbeat() => Some(left(alive_at + self.knobs.heartbeat_timeout).min(self.heartbeat_poll())),
+                Protocol::StateFile if self.wants_heartbeat() => {
+                    Some(left(alive_at + self.knobs.heartbeat_timeout).min(self.heartbeat_poll()))
+                }
                 Protocol::StateFile => None,
             },
         }

@@ -17,7 +17,6 @@
 //! down); a delayed restart or a probe is the registrar's job, which it learns of
 //! from the record (the finish rings it), see [`schedule`]. Nothing here sleeps.
 
-
 use crate::exit_policy::ExitClass;
 use std::time::Duration;
 
@@ -275,7 +274,11 @@ mod tests {
         assert_eq!(d, Decision::StayDown, "a signal is a crash: the 4th in a row backs off");
         let hung = Death { at: 1.0, code: Some(0), signal: None, killed: Some(crate::liveness::Killed::Hung), cause: None };
         let (d, r) = on_death(&Record::default(), &hung, &k, 0.5);
-        assert_eq!((d, r.state, r.crashes.len()), (Decision::Restart, PolicyState::Restarting, 1), "hung counts as a crash, even after exit 0");
+        assert_eq!(
+            (d, r.state, r.crashes.len()),
+            (Decision::Restart, PolicyState::Restarting, 1),
+            "hung counts as a crash, even after exit 0"
+        );
         assert_eq!(r.last_exit.unwrap().killed, Some(crate::liveness::Killed::Hung), "and is recorded as hung");
     }
 
@@ -320,8 +323,18 @@ mod tests {
 
     #[test]
     fn an_operator_start_clears_everything() {
-        let q = Record { state: PolicyState::Quarantined, next_start: Some(9.0), probes: 3, consecutive: 7, crashes: vec![1.0, 2.0], ..Record::default() };
+        let q = Record {
+            state: PolicyState::Quarantined,
+            next_start: Some(9.0),
+            probes: 3,
+            consecutive: 7,
+            crashes: vec![1.0, 2.0],
+            ..Record::default()
+        };
         let r = on_operator_start(&q, 50.0);
-        assert_eq!((r.state, r.next_start, r.probes, r.consecutive, r.crashes.len(), r.running_since), (PolicyState::Running, None, 0, 0, 0, 50.0));
+        assert_eq!(
+            (r.state, r.next_start, r.probes, r.consecutive, r.crashes.len(), r.running_since),
+            (PolicyState::Running, None, 0, 0, 0, 50.0)
+        );
     }
 }

@@ -32,8 +32,11 @@ pub fn run(reg: &mut Registrar, mut report: impl FnMut(&Converged), ready: impl 
     mask.add(Signal::SIGTERM);
     mask.add(Signal::SIGINT);
     mask.thread_block().map_err(|e| Problem::Io { path: "signals".into(), action: "block".into(), error: e.into() })?;
-    let signals = SignalFd::with_flags(&mask, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC)
-        .map_err(|e| Problem::Io { path: "signalfd".into(), action: "open".into(), error: e.into() })?;
+    let signals = SignalFd::with_flags(&mask, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC).map_err(|e| Problem::Io {
+        path: "signalfd".into(),
+        action: "open".into(),
+        error: e.into(),
+    })?;
     let fifo = doorbell::open(&ctx)?;
     let mut rings = Rings::default();
     let budget = super::volume_watch::budget(ctx.cfg.max_services, super::volume_watch::host_limit());

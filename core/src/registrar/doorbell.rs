@@ -42,7 +42,10 @@ pub fn open(ctx: &Ctx) -> Result<FifoReader, Problem> {
         if m.uid != 0 || m.mode & 0o022 != 0 {
             return Err(Problem::Unusable {
                 path: dir.to_path_buf(),
-                why: format!("belongs to uid {} with mode {:o}: the registrar's doorbell must be in a directory only root can change; remove it", m.uid, m.mode),
+                why: format!(
+                    "belongs to uid {} with mode {:o}: the registrar's doorbell must be in a directory only root can change; remove it",
+                    m.uid, m.mode
+                ),
             });
         }
     }
@@ -105,13 +108,15 @@ impl Rings {
 /// Client side: ring for `profile` (or for everything).
 pub fn ring(ctx: &Ctx, profile: Option<&str>) -> Result<(), Problem> {
     let path = &ctx.cfg.registrar_fifo;
-    let no_registrar = || Problem::Io {
+    let no_registrar = || {
+        Problem::Io {
         path: path.clone(),
         action: "ring the registrar at".into(),
         error: io::Error::new(
             io::ErrorKind::NotConnected,
             "no registrar is listening (the `hermes-reconcile watch` service is not running); start it, or run `hermes-reconcile register <profile>` as root",
         ),
+    }
     };
     let (dir, name) = split(path);
     let d = ctx.fs.open_root(dir).map_err(|_| no_registrar())?;

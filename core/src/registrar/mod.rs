@@ -34,13 +34,13 @@ mod volume_watch;
 use crate::boot::plan::{fold, starts, Container};
 use crate::ctx::Ctx;
 use crate::fs::{Dir, Kind};
-use crate::s6::capacity::{self, Usage};
+use crate::guard::pace;
 use crate::lifecycle::register::add_slot;
 use crate::lifecycle::registered;
 use crate::name::{self, slot_name, DEFAULT_PROFILE};
 use crate::policy;
-use crate::guard::pace;
 use crate::problem::Problem;
+use crate::s6::capacity::{self, Usage};
 use crate::s6::svscan;
 use crate::slot::teardown::{self, Progress, Teardown};
 use crate::slot::trust;
@@ -116,7 +116,16 @@ pub struct TakenOver {
 
 impl Converged {
     pub fn is_empty(&self) -> bool {
-        self.added.is_empty() && self.removed.is_empty() && self.foreign.is_empty() && self.pending.is_empty() && self.policy.is_empty() && self.taken_over.is_empty() && self.parked.is_empty() && self.unparked.is_empty() && self.folded.is_empty() && self.errors.is_empty()
+        self.added.is_empty()
+            && self.removed.is_empty()
+            && self.foreign.is_empty()
+            && self.pending.is_empty()
+            && self.policy.is_empty()
+            && self.taken_over.is_empty()
+            && self.parked.is_empty()
+            && self.unparked.is_empty()
+            && self.folded.is_empty()
+            && self.errors.is_empty()
     }
     /// Add what a later look changed.
     pub fn absorb(&mut self, other: Converged) {
@@ -184,7 +193,11 @@ impl<'a> Registrar<'a> {
     /// scandir.
     pub fn new(ctx: Ctx<'a>, container: Container) -> Result<Registrar<'a>, Problem> {
         let scandir = ctx.open_scandir()?;
-        ctx.require_authority(&scandir, "the registrar", "it runs as root (the image's `registrar` service); as the hermes user, ring it: `hermes-reconcile request <profile>`")?;
+        ctx.require_authority(
+            &scandir,
+            "the registrar",
+            "it runs as root (the image's `registrar` service); as the hermes user, ring it: `hermes-reconcile request <profile>`",
+        )?;
         let now = ctx.clock.instant();
         Ok(Registrar {
             ctx,
@@ -222,7 +235,11 @@ impl<'a> Registrar<'a> {
 
     /// Learn from `profile`'s policy record what is due for it, if anything.
     fn refresh_due(&mut self, profile: &str) {
-        let due = if policy::record::exists(&self.ctx, profile) { schedule::due(&policy::record::read(&self.ctx, profile), &self.ctx.cfg.policy) } else { None };
+        let due = if policy::record::exists(&self.ctx, profile) {
+            schedule::due(&policy::record::read(&self.ctx, profile), &self.ctx.cfg.policy)
+        } else {
+            None
+        };
         match due {
             Some(t) => self.due.insert(profile.to_string(), t),
             None => self.due.remove(profile),
@@ -374,7 +391,8 @@ impl<'a> Registrar<'a> {
                     if self.teardowns.iter().any(|t| t.profile == *p) {
                         continue; // its old slot is still going; the next look adds it
                     }
-                    let usage = usage.get_or_insert_with(|| capacity::usage(&ctx, &scandir).unwrap_or(Usage { used: 0, max: ctx.cfg.max_services }));
+                    let usage = usage
+                        .get_or_insert_with(|| capacity::usage(&ctx, &scandir).unwrap_or(Usage { used: 0, max: ctx.cfg.max_services }));
                     match self.add(&scandir, &home, &profiles, p, usage) {
                         Ok((start, folds)) => {
                             out.added.push((p.clone(), start));
@@ -513,7 +531,14 @@ impl<'a> Registrar<'a> {
 
     /// Publish `profile`'s slot, wanting its gateway up when the volume says so. Returns that,
     /// and whether its running intent folds into the root gateway (multiplexing).
-    fn add(&mut self, scandir: &Dir, home: &Dir, profiles: &Result<Option<Dir>, ()>, profile: &str, usage: &mut Usage) -> Result<(bool, bool), Problem> {
+    fn add(
+        &mut self,
+        scandir: &Dir,
+        home: &Dir,
+        profiles: &Result<Option<Dir>, ()>,
+        profile: &str,
+        usage: &mut Usage,
+    ) -> Result<(bool, bool), Problem> {
         let ctx = &self.ctx;
         let dir = if profile == DEFAULT_PROFILE {
             ctx.fs.open_dir(home, OsStr::new(".")).ok()
@@ -547,7 +572,12 @@ impl<'a> Registrar<'a> {
                 // Reported when something changed (what is left alone would be said at every look).
                 Ok(Some(a)) if a.changed > 0 => {
                     last = Some(take_over::TakeOver { profile: p.clone(), entries: a.changed, at: self.unix_now() });
-                    out.taken_over.push(TakenOver { profile: p.clone(), entries: a.changed, hard_linked: a.hard_linked.len(), truncated: a.truncated });
+                    out.taken_over.push(TakenOver {
+                        profile: p.clone(),
+                        entries: a.changed,
+                        hard_linked: a.hard_linked.len(),
+                        truncated: a.truncated,
+                    });
                 }
                 Ok(_) => {}
                 Err(e) => out.errors.push(e.to_string()),
@@ -674,7 +704,8 @@ impl<'a> Registrar<'a> {
         if now >= self.next_resync {
             return self.converge(&Scope::Everything);
         }
-        let due: BTreeSet<String> = self.pending.iter().filter(|(_, &t)| now.saturating_duration_since(t) >= DELETE_GRACE).map(|(p, _)| p.clone()).collect();
+        let due: BTreeSet<String> =
+            self.pending.iter().filter(|(_, &t)| now.saturating_duration_since(t) >= DELETE_GRACE).map(|(p, _)| p.clone()).collect();
         let mut out = if due.is_empty() { Converged::default() } else { self.converge(&Scope::Profiles(due)) };
         if !self.due.is_empty() {
             if let Ok(scandir) = self.ctx.open_scandir() {

@@ -24,19 +24,27 @@ fn send(ctx: &Ctx, scandir: &Dir, profile: &str, bytes: &[u8]) -> Result<(), Pro
     match svc::send(ctx.fs, &slot, bytes) {
         // No supervisor yet: the `down` file decides when one starts.
         Err(e) if e.code == svc::NOT_LISTENING => Ok(()),
-        Err(e) => Err(Problem::Svc { service: name, command: format!("-{}", String::from_utf8_lossy(bytes)), code: e.code, message: e.message }),
+        Err(e) => {
+            Err(Problem::Svc { service: name, command: format!("-{}", String::from_utf8_lossy(bytes)), code: e.code, message: e.message })
+        }
         Ok(()) => Ok(()),
     }
 }
 
 fn set_down(ctx: &Ctx, scandir: &Dir, profile: &str, start: bool) -> Result<(), Problem> {
-    slot::set_down(ctx.fs, scandir, profile, start).map_err(|e| ctx.problem(scandir.child(OsStr::new(&slot_name(profile))), "set the down file of", e))
+    slot::set_down(ctx.fs, scandir, profile, start)
+        .map_err(|e| ctx.problem(scandir.child(OsStr::new(&slot_name(profile))), "set the down file of", e))
 }
 
 /// Keep a parked profile's slot down: `down` file first, then `d`. Its wanted state is left as
 /// it is, so unparking brings back what it had. Whether the gateway was wanted up until now.
 pub fn park(ctx: &Ctx, scandir: &Dir, profile: &str) -> Result<bool, Problem> {
-    let was = ctx.fs.open_dir(scandir, OsStr::new(&slot_name(profile))).ok().and_then(|s| svstat::read(ctx.fs, &s).ok().flatten()).is_some_and(|st| st.want_up || st.is_up());
+    let was = ctx
+        .fs
+        .open_dir(scandir, OsStr::new(&slot_name(profile)))
+        .ok()
+        .and_then(|s| svstat::read(ctx.fs, &s).ok().flatten())
+        .is_some_and(|st| st.want_up || st.is_up());
     set_down(ctx, scandir, profile, false)?;
     send(ctx, scandir, profile, b"d")?;
     Ok(was)

@@ -4,18 +4,18 @@
 //! profile's lock, after reading the record and the wanted state again: an operator's `stop`
 //! always wins.
 
-use crate::volume::policy_record::{self as record, PolicyState, Record};
-use crate::policy::{on_scheduled_start, on_stable, Knobs};
+use crate::boot::plan::{starts, Container};
 use crate::ctx::Ctx;
 use crate::fs::Dir;
-use crate::boot::plan::{starts, Container};
 use crate::lifecycle::lock;
-use crate::name::DEFAULT_PROFILE;
-use crate::s6::svc;
 use crate::name::slot_name;
+use crate::name::DEFAULT_PROFILE;
+use crate::policy::{on_scheduled_start, on_stable, Knobs};
 use crate::problem::Problem;
+use crate::s6::svc;
 use crate::s6::svstat;
 use crate::volume::open_profile_dir;
+use crate::volume::policy_record::{self as record, PolicyState, Record};
 use crate::volume::state::{read_wanted, Wanted};
 use std::ffi::OsStr;
 use std::time::Duration;

@@ -94,7 +94,9 @@ pub fn last(ctx: &Ctx) -> Option<TakeOver> {
     }
     match ctx.fs.read_capped(&d, OsStr::new(RECORD), 4096).ok()? {
         // Root's own file, but still checked: one line of `status` is made from it.
-        Capped::Data(b) => serde_json::from_slice::<TakeOver>(&b).ok().filter(|t| crate::name::validate(&t.profile).is_ok() && (0.0..1e11).contains(&t.at)),
+        Capped::Data(b) => {
+            serde_json::from_slice::<TakeOver>(&b).ok().filter(|t| crate::name::validate(&t.profile).is_ok() && (0.0..1e11).contains(&t.at))
+        }
         _ => None,
     }
 }

@@ -137,7 +137,9 @@ impl VolumeWatch {
             .list(&profiles)
             .unwrap_or_default()
             .into_iter()
-            .filter_map(|(n, k)| n.into_string().ok().filter(|n| k == crate::fs::Kind::Dir && name::validate(n).is_ok() && n != DEFAULT_PROFILE))
+            .filter_map(|(n, k)| {
+                n.into_string().ok().filter(|n| k == crate::fs::Kind::Dir && name::validate(n).is_ok() && n != DEFAULT_PROFILE)
+            })
             .map(|n| (false, n))
             .collect();
         // Real profiles first, when not all of them fit.
@@ -228,7 +230,12 @@ impl VolumeWatch {
                     Watched::Profile(p) => {
                         let arrived = self.any_entry && ev.mask.intersects(arrived());
                         let parked = name.as_deref() == Some(crate::volume::parked::PARKED_FILE);
-                        if arrived || parked || name.as_deref() == Some(MARKER) || name.as_deref() == Some(RECORD_FILE) || ev.mask.intersects(AddWatchFlags::IN_DELETE_SELF | AddWatchFlags::IN_MOVE_SELF) {
+                        if arrived
+                            || parked
+                            || name.as_deref() == Some(MARKER)
+                            || name.as_deref() == Some(RECORD_FILE)
+                            || ev.mask.intersects(AddWatchFlags::IN_DELETE_SELF | AddWatchFlags::IN_MOVE_SELF)
+                        {
                             names.insert(p);
                         }
                     }
@@ -295,7 +302,8 @@ mod tests {
             w.watch_all(&RealFs, &home);
             std::fs::write(tmp.path().join("profiles/coder/.env"), "K=1").unwrap();
             std::fs::write(tmp.path().join(".env"), "K=1").unwrap();
-            let want: BTreeSet<String> = if any_entry { ["coder".to_string(), DEFAULT_PROFILE.to_string()].into() } else { BTreeSet::new() };
+            let want: BTreeSet<String> =
+                if any_entry { ["coder".to_string(), DEFAULT_PROFILE.to_string()].into() } else { BTreeSet::new() };
             assert_eq!(w.read(&RealFs, Some(&home)), Scope::Profiles(want), "any_entry={any_entry}");
         }
     }

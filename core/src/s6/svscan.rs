@@ -61,9 +61,7 @@ pub fn rescan(fs: &dyn Fs, scandir: &Dir, prune: bool) -> io::Result<Rescan> {
     match fs.write_fifo(&ctl, OsStr::new(CONTROL_FIFO), cmd) {
         Ok(()) => Ok(Rescan::Sent),
         // ENXIO: the FIFO exists but nobody has it open for reading.
-        Err(e) if e.kind() == io::ErrorKind::NotFound || e.raw_os_error() == Some(nix::libc::ENXIO) => {
-            Ok(Rescan::NoScanner)
-        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound || e.raw_os_error() == Some(nix::libc::ENXIO) => Ok(Rescan::NoScanner),
         Err(e) => Err(e),
     }
 }

@@ -80,9 +80,9 @@ pub fn read(fs: &dyn Fs, slot: &Dir) -> io::Result<Option<Status>> {
         Err(e) => return Err(e),
     };
     match fs.read_capped(&sup, OsStr::new("status"), STATUS_SIZE as u64) {
-        Ok(Capped::Data(d)) => Status::parse(&d)
-            .map(Some)
-            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "supervise/status is not 35 bytes")),
+        Ok(Capped::Data(d)) => {
+            Status::parse(&d).map(Some).ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "supervise/status is not 35 bytes"))
+        }
         Ok(_) => Err(io::Error::new(io::ErrorKind::InvalidData, "supervise/status is not a 35-byte regular file")),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(e),

@@ -18,14 +18,40 @@ use crate::config::Config;
 /// What the program run needs from any container, whatever it runs (locale, time zone,
 /// search path, temporary files, the host name).
 const SYSTEM: &[&str] = &[
-    "PATH", "HOSTNAME", "TZ", "TMPDIR", "LANG", "LANGUAGE", "LC_ALL", "LC_CTYPE", "LC_NUMERIC", "LC_TIME", "LC_COLLATE",
-    "LC_MONETARY", "LC_MESSAGES", "LC_PAPER", "LC_NAME", "LC_ADDRESS", "LC_TELEPHONE", "LC_MEASUREMENT",
+    "PATH",
+    "HOSTNAME",
+    "TZ",
+    "TMPDIR",
+    "LANG",
+    "LANGUAGE",
+    "LC_ALL",
+    "LC_CTYPE",
+    "LC_NUMERIC",
+    "LC_TIME",
+    "LC_COLLATE",
+    "LC_MONETARY",
+    "LC_MESSAGES",
+    "LC_PAPER",
+    "LC_NAME",
+    "LC_ADDRESS",
+    "LC_TELEPHONE",
+    "LC_MEASUREMENT",
     "LC_IDENTIFICATION",
 ];
 /// How the container reaches the network: its proxies and trusted certificates.
 const NETWORK: &[&str] = &[
-    "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "no_proxy", "all_proxy",
-    "SSL_CERT_FILE", "SSL_CERT_DIR", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE",
+    "HTTP_PROXY",
+    "HTTPS_PROXY",
+    "NO_PROXY",
+    "ALL_PROXY",
+    "http_proxy",
+    "https_proxy",
+    "no_proxy",
+    "all_proxy",
+    "SSL_CERT_FILE",
+    "SSL_CERT_DIR",
+    "REQUESTS_CA_BUNDLE",
+    "CURL_CA_BUNDLE",
 ];
 /// Where the supervisor is: a gateway's own `/restart` runs our `hermes`, which must find
 /// the same home, scandir and settings (every variable [`crate::config::ENV_VARS`] lists is
@@ -33,8 +59,14 @@ const NETWORK: &[&str] = &[
 const SUPERVISOR: &[&str] = &["S6_PROFILE_GATEWAY_SCANDIR"];
 /// What the run script itself sets before the filter: kept.
 const RENDERED: &[&str] = &[
-    "HOME", "HERMES_HOME", "HERMES_S6_SUPERVISED_CHILD", "HERMES_SUPERVISED_CHILD", "HERMES_GATEWAY_EXTERNAL_SUPERVISOR",
-    "HERMES_GATEWAY_MAX_STARTS", "PYTHONUNBUFFERED", "API_SERVER_PORT",
+    "HOME",
+    "HERMES_HOME",
+    "HERMES_S6_SUPERVISED_CHILD",
+    "HERMES_SUPERVISED_CHILD",
+    "HERMES_GATEWAY_EXTERNAL_SUPERVISOR",
+    "HERMES_GATEWAY_MAX_STARTS",
+    "PYTHONUNBUFFERED",
+    "API_SERVER_PORT",
 ];
 
 /// The container variables allowed through to every named profile's gateway, with what each
@@ -93,7 +125,9 @@ mod tests {
             .output()
             .unwrap();
         let got = String::from_utf8(out.stdout).unwrap();
-        for want in ["PATH=/usr/bin:/bin\n", "LANG=C.UTF-8\n", "TZ=a b\n'c\"$(id)\n", "OPENROUTER_API_KEY=k\n", "HERMES_S6_MAX_SERVICES=10\n"] {
+        for want in
+            ["PATH=/usr/bin:/bin\n", "LANG=C.UTF-8\n", "TZ=a b\n'c\"$(id)\n", "OPENROUTER_API_KEY=k\n", "HERMES_S6_MAX_SERVICES=10\n"]
+        {
             assert!(got.contains(want), "{want:?} missing from {got:?}");
         }
         for gone in ["API_SERVER_KEY", "API_SERVER_HOST", "TELEGRAM_BOT_TOKEN", "LC_ALL", "HOME"] {

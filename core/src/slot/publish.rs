@@ -135,7 +135,10 @@ impl Common {
         fs.mkdir(scandir, os(COMMON_DIR), 0o700)?;
         let dir = fs.open_dir(scandir, os(COMMON_DIR))?;
         let built = (|| {
-            for f in render::files(cfg, crate::name::DEFAULT_PROFILE, Privilege::for_renderer(fs.euid(), cfg), None).into_iter().filter(|f| render::SHARED.contains(&f.path)) {
+            for f in render::files(cfg, crate::name::DEFAULT_PROFILE, Privilege::for_renderer(fs.euid(), cfg), None)
+                .into_iter()
+                .filter(|f| render::SHARED.contains(&f.path))
+            {
                 fs.create_file(&dir, os(f.path), &f.data, f.mode)?;
             }
             fs.create_file(&dir, os("down"), b"", DATA_MODE)
@@ -167,7 +170,15 @@ impl Common {
 /// Write the slot's files into its empty staging directory (a root-owned dot-name in
 /// the root-owned scandir), by paths relative to the scandir; the shared ones linked from
 /// `common` when given.
-fn fill(fs: &dyn Fs, cfg: &Config, scandir: &Dir, profile: &str, start: bool, port: Option<u16>, common: Option<&Common>) -> io::Result<()> {
+fn fill(
+    fs: &dyn Fs,
+    cfg: &Config,
+    scandir: &Dir,
+    profile: &str,
+    start: bool,
+    port: Option<u16>,
+    common: Option<&Common>,
+) -> io::Result<()> {
     let euid = fs.euid();
     let stage = &staging_name(profile);
     let p = |rel: &str| format!("{stage}/{rel}");
@@ -207,11 +218,17 @@ pub enum Live {
     Unsupervised,
     /// A supervised slot: whether its files are what would be rendered now, and whether its
     /// gateway is up.
-    Supervised { unchanged: bool, up: bool },
+    Supervised {
+        unchanged: bool,
+        up: bool,
+    },
     /// A directory that is not ours (see [`super::trust`]): someone else published it, or it
     /// was tampered with. Never kept, live or not; `supervised` says whether a supervisor
     /// holds it (it must be disarmed and torn down first).
-    Foreign { why: String, supervised: bool },
+    Foreign {
+        why: String,
+        supervised: bool,
+    },
 }
 
 /// Look at `gateway-<profile>` as it stands; `port` is what it would be rendered with now.
@@ -251,8 +268,13 @@ fn unchanged(fs: &dyn Fs, cfg: &Config, slot: &Dir, profile: &str, port: Option<
         sup.is_ok_and(|m| m.kind == Kind::Dir && m.mode == sup_mode && gid.is_none_or(|g| m.gid == g && m.uid == 0))
             && ctl.is_ok_and(|m| m.kind == Kind::Fifo && m.mode == ctl_mode && gid.is_none_or(|g| m.gid == g && m.uid == 0))
     };
-    let same_lock = fs.lstat(slot, os(LOCK_FILE)).is_ok_and(|m| m.kind == Kind::File && m.mode == access.lock_mode() && gid.is_none_or(|g| m.gid == g && m.uid == 0));
-    render::files(cfg, profile, Privilege::for_renderer(euid, cfg), port).iter().all(same_file) && same_control("") && same_control("log/") && same_lock
+    let same_lock = fs
+        .lstat(slot, os(LOCK_FILE))
+        .is_ok_and(|m| m.kind == Kind::File && m.mode == access.lock_mode() && gid.is_none_or(|g| m.gid == g && m.uid == 0));
+    render::files(cfg, profile, Privilege::for_renderer(euid, cfg), port).iter().all(same_file)
+        && same_control("")
+        && same_control("log/")
+        && same_lock
 }
 
 /// Make a live slot's `down` file say what a fresh one would (it is read when its supervisor
@@ -299,7 +321,15 @@ pub fn publish(fs: &dyn Fs, cfg: &Config, scandir: &Dir, profile: &str, start: b
 }
 
 /// [`publish`], linking the shared files from `common` (the boot pass's many slots).
-pub fn publish_with(fs: &dyn Fs, cfg: &Config, scandir: &Dir, profile: &str, start: bool, port: Option<u16>, common: Option<&Common>) -> io::Result<Published> {
+pub fn publish_with(
+    fs: &dyn Fs,
+    cfg: &Config,
+    scandir: &Dir,
+    profile: &str,
+    start: bool,
+    port: Option<u16>,
+    common: Option<&Common>,
+) -> io::Result<Published> {
     let staging = OsString::from(staging_name(profile));
     let target = OsString::from(slot_name(profile));
     reset_staging(fs, scandir, &staging)?;
@@ -367,7 +397,8 @@ pub struct Swept {
 fn supervised(fs: &dyn Fs, scandir: &Dir, name: &OsStr) -> bool {
     let Ok(d) = fs.open_dir(scandir, name) else { return false };
     let log = fs.open_dir(&d, OsStr::new("log"));
-    crate::s6::svstat::supervisor_alive(fs, &d).unwrap_or(true) || log.is_ok_and(|l| crate::s6::svstat::supervisor_alive(fs, &l).unwrap_or(true))
+    crate::s6::svstat::supervisor_alive(fs, &d).unwrap_or(true)
+        || log.is_ok_and(|l| crate::s6::svstat::supervisor_alive(fs, &l).unwrap_or(true))
 }
 
 /// Remove every staging leftover, including root-owned ones from an interrupted pass. A

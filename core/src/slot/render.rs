@@ -249,7 +249,9 @@ mod tests {
     #[test]
     fn the_gateway_is_told_it_is_supervised_and_never_breaks_its_own_storms() {
         let got = run_script(&Config::default(), "default", DROP, None);
-        for env in ["HERMES_S6_SUPERVISED_CHILD=1", "HERMES_GATEWAY_EXTERNAL_SUPERVISOR=1", "HERMES_GATEWAY_MAX_STARTS=0", "PYTHONUNBUFFERED=1"] {
+        for env in
+            ["HERMES_S6_SUPERVISED_CHILD=1", "HERMES_GATEWAY_EXTERNAL_SUPERVISOR=1", "HERMES_GATEWAY_MAX_STARTS=0", "PYTHONUNBUFFERED=1"]
+        {
             assert!(got.contains(env), "{env} missing:\n{got}");
         }
         assert!(got.contains(super::super::trust::RUN_MARK), "the trust check must know our run script:\n{got}");
@@ -271,14 +273,21 @@ mod tests {
     #[test]
     fn an_unprivileged_render_has_no_drop() {
         let got = run_script(&Config::default(), "coder", Privilege::AsIs, None);
-        assert!(got.ends_with("\"} /usr/local/bin/hermes-reconcile --home /opt/data bridge coder -- hermes -p coder gateway run --replace\n") && !got.contains("applyuidgid"), "{got}");
-        assert!(log_run_script(&Config::default(), "coder", Privilege::AsIs).ends_with("\nexec s6-log 1 n10 s1000000 T /opt/data/logs/gateways/coder\n"));
+        assert!(
+            got.ends_with("\"} /usr/local/bin/hermes-reconcile --home /opt/data bridge coder -- hermes -p coder gateway run --replace\n")
+                && !got.contains("applyuidgid"),
+            "{got}"
+        );
+        assert!(log_run_script(&Config::default(), "coder", Privilege::AsIs)
+            .ends_with("\nexec s6-log 1 n10 s1000000 T /opt/data/logs/gateways/coder\n"));
     }
 
     #[test]
     fn the_shared_files_are_the_same_in_every_slot() {
         let cfg = Config::default();
-        let shared = |p, privilege, port| -> Vec<RenderedFile> { files(&cfg, p, privilege, port).into_iter().filter(|f| SHARED.contains(&f.path)).collect() };
+        let shared = |p, privilege, port| -> Vec<RenderedFile> {
+            files(&cfg, p, privilege, port).into_iter().filter(|f| SHARED.contains(&f.path)).collect()
+        };
         let a = shared("default", DROP, Some(8642));
         assert_eq!(a.len(), SHARED.len());
         assert_eq!(a, shared("coder", Privilege::AsIs, None));

@@ -105,14 +105,7 @@ pub fn resume(ctx: &Ctx, aside: &OsStr) -> Teardown {
 
 /// The `.removing-*` directories in the scandir.
 pub fn leftovers(ctx: &Ctx, scandir: &Dir) -> Vec<OsString> {
-    let mut v: Vec<OsString> = ctx
-        .fs
-        .list(scandir)
-        .unwrap_or_default()
-        .into_iter()
-        .map(|(n, _)| n)
-        .filter(|n| is_aside(n))
-        .collect();
+    let mut v: Vec<OsString> = ctx.fs.list(scandir).unwrap_or_default().into_iter().map(|(n, _)| n).filter(|n| is_aside(n)).collect();
     v.sort();
     v
 }
@@ -168,7 +161,12 @@ pub fn poll(ctx: &Ctx, scandir: &Dir, t: &mut Teardown) -> Progress {
     }
     if elapsed >= GIVE_UP_AFTER {
         return Progress::Stuck(Problem::Timeout {
-            what: format!("the supervisors of {} to exit (gateway {}, logger {})", scandir.child(&t.aside).display(), if gateway { "alive" } else { "gone" }, if logger { "alive" } else { "gone" }),
+            what: format!(
+                "the supervisors of {} to exit (gateway {}, logger {})",
+                scandir.child(&t.aside).display(),
+                if gateway { "alive" } else { "gone" },
+                if logger { "alive" } else { "gone" }
+            ),
         });
     }
     Progress::Waiting

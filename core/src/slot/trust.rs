@@ -180,7 +180,10 @@ fn disarm_service(fs: &dyn Fs, svc: &Dir, euid: u32) -> io::Result<()> {
         remove_tree(fs, svc, os(script))?;
     }
     // What s6-supervise keeps in each: the rest (its `.new` temporaries above all) goes.
-    for (sub, keep) in [("supervise", &[("control", Kind::Fifo), ("lock", Kind::File), ("status", Kind::File), ("death_tally", Kind::File)][..]), ("event", &[][..])] {
+    for (sub, keep) in [
+        ("supervise", &[("control", Kind::Fifo), ("lock", Kind::File), ("status", Kind::File), ("death_tally", Kind::File)][..]),
+        ("event", &[][..]),
+    ] {
         let m = match fs.lstat(svc, os(sub)) {
             Ok(m) => m,
             Err(e) if e.kind() == io::ErrorKind::NotFound => continue,

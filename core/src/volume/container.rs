@@ -99,10 +99,7 @@ pub fn read(fs: &dyn Fs, proc_root: &Path) -> Vec<String> {
     let Ok(entries) = fs.list(&proc) else { return Vec::new() };
     let mut pids: Vec<u64> = entries.iter().filter(|(_, k)| *k == Kind::Dir).filter_map(|(n, _)| n.to_str()?.parse().ok()).collect();
     pids.sort_unstable();
-    pids.into_iter()
-        .filter_map(|pid| cmdline(fs, &proc, OsStr::new(&pid.to_string())))
-        .find(|argv| names_wrapper(argv))
-        .unwrap_or_default()
+    pids.into_iter().filter_map(|pid| cmdline(fs, &proc, OsStr::new(&pid.to_string()))).find(|argv| names_wrapper(argv)).unwrap_or_default()
 }
 
 /// Drop the launcher prefix: everything through the wrapper; else a leading `init`; then a

@@ -34,7 +34,8 @@ pub fn write(ctx: &Ctx, profile: &str, wanted: &Wanted) -> Result<Written, Probl
     map.insert("updated_at".into(), Value::from(unix_secs(ctx.clock.now())));
     let mut body = serde_json::to_vec(&Value::Object(map)).expect("a JSON map serialises");
     body.push(b'\n');
-    write_atomic(ctx.fs, &dir, OsStr::new(STATE_FILE), &body, 0o644).map_err(|e| ctx.problem(dir.child(OsStr::new(STATE_FILE)), "write", e))?;
+    write_atomic(ctx.fs, &dir, OsStr::new(STATE_FILE), &body, 0o644)
+        .map_err(|e| ctx.problem(dir.child(OsStr::new(STATE_FILE)), "write", e))?;
     Ok(outcome)
 }
 

@@ -2,8 +2,8 @@
 //! (no descriptors), from which [`crate::boot::plan`] decides and [`crate::boot`] acts.
 
 use crate::escape::log_value;
-use crate::name::{self, DEFAULT_PROFILE};
 use crate::fs::{Dir, Fs, Kind};
+use crate::name::{self, DEFAULT_PROFILE};
 use crate::volume::policy_record::{self as record, Hold};
 use crate::volume::state::{read_prior_exit, read_prior_state, PriorExit, PriorState};
 pub use crate::volume::{MARKER, PROFILES_DIR};
@@ -45,9 +45,16 @@ impl SkipReason {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Candidate {
-    Profile { name: String, facts: Facts },
+    Profile {
+        name: String,
+        facts: Facts,
+    },
     /// `display` is the entry name made safe for one-line logs.
-    Skipped { display: String, reason: SkipReason, detail: String },
+    Skipped {
+        display: String,
+        reason: SkipReason,
+        detail: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -77,7 +84,12 @@ impl Snapshot {
 }
 
 fn facts(fs: &dyn Fs, dir: &Dir) -> Facts {
-    Facts { prior: read_prior_state(fs, dir), prior_exit: read_prior_exit(fs, dir), policy: record::read_in(fs, dir).map(|r| r.hold()), parked: false }
+    Facts {
+        prior: read_prior_state(fs, dir),
+        prior_exit: read_prior_exit(fs, dir),
+        policy: record::read_in(fs, dir).map(|r| r.hold()),
+        parked: false,
+    }
 }
 
 /// Runtime files of the previous container's gateway; their PIDs mean nothing now.
@@ -111,7 +123,8 @@ pub fn scan_home(fs: &dyn Fs, home: Option<&Dir>, home_error: Option<String>, sw
             sweep_runtime_files(fs, home, &mut snap.warnings);
         }
         if let Some(p) = crate::volume::parked::default_marker(fs, home) {
-            snap.warnings.push(format!("{} is ignored: the root profile's gateway is stopped with `hermes gateway stop`, not parked", p.display()));
+            snap.warnings
+                .push(format!("{} is ignored: the root profile's gateway is stopped with `hermes gateway stop`, not parked", p.display()));
         }
     }
     if let Some(w) = &snap.default.prior.warning {

@@ -59,7 +59,8 @@ impl LogParent {
                 });
             }
         };
-        crate::fs::ignore_missing(ctx.fs.unlink(&dir, OsStr::new("lock"))).map_err(|e| ctx.problem(dir.child(OsStr::new("lock")), "remove", e))
+        crate::fs::ignore_missing(ctx.fs.unlink(&dir, OsStr::new("lock")))
+            .map_err(|e| ctx.problem(dir.child(OsStr::new("lock")), "remove", e))
     }
 }
 
@@ -106,11 +107,13 @@ pub fn tail(ctx: &Ctx, profile: &str, n: usize) -> Result<Vec<String>, Problem> 
     let Some(dir) = open_log_dir(ctx, profile)? else { return Ok(Vec::new()) };
     let data = match ctx.fs.read_capped(&dir, OsStr::new(CURRENT), TAIL_CAP) {
         Ok(Capped::Data(d)) => d,
-        Ok(_) => return Err(Problem::Io {
-            path: dir.child(OsStr::new(CURRENT)),
-            action: "read".into(),
-            error: io::Error::new(io::ErrorKind::InvalidData, "not a regular file under the cap"),
-        }),
+        Ok(_) => {
+            return Err(Problem::Io {
+                path: dir.child(OsStr::new(CURRENT)),
+                action: "read".into(),
+                error: io::Error::new(io::ErrorKind::InvalidData, "not a regular file under the cap"),
+            })
+        }
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
         Err(e) => return Err(ctx.problem(dir.child(OsStr::new(CURRENT)), "read", e)),
     };

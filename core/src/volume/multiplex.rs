@@ -138,10 +138,12 @@ pub(crate) fn scan_key(text: &str, wanted: &str) -> Result<(Option<Yaml>, Option
         if let Some(Frame::Map { key, role }) = stack.last_mut() {
             match key.take() {
                 // This node was a key: remember it if it is a string.
-                None => *key = Some(match node {
-                    Some(Yaml::String(s)) => Some(s),
-                    _ => None,
-                }),
+                None => {
+                    *key = Some(match node {
+                        Some(Yaml::String(s)) => Some(s),
+                        _ => None,
+                    })
+                }
                 Some(Some(k)) if k == wanted && *role == Role::Root => top = node,
                 Some(Some(k)) if k == wanted && *role == Role::Gateway => nested = node,
                 Some(_) => {}

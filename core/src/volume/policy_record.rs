@@ -194,7 +194,8 @@ pub fn write(ctx: &Ctx, profile: &str, rec: &Record) -> Result<(), Problem> {
     let Some(dir) = open_profile_dir(ctx, profile)? else { return Ok(()) };
     let mut body = serde_json::to_vec(rec).expect("a record serialises");
     body.push(b'\n');
-    write_atomic(ctx.fs, &dir, OsStr::new(RECORD_FILE), &body, 0o644).map_err(|e| ctx.problem(dir.child(OsStr::new(RECORD_FILE)), "write", e))
+    write_atomic(ctx.fs, &dir, OsStr::new(RECORD_FILE), &body, 0o644)
+        .map_err(|e| ctx.problem(dir.child(OsStr::new(RECORD_FILE)), "write", e))
 }
 
 /// A boot pass started the gateway: its run is timed from now. Only a record with a count
@@ -220,11 +221,14 @@ mod tests {
 
     #[test]
     fn a_hand_edited_record_is_bounded() {
-        let r: Record = serde_json::from_str(r#"{"state":"quarantined","next_start":1e300,"crashes":[-5,1,2],"probes":99999,"running_since":"x"}"#)
-            .map(Record::bounded)
-            .unwrap_or_default();
+        let r: Record =
+            serde_json::from_str(r#"{"state":"quarantined","next_start":1e300,"crashes":[-5,1,2],"probes":99999,"running_since":"x"}"#)
+                .map(Record::bounded)
+                .unwrap_or_default();
         assert_eq!(r, Record::default(), "a wrong type anywhere: nothing is trusted");
-        let r: Record = serde_json::from_str::<Record>(r#"{"state":"quarantined","next_start":1e300,"crashes":[-5,1,2],"probes":99999}"#).unwrap().bounded();
+        let r: Record = serde_json::from_str::<Record>(r#"{"state":"quarantined","next_start":1e300,"crashes":[-5,1,2],"probes":99999}"#)
+            .unwrap()
+            .bounded();
         assert_eq!((r.state, r.next_start, r.crashes, r.probes), (PolicyState::Quarantined, Some(4.0e9), vec![1.0, 2.0], 64));
     }
 
@@ -235,20 +239,32 @@ mod tests {
         let exit = |at: f64| Some(LastExit { at, code: Some(1), signal: None, killed: None, cause: None });
         let q = Record { state: PolicyState::Quarantined, next_start: Some(4.0e9), last_exit: exit(now - 10.0), ..Record::default() };
         assert_eq!(q.clone().clamped(now, &k).next_start, Some(now - 10.0 + 6.0 * 3600.0), "a quarantine: cooldown_max after its death");
-        assert_eq!(q.clone().clamped(now + 3600.0, &k).next_start, Some(now - 10.0 + 6.0 * 3600.0), "the bound does not move with the clock");
+        assert_eq!(
+            q.clone().clamped(now + 3600.0, &k).next_start,
+            Some(now - 10.0 + 6.0 * 3600.0),
+            "the bound does not move with the clock"
+        );
         let b = Record { state: PolicyState::BackingOff, ..q.clone() };
         assert_eq!(b.clamped(now, &k).next_start, Some(now - 10.0 + 60.0), "a backoff: backoff_max after its death");
         let legit = Record { next_start: Some(now + 500.0), ..q.clone() };
         assert_eq!(legit.clone().clamped(now, &k), legit, "what the policy wrote is kept");
         // A hold without an end or without a known death is due now; NaN and infinities go.
-        let odd = Record { state: PolicyState::Quarantined, next_start: Some(f64::NAN), last_exit: exit(f64::INFINITY), ..Record::default() };
+        let odd =
+            Record { state: PolicyState::Quarantined, next_start: Some(f64::NAN), last_exit: exit(f64::INFINITY), ..Record::default() };
         let r = odd.bounded().clamped(now, &k);
         assert_eq!((r.next_start, r.last_exit), (Some(now), None));
         // Crash times, the run's start, the last exit: not in the future.
-        let f = Record { crashes: vec![now - 5.0, now + 1.0e6], running_since: now + 1.0e6, last_exit: exit(now + 1.0e6), restart_asked_until: Some(now + 1.0e6), ..Record::default() };
+        let f = Record {
+            crashes: vec![now - 5.0, now + 1.0e6],
+            running_since: now + 1.0e6,
+            last_exit: exit(now + 1.0e6),
+            restart_asked_until: Some(now + 1.0e6),
+            ..Record::default()
+        };
         let r = f.clamped(now, &k);
         assert_eq!((r.crashes, r.running_since, r.last_exit, r.restart_asked_until), (vec![now - 5.0], 0.0, None, None));
-        let restarting = Record { state: PolicyState::Restarting, running_since: now + 1.0, restart_asked_until: Some(now + 9.0), ..Record::default() };
+        let restarting =
+            Record { state: PolicyState::Restarting, running_since: now + 1.0, restart_asked_until: Some(now + 9.0), ..Record::default() };
         assert_eq!(restarting.clone().clamped(now, &k), restarting, "s6's restart a second after the death is the policy's own");
     }
 }

@@ -363,7 +363,13 @@ pub fn sharing(record: &Record, profile: &str) -> Vec<String> {
 /// else what the record holds for it if no other entry has it, else the lowest port no entry
 /// has. The record is updated when that changes anything. A port another profile set after
 /// the record was written is found by the next boot pass, which reassigns and warns.
-pub fn for_registration(fs: &dyn Fs, home: &Dir, profile_dir: Option<&Dir>, profile: &str, container: &ApiEnv) -> (Option<Port>, Vec<String>) {
+pub fn for_registration(
+    fs: &dyn Fs,
+    home: &Dir,
+    profile_dir: Option<&Dir>,
+    profile: &str,
+    container: &ApiEnv,
+) -> (Option<Port>, Vec<String>) {
     let (own, mut why) = match profile_dir {
         Some(d) => own_port(fs, d, (profile == DEFAULT_PROFILE).then_some(container)),
         None => (None, Vec::new()),
@@ -374,7 +380,8 @@ pub fn for_registration(fs: &dyn Fs, home: &Dir, profile_dir: Option<&Dir>, prof
         Some(p) => Some(p),
         None => {
             let kept = record.get(profile).filter(|p| p.source == Source::Assigned && !others.contains(&p.port)).copied();
-            let wish = (profile == DEFAULT_PROFILE && !others.contains(&DEFAULT_PORT)).then_some(Port { port: DEFAULT_PORT, source: Source::Assigned });
+            let wish = (profile == DEFAULT_PROFILE && !others.contains(&DEFAULT_PORT))
+                .then_some(Port { port: DEFAULT_PORT, source: Source::Assigned });
             kept.or(wish).or_else(|| lowest_free(&others).map(|port| Port { port, source: Source::Assigned }))
         }
     };
@@ -408,7 +415,12 @@ mod tests {
     #[test]
     fn config_port_top_level_wins_and_junk_is_upstreams_fallback() {
         assert_eq!(config_port("platforms:\n  api_server:\n    extra:\n      port: 8700\n"), Ok(Some(8700)));
-        assert_eq!(config_port("gateway:\n  platforms:\n    api_server: {extra: {port: '8701'}}\nplatforms:\n  api_server:\n    extra: {port: 8702}\n"), Ok(Some(8702)));
+        assert_eq!(
+            config_port(
+                "gateway:\n  platforms:\n    api_server: {extra: {port: '8701'}}\nplatforms:\n  api_server:\n    extra: {port: 8702}\n"
+            ),
+            Ok(Some(8702))
+        );
         assert_eq!(config_port("gateway:\n  platforms:\n    api_server: {extra: {port: 8701}}\n"), Ok(Some(8701)));
         assert_eq!(config_port("platforms:\n  api_server:\n    extra:\n      port: nope\n"), Ok(Some(DEFAULT_PORT)));
         assert!(config_port("a: [unclosed\n").is_err());
@@ -433,7 +445,15 @@ mod tests {
     fn an_own_port_wins_and_moves_an_assigned_one() {
         let mut old = Record::new();
         old.insert("a".into(), Port { port: 8650, source: Source::Assigned });
-        let r = assign(&[("default".into(), None), ("a".into(), None), ("b".into(), own(8650, Source::DotEnv)), ("c".into(), own(8642, Source::ConfigYaml))], &old);
+        let r = assign(
+            &[
+                ("default".into(), None),
+                ("a".into(), None),
+                ("b".into(), own(8650, Source::DotEnv)),
+                ("c".into(), own(8642, Source::ConfigYaml)),
+            ],
+            &old,
+        );
         assert_eq!(r["b"], Port { port: 8650, source: Source::DotEnv });
         assert_eq!(r["c"].port, 8642);
         assert_ne!(r["default"].port, 8642, "taken by c's own");

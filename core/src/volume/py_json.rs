@@ -383,7 +383,8 @@ impl Parser<'_> {
 
     fn hex4(&mut self) -> Result<u32, String> {
         let h = self.s.get(self.i..self.i + 4).ok_or_else(|| self.err("an invalid \\u escape"))?;
-        let v = std::str::from_utf8(h).ok().filter(|t| t.bytes().all(|b| b.is_ascii_hexdigit())).and_then(|t| u32::from_str_radix(t, 16).ok());
+        let v =
+            std::str::from_utf8(h).ok().filter(|t| t.bytes().all(|b| b.is_ascii_hexdigit())).and_then(|t| u32::from_str_radix(t, 16).ok());
         let v = v.ok_or_else(|| self.err("an invalid \\u escape"))?;
         self.i += 4;
         Ok(v)

@@ -170,10 +170,7 @@ pub fn read_prior_state(fs: &dyn Fs, dir: &Dir) -> PriorState {
         Err(why) => PriorState {
             value: None,
             file_present: true,
-            warning: Some(format!(
-                "could not read {}: {why}; treating as no prior state",
-                dir.child(OsStr::new(STATE_FILE)).display()
-            )),
+            warning: Some(format!("could not read {}: {why}; treating as no prior state", dir.child(OsStr::new(STATE_FILE)).display())),
         },
     }
 }

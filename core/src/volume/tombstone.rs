@@ -23,7 +23,11 @@ pub fn read(fs: &dyn Fs, profiles: &Dir) -> (BTreeSet<String>, Option<String>) {
         Ok(m) => {
             return (
                 BTreeSet::new(),
-                Some(format!("{} is a {}, not a directory: its tombstones are ignored (root does not follow links in the volume)", path.display(), m.kind.describe())),
+                Some(format!(
+                    "{} is a {}, not a directory: its tombstones are ignored (root does not follow links in the volume)",
+                    path.display(),
+                    m.kind.describe()
+                )),
             )
         }
         Err(e) => Err(e),

@@ -16,7 +16,9 @@ fn main() -> ExitCode {
     let mut profile = "default".to_string();
     let (mut replace, mut dashboard, mut port, mut probe) = (false, false, None, None);
     let (mut ready_after, mut hang_after) = (None, None);
-    let secs = |v: Option<&String>| v.and_then(|s| s.parse::<f64>().ok()).filter(|s| s.is_finite() && *s >= 0.0).map(std::time::Duration::from_secs_f64);
+    let secs = |v: Option<&String>| {
+        v.and_then(|s| s.parse::<f64>().ok()).filter(|s| s.is_finite() && *s >= 0.0).map(std::time::Duration::from_secs_f64)
+    };
     let mut probe_profile: Option<String> = None;
     let mut grow: Option<f64> = None;
     let mut it = argv.iter().skip(1);

@@ -30,7 +30,8 @@ fn refuse(message: impl Into<String>) -> Refusal {
 }
 
 const USAGE_2_11: &str = "s6-svscan: usage: s6-svscan [ -c maxservices ] [ -t timeout ] [ -d notif ] [ -X consoleholder ] [ dir ]";
-const USAGE_2_15: &str = "s6-svscan: usage: s6-svscan [ -C services_max ] [ -L name_max ] [ -t timeout ] [ -d notif ] [ -X consoleholder ] scandir";
+const USAGE_2_15: &str =
+    "s6-svscan: usage: s6-svscan [ -C services_max ] [ -L name_max ] [ -t timeout ] [ -d notif ] [ -X consoleholder ] scandir";
 
 /// Parse `args` (without the program name). `env_version` is the value of
 /// `HERMES_SVSCAN_S6_VERSION`, if set; `--s6-version` wins over it.
@@ -152,7 +153,8 @@ fn parse_2_15(args: &[String]) -> Result<Invocation, Refusal> {
 
 /// 2.15's long options, rewritten to their short forms.
 fn long_to_short(args: &[String]) -> Result<Vec<String>, Refusal> {
-    const LONG: [(&str, &str); 5] = [("services-max", "-C"), ("name-max", "-L"), ("timeout", "-t"), ("notification-fd", "-d"), ("console-holder", "-X")];
+    const LONG: [(&str, &str); 5] =
+        [("services-max", "-C"), ("name-max", "-L"), ("timeout", "-t"), ("notification-fd", "-d"), ("console-holder", "-X")];
     let mut out = Vec::with_capacity(args.len());
     let mut it = args.iter();
     while let Some(a) = it.next() {

@@ -102,7 +102,17 @@ pub fn run(scandir: &Path, settings: Settings) -> i32 {
     let (pr, pw) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC | nix::fcntl::OFlag::O_NONBLOCK).expect("self-pipe");
     SELF_PIPE.store(pw.as_raw_fd(), Ordering::Relaxed);
     std::mem::forget(pw);
-    for s in [Signal::SIGCHLD, Signal::SIGTERM, Signal::SIGHUP, Signal::SIGINT, Signal::SIGQUIT, Signal::SIGALRM, Signal::SIGUSR1, Signal::SIGUSR2, Signal::SIGWINCH] {
+    for s in [
+        Signal::SIGCHLD,
+        Signal::SIGTERM,
+        Signal::SIGHUP,
+        Signal::SIGINT,
+        Signal::SIGQUIT,
+        Signal::SIGALRM,
+        Signal::SIGUSR1,
+        Signal::SIGUSR2,
+        Signal::SIGWINCH,
+    ] {
         unsafe {
             let _ = signal::signal(s, SigHandler::Handler(on_signal));
         }
@@ -128,8 +138,10 @@ pub fn run(scandir: &Path, settings: Settings) -> i32 {
                 }
             }
         }
-        let mut pfds: Vec<nix::poll::PollFd> = fds.iter().map(|(_, _, fd)| nix::poll::PollFd::new(*fd, nix::poll::PollFlags::POLLIN)).collect();
-        let timeout = if ms < 0 { nix::poll::PollTimeout::NONE } else { nix::poll::PollTimeout::try_from(ms).unwrap_or(nix::poll::PollTimeout::MAX) };
+        let mut pfds: Vec<nix::poll::PollFd> =
+            fds.iter().map(|(_, _, fd)| nix::poll::PollFd::new(*fd, nix::poll::PollFlags::POLLIN)).collect();
+        let timeout =
+            if ms < 0 { nix::poll::PollTimeout::NONE } else { nix::poll::PollTimeout::try_from(ms).unwrap_or(nix::poll::PollTimeout::MAX) };
         let _ = nix::poll::poll(&mut pfds, timeout);
         let ready: Vec<(u8, usize, bool)> = pfds
             .iter()

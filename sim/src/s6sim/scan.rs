@@ -137,8 +137,10 @@ impl Scanner {
             Ok(()) | Err(Errno::EEXIST) => {}
             Err(e) => return Err((111, format!("unable to mkfifo .s6-svscan/control: {}", e.desc()))),
         }
-        let r = open(&ctl, nix::fcntl::OFlag::O_RDONLY, 0).map_err(|e| (111, format!("unable to open .s6-svscan/control: {}", e.desc())))?;
-        let w = open(&ctl, nix::fcntl::OFlag::O_WRONLY, 0).map_err(|e| (111, format!("unable to open .s6-svscan/control: {}", e.desc())))?;
+        let r =
+            open(&ctl, nix::fcntl::OFlag::O_RDONLY, 0).map_err(|e| (111, format!("unable to open .s6-svscan/control: {}", e.desc())))?;
+        let w =
+            open(&ctl, nix::fcntl::OFlag::O_WRONLY, 0).map_err(|e| (111, format!("unable to open .s6-svscan/control: {}", e.desc())))?;
         Ok((lock, r, w))
     }
 
@@ -419,11 +421,10 @@ impl Scanner {
         let now = host.now();
         let terminating = self.terminating.is_some();
         for e in &mut self.entries {
-            if e.sup.as_ref().is_some_and(|s| s.exited) && e.respawn_at.is_none()
-                && e.active && !terminating {
-                    let at = e.last_spawn.map_or(now, |t| t + SUPERVISOR_RESPAWN).max(now);
-                    e.respawn_at = Some(at);
-                }
+            if e.sup.as_ref().is_some_and(|s| s.exited) && e.respawn_at.is_none() && e.active && !terminating {
+                let at = e.last_spawn.map_or(now, |t| t + SUPERVISOR_RESPAWN).max(now);
+                e.respawn_at = Some(at);
+            }
         }
         if !terminating {
             let before = self.entries.len();

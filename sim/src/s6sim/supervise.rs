@@ -82,7 +82,14 @@ pub struct Supervisor {
 
 impl Supervisor {
     /// s6-supervise start-up (`control_init` and the first status write).
-    pub fn start(dir: &Path, name: &str, version: S6Version, host: &mut dyn Host, stdin: Option<i32>, stdout: Option<i32>) -> Result<Supervisor, Fatal> {
+    pub fn start(
+        dir: &Path,
+        name: &str,
+        version: S6Version,
+        host: &mut dyn Host,
+        stdin: Option<i32>,
+        stdout: Option<i32>,
+    ) -> Result<Supervisor, Fatal> {
         let (lock, control, control_w) = svdir::control_init(dir)?;
         svdir::clean_listeners(dir);
         // death_tally is emptied (an existing file keeps its inode, owner and mode).
@@ -264,7 +271,8 @@ impl Supervisor {
                 self.stamp = host.wall();
                 self.wstat = wstat as u16;
                 self.death_tally(wstat);
-                let (code, sig) = if nix::libc::WIFSIGNALED(wstat) { (256, nix::libc::WTERMSIG(wstat)) } else { (nix::libc::WEXITSTATUS(wstat), 0) };
+                let (code, sig) =
+                    if nix::libc::WIFSIGNALED(wstat) { (256, nix::libc::WTERMSIG(wstat)) } else { (nix::libc::WEXITSTATUS(wstat), 0) };
                 let mut argv = vec!["./finish".into(), code.to_string(), sig.to_string(), self.name.clone()];
                 if self.version == S6Version::V2_15 {
                     // The run was a session leader, so its pid is the process group to clean up.

@@ -98,8 +98,10 @@ fn control_init_in(dir: &Path) -> Result<(OwnedFd, OwnedFd, OwnedFd), Fatal> {
         nix::fcntl::open(&ctl, flags | nix::fcntl::OFlag::O_NONBLOCK | nix::fcntl::OFlag::O_CLOEXEC, Mode::empty())
             .map(|fd| unsafe { OwnedFd::from_raw_fd(fd) })
     };
-    let r = open(nix::fcntl::OFlag::O_RDONLY).map_err(|e| fatal(111, format!("unable to open supervise/control for reading: {}", e.desc())))?;
-    let w = open(nix::fcntl::OFlag::O_WRONLY).map_err(|e| fatal(111, format!("unable to open supervise/control for writing: {}", e.desc())))?;
+    let r =
+        open(nix::fcntl::OFlag::O_RDONLY).map_err(|e| fatal(111, format!("unable to open supervise/control for reading: {}", e.desc())))?;
+    let w =
+        open(nix::fcntl::OFlag::O_WRONLY).map_err(|e| fatal(111, format!("unable to open supervise/control for writing: {}", e.desc())))?;
     Ok((lock, r, w))
 }
 

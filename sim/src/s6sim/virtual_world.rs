@@ -261,7 +261,8 @@ impl VirtualWorld {
                 }
             }
             let now = self.host.now();
-            let due: Vec<i32> = self.host.procs.iter().filter(|(_, p)| p.exit_at.is_some_and(|(t, _)| t <= now)).map(|(pid, _)| *pid).collect();
+            let due: Vec<i32> =
+                self.host.procs.iter().filter(|(_, p)| p.exit_at.is_some_and(|(t, _)| t <= now)).map(|(pid, _)| *pid).collect();
             for pid in due {
                 let p = self.host.procs.remove(&pid).unwrap();
                 self.host.dead.push((pid, p.exit_at.unwrap().1));

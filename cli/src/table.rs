@@ -5,7 +5,7 @@
 
 use hermes_core::clock::{from_unix_secs, rfc3339};
 use hermes_core::escape::terminal;
-use hermes_core::lifecycle::status::{ProfileStatus, StatusReport};
+use hermes_core::lifecycle::status::{ProfileStatus, StatusReport, Verdict};
 use hermes_core::lifecycle::usage::human_bytes;
 
 /// The widest a wanted state is shown in the table (the JSON has it whole).
@@ -82,12 +82,12 @@ pub fn render_table(r: &StatusReport) -> String {
                 &p.restarts.map(|x| x.to_string()).unwrap_or_else(|| "-".into()),
                 &last,
                 &p.port.as_ref().map(|x| x.port.to_string()).unwrap_or_else(|| "-".into()),
-                p.state,
+                p.state.state(),
             ],
         );
     }
     let single = r.profiles.len() == 1 && r.capacity.is_none();
-    let notes: Vec<&ProfileStatus> = r.profiles.iter().filter(|p| single || p.state != "running" || p.foreign.is_some()).collect();
+    let notes: Vec<&ProfileStatus> = r.profiles.iter().filter(|p| single || p.state != Verdict::Running || p.foreign.is_some()).collect();
     if !notes.is_empty() {
         out.push('\n');
     }

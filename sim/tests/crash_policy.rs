@@ -187,7 +187,7 @@ fn days_of_crash_loop_back_off_quarantine_probe_survive_a_container_restart_and_
         "{rec:?}"
     );
     let st = s.status();
-    assert_eq!((st.state, st.up, st.want_up), ("quarantined", false, false));
+    assert_eq!((st.state.state(), st.up, st.want_up), ("quarantined", false, false));
     assert!(st.explanation.contains("quarantined after 5 crashes") && st.explanation.contains("next probe at"), "{}", st.explanation);
     assert!(st.next_start.is_some());
 
@@ -239,7 +239,7 @@ fn days_of_crash_loop_back_off_quarantine_probe_survive_a_container_restart_and_
     let rec = s.record();
     assert_eq!((rec.state, rec.consecutive, rec.crashes.len(), rec.probes), (PolicyState::Running, 0, 0, 0), "{rec:?}");
     let st = s.status();
-    assert_eq!((st.state, st.up), ("running", true));
+    assert_eq!((st.state.state(), st.up), ("running", true));
     eprintln!("{:.1} virtual hours of crash policy in {:?} of real time", w.elapsed().as_secs_f64() / 3600.0, t0.elapsed());
 }
 

@@ -183,5 +183,5 @@ fn exit_78_parks_and_status_says_config_error() {
     let runs = runs(&w, "gateway-bad");
     assert_eq!(runs, 1, "finish 125: never restarted");
     let st = hermes_core::lifecycle::status::status(&ctx(&s.cfg), Some("bad")).unwrap();
-    assert_eq!((st.profiles[0].reason, st.profiles[0].exit_code), ("config-error", Some(78)));
+    assert_eq!((st.profiles[0].reason.as_str(), st.profiles[0].exit_code), ("config-error", Some(78)));
 }

@@ -62,13 +62,11 @@ pub struct ProfileStatus {
     /// What the gateway is doing, in one word: running, starting (up, not ready yet), stopping, restarting,
     /// backing-off, quarantined, probing, parked, config-error, stopped, not-restored,
     /// unsupervised, not-registered.
-    pub state: &'static str,
-    /// The verdict `state` names: what `status`'s exit code and `health` both judge by.
-    #[serde(skip)]
-    pub verdict: Verdict,
+    /// The verdict: what `status`'s exit code and `health` both judge by.
+    pub state: Verdict,
     /// The same verdict in the words of earlier versions (`crashed` for restarting,
     /// `operator-stopped` for stopped); kept for scripts that read it.
-    pub reason: &'static str,
+    pub reason: Reason,
     /// The verdict in a sentence a person can act on.
     pub explanation: String,
     /// When the crash policy will start the gateway again, RFC 3339 (UTC).
@@ -115,10 +113,73 @@ pub struct Multiplexing {
     pub serves: Vec<String>,
 }
 
+/// The crash policy's word in `status`: its own state, or `stopped` once the operator's stop
+/// overrides what it held.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PolicyWord {
+    Holds(PolicyState),
+    Stopped,
+}
+
+impl PolicyWord {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PolicyWord::Holds(s) => s.as_str(),
+            PolicyWord::Stopped => "stopped",
+        }
+    }
+}
+
+impl serde::Serialize for PolicyWord {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+/// A verdict named the way earlier versions named it (`reason` in `status --json`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Reason(pub Verdict);
+
+impl Reason {
+    pub fn as_str(self) -> &'static str {
+        self.0.legacy()
+    }
+}
+
+impl serde::Serialize for Reason {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl PartialEq<&str> for Reason {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
+impl serde::Serialize for Verdict {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.state())
+    }
+}
+
+impl std::fmt::Display for Verdict {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.state())
+    }
+}
+
+impl PartialEq<&str> for Verdict {
+    fn eq(&self, other: &&str) -> bool {
+        self.state() == *other
+    }
+}
+
 /// What `status` shows of a crash-policy record.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct PolicyView {
-    pub state: &'static str,
+    pub state: PolicyWord,
     /// Crashes in a row since the last healthy run.
     pub consecutive_crashes: u32,
     /// Crashes inside the quarantine window.
@@ -168,10 +229,10 @@ pub enum Standing {
 
 impl ProfileStatus {
     pub fn standing(&self) -> Standing {
-        if self.wanted != Some(Wanted::Running) || (self.up && self.ready) || self.verdict == Verdict::Served {
+        if self.wanted != Some(Wanted::Running) || (self.up && self.ready) || self.state == Verdict::Served {
             return Standing::AsWanted;
         }
-        match self.verdict {
+        match self.state {
             Verdict::Quarantined | Verdict::BackingOff | Verdict::Parked | Verdict::ParkedByMarker | Verdict::ConfigError => {
                 Standing::Accounted
             }
@@ -268,10 +329,9 @@ fn served(ps: &mut ProfileStatus) {
         return;
     }
     ps.served_by = Some(DEFAULT_PROFILE.to_string());
-    if !ps.up && matches!(ps.verdict, Verdict::NotRestored | Verdict::Stopped | Verdict::HeldDown | Verdict::Parked) {
-        ps.verdict = Verdict::Served;
-        ps.state = Verdict::Served.state();
-        ps.reason = Verdict::Served.legacy();
+    if !ps.up && matches!(ps.state, Verdict::NotRestored | Verdict::Stopped | Verdict::HeldDown | Verdict::Parked) {
+        ps.state = Verdict::Served;
+        ps.reason = Reason(Verdict::Served);
         ps.explanation = format!(
             "served by gateway-default: multiplexing is on (GATEWAY_MULTIPLEX_PROFILES or multiplex_profiles in config.yaml), so one root gateway serves every profile and gateway-{} stays down",
             ps.profile
@@ -340,13 +400,12 @@ pub fn of(ctx: &Ctx, scandir: &Dir, profile: &str) -> ProfileStatus {
         normally_up: false,
         queued_since: None,
         want_up: false,
-        state: "not-registered",
-        verdict: Verdict::NotRegistered,
-        reason: "not-registered",
+        state: Verdict::NotRegistered,
+        reason: Reason(Verdict::NotRegistered),
         explanation: String::new(),
         next_start: rec.as_ref().filter(|r| r.holds_down()).and_then(|r| r.next_start).map(|t| rfc3339(from_unix_secs(t))),
         policy: rec.as_ref().map(|r| PolicyView {
-            state: r.state.as_str(),
+            state: PolicyWord::Holds(r.state),
             consecutive_crashes: r.consecutive,
             recent_crashes: r.crashes.len(),
             failed_probes: r.probes,
@@ -412,9 +471,8 @@ pub fn of(ctx: &Ctx, scandir: &Dir, profile: &str) -> ProfileStatus {
     if ps.parked_by.is_some() && st.as_ref().is_some_and(|s| !s.is_up() && !s.want_up) {
         verdict = Verdict::ParkedByMarker;
     }
-    ps.state = verdict.state();
-    ps.verdict = verdict;
-    ps.reason = verdict.legacy();
+    ps.state = verdict;
+    ps.reason = Reason(verdict);
     // The policy's schedule is pending only while the policy holds the gateway: once the
     // operator stopped it (or anything else wins), no backoff's end or probe will start it,
     // so no next start is shown, and the policy's word is the operator's.
@@ -422,7 +480,7 @@ pub fn of(ctx: &Ctx, scandir: &Dir, profile: &str) -> ProfileStatus {
         ps.next_start = None;
         if let (Some(view), Some(r)) = (ps.policy.as_mut(), rec.as_ref()) {
             if r.holds_down() && verdict == Verdict::Stopped {
-                view.state = "stopped";
+                view.state = PolicyWord::Stopped;
             }
         }
     }
@@ -532,7 +590,8 @@ impl Verdict {
         }
     }
 
-    fn legacy(self) -> &'static str {
+    /// The verdict in the words of earlier versions.
+    pub fn legacy(self) -> &'static str {
         match self {
             Verdict::Probing => "running",
             Verdict::Restarting | Verdict::SpawnFailed => "crashed",

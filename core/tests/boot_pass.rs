@@ -1,4 +1,4 @@
-//! The boot pass against spec §2.10 (upstream's 36 boot tests, ported by intent) and the
+//! The boot pass against upstream's contract (its 36 boot tests, ported by intent; README, "What a boot pass decides") and the
 //! design's "deliberately better" items that the pass touches.
 
 use hermes_testkit as common;

@@ -1,5 +1,5 @@
 //! The reference gateway: what `hermes [-p P] gateway run --replace` runs in the image and in
-//! the tests. It keeps upstream's state-file contract (spec §2.14):
+//! the tests. It keeps upstream's state-file contract (README, "hermes-agent inside"):
 //!
 //! - `gateway.pid`: created exclusively; `--replace` takes over from a live holder (SIGTERM,
 //!   then wait) and clears a stale one;

@@ -1,4 +1,4 @@
-//! The differential suite: each scenario of s6-semantics §8 that applies to Debian's s6
+//! The differential suite: each scenario below (one per s6 behaviour the project relies on) that applies to Debian's s6
 //! 2.11.3.2 runs twice, once under the real `s6-svscan` and once under the simulator's
 //! drop-in `hermes-svscan`, is observed only through the real s6 client tools (s6-svstat,
 //! s6-svc, s6-svok, s6-svwait, s6-svscanctl) and the file system, and the two observation

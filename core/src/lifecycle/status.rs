@@ -484,7 +484,13 @@ pub fn of(ctx: &Ctx, scandir: &Dir, profile: &str) -> ProfileStatus {
             }
         }
     }
-    ps.explanation = explain(verdict, &ps, rec.as_ref(), ctx.clock.now());
+    // Only a gateway that keeps dying may be short of tasks: read the cgroup then only.
+    let tasks = if matches!(verdict, Verdict::Restarting | Verdict::BackingOff | Verdict::Quarantined | Verdict::SpawnFailed) {
+        tasks(ctx.fs)
+    } else {
+        None
+    };
+    ps.explanation = explain(verdict, &ps, rec.as_ref(), ctx.clock.now(), tasks);
     if ps.registered {
         // Slots are rendered by the scandir's owner (root in the container).
         let owner = fs.lstat(scandir, OsStr::new(".")).map(|m| m.uid).unwrap_or(0);
@@ -499,7 +505,7 @@ pub fn of(ctx: &Ctx, scandir: &Dir, profile: &str) -> ProfileStatus {
     }
     // A gateway that cannot fork its threads dies of it (an abort, a failed spawn): say so.
     if matches!(verdict, Verdict::Restarting | Verdict::BackingOff | Verdict::Quarantined) {
-        if let Some(t) = tasks().filter(|t| t.refused > 0) {
+        if let Some(t) = tasks.filter(|t| t.refused > 0) {
             ps.explanation.push_str(&format!(
                 "; the container's task limit has refused {} fork(s) ({} tasks, {}): a likely cause",
                 t.refused,
@@ -516,6 +522,7 @@ pub fn of(ctx: &Ctx, scandir: &Dir, profile: &str) -> ProfileStatus {
 const SPAWN_STUCK_SECS: i64 = 3;
 
 /// The container's task accounting (cgroup v2, else v1's pids controller).
+#[derive(Clone, Copy)]
 struct Tasks {
     current: u64,
     /// `None`: no limit.
@@ -524,9 +531,15 @@ struct Tasks {
     refused: u64,
 }
 
-fn tasks() -> Option<Tasks> {
+/// The container's task accounting (cgroup v2, else v1's pids controller), read through the
+/// file-system seam, each file capped.
+fn tasks(fs: &dyn crate::fs::Fs) -> Option<Tasks> {
     ["/sys/fs/cgroup", "/sys/fs/cgroup/pids"].iter().find_map(|d| {
-        let read = |f: &str| std::fs::read_to_string(format!("{d}/{f}")).ok();
+        let dir = fs.open_root(std::path::Path::new(d)).ok()?;
+        let read = |f: &str| match fs.read_capped(&dir, OsStr::new(f), 4096) {
+            Ok(crate::fs::Capped::Data(b)) => String::from_utf8(b).ok(),
+            _ => None,
+        };
         let current = read("pids.current")?.trim().parse().ok()?;
         let max = read("pids.max")?.trim().parse().ok();
         let refused = read("pids.events")
@@ -654,7 +667,7 @@ fn last_exit(code: Option<i32>, signal: Option<i32>) -> Option<String> {
     }
 }
 
-fn explain(v: Verdict, ps: &ProfileStatus, rec: Option<&Record>, now: std::time::SystemTime) -> String {
+fn explain(v: Verdict, ps: &ProfileStatus, rec: Option<&Record>, now: std::time::SystemTime, tasks: Option<Tasks>) -> String {
     let p = &ps.profile;
     // s6's own record of the last death first: the policy's file is the user's to edit. It
     // speaks only for deaths before this supervisor (a container restart ago).
@@ -708,7 +721,7 @@ fn explain(v: Verdict, ps: &ProfileStatus, rec: Option<&Record>, now: std::time:
         Verdict::Restarting => format!("crashed{exit_part}; s6 restarts it within a second{restarts}"),
         Verdict::SpawnFailed => {
             let limit = |t: &Tasks| t.max.map_or("no limit now".to_string(), |m| format!("pids.max {m}"));
-            let why = match tasks() {
+            let why = match tasks {
                 Some(t) if t.refused > 0 || t.max.is_some_and(|m| t.current * 10 >= m * 9) => format!(
                     "the container's task limit: forks were refused {} time(s) ({} tasks, {}); raise docker's --pids-limit or the pod's pids limit (each gateway needs its own tasks plus 4: two s6-supervise, its s6-log and its watcher)",
                     t.refused,

@@ -272,14 +272,15 @@ impl<'a> Registrar<'a> {
         out
     }
 
-    fn on_volume(&self, profiles: &Result<Option<Dir>, ()>, profile: &str) -> OnVolume {
+    fn on_volume(&self, profiles: &Option<Dir>, profile: &str) -> OnVolume {
         if profile == DEFAULT_PROFILE {
             return OnVolume::Profile;
         }
         let fs = self.ctx.fs;
         let dir = match profiles {
-            Ok(Some(d)) => d,
-            Ok(None) | Err(()) => return OnVolume::Unknown,
+            Some(d) => d,
+            // Missing or not to be trusted: nothing about the profile can be said.
+            None => return OnVolume::Unknown,
         };
         // Tombstoned (`profiles/.deleted/<P>`): deleted, whatever is left at its name.
         if crate::volume::tombstone::is_tombstoned(fs, dir, profile) {
@@ -300,23 +301,22 @@ impl<'a> Registrar<'a> {
         }
     }
 
-    /// `profiles/` if it can be trusted: `Ok(None)` when it does not exist, `Err` when it is a
-    /// link, not a directory, or unreadable.
-    fn open_profiles(&self, home: &Dir) -> Result<Option<Dir>, ()> {
+    /// `profiles/` if it exists and can be trusted (not a link, a directory, readable); `None`
+    /// otherwise, and then no profile is judged gone.
+    fn open_profiles(&self, home: &Dir) -> Option<Dir> {
         let fs = self.ctx.fs;
         match fs.lstat(home, OsStr::new(PROFILES_DIR)) {
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-            Ok(m) if m.kind == Kind::Dir => fs.open_dir(home, OsStr::new(PROFILES_DIR)).map(Some).map_err(|_| ()),
-            _ => Err(()),
+            Ok(m) if m.kind == Kind::Dir => fs.open_dir(home, OsStr::new(PROFILES_DIR)).ok(),
+            _ => None,
         }
     }
 
     /// Every name worth a look: the valid directory names under `profiles/`, every registered
     /// slot, and the root profile.
-    fn everything(&self, scandir: &Dir, profiles: &Result<Option<Dir>, ()>) -> Result<BTreeSet<String>, Problem> {
+    fn everything(&self, scandir: &Dir, profiles: &Option<Dir>) -> Result<BTreeSet<String>, Problem> {
         let mut names: BTreeSet<String> = registered(&self.ctx, scandir)?.into_iter().collect();
         names.insert(DEFAULT_PROFILE.to_string());
-        if let Ok(Some(p)) = profiles {
+        if let Some(p) = profiles {
             for (n, k) in self.ctx.fs.list(p).unwrap_or_default() {
                 if let Some(n) = n.to_str().filter(|n| k == Kind::Dir && name::validate(n).is_ok() && *n != DEFAULT_PROFILE) {
                     names.insert(n.to_string());
@@ -505,11 +505,11 @@ impl<'a> Registrar<'a> {
 
     /// Follow a named profile's `gateway.parked` marker on its live slot: down when it
     /// appears, back up (if still wanted) when it goes.
-    fn follow_marker(&mut self, scandir: &Dir, profiles: &Result<Option<Dir>, ()>, profile: &str, out: &mut Converged) {
+    fn follow_marker(&mut self, scandir: &Dir, profiles: &Option<Dir>, profile: &str, out: &mut Converged) {
         if profile == DEFAULT_PROFILE {
             return;
         }
-        let Ok(Some(pd)) = profiles else { return };
+        let Some(pd) = profiles else { return };
         let Ok(dir) = self.ctx.fs.open_dir(pd, OsStr::new(profile)) else { return };
         let parked = crate::volume::parked::is_parked_in(self.ctx.fs, &dir);
         let known = self.parked.contains(profile);
@@ -535,14 +535,14 @@ impl<'a> Registrar<'a> {
         &mut self,
         scandir: &Dir,
         home: &Dir,
-        profiles: &Result<Option<Dir>, ()>,
+        profiles: &Option<Dir>,
         profile: &str,
         usage: &mut Usage,
     ) -> Result<(bool, bool), Problem> {
         let ctx = &self.ctx;
         let dir = if profile == DEFAULT_PROFILE {
             ctx.fs.open_dir(home, OsStr::new(".")).ok()
-        } else if let Ok(Some(p)) = profiles {
+        } else if let Some(p) = profiles {
             ctx.fs.open_dir(p, OsStr::new(profile)).ok()
         } else {
             None

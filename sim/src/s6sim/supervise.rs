@@ -1,4 +1,4 @@
-//! One simulated `s6-supervise`: the state machine of s6-semantics §3 and the status file it
+//! One simulated `s6-supervise`: the state machine s6-supervise runs (skarnet.org s6-supervise.c) and the status file it
 //! announces, as Debian's s6 2.11.3.2 or s6 2.15.1.0 behaves ([`S6Version`]). The other files
 //! of the service directory (skeleton, lock, control FIFO, `event/`, `death_tally`) are
 //! handled in [`super::svdir`].

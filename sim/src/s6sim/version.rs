@@ -1,8 +1,8 @@
 //! Which s6 the simulator plays. Debian 12 ships s6 2.11.3.2 (what this project's machines
 //! install, and what `tests/differential.rs` checks the simulator against); s6-overlay 3.2.3.2
 //! ships 2.15.1.0. Where the two differ in what a client or a service can observe, the
-//! scanner and the supervisors ask this value (s6-semantics, appendix "turn 2", and the two
-//! versions' sources).
+//! scanner and the supervisors ask this value (the two versions' sources, `github:skarnet/s6`;
+//! `tests/versions.rs` pins each difference).
 
 use std::fmt;
 use std::time::Duration;

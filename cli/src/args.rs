@@ -6,20 +6,20 @@
 
 use clap::Args;
 use hermes_core::lifecycle::{profile_arg, Wait, SETTLE};
-use hermes_core::name::DEFAULT_PROFILE;
+use hermes_core::name::{Profile, DEFAULT_PROFILE};
 use hermes_core::problem::Problem;
 use std::path::PathBuf;
 
 /// The gateways a verb acts on, resolved: one validated profile, or all.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Which {
-    One(String),
+    One(Profile),
     All,
 }
 
 /// `hermes`'s profile: the one after the verb, else `-p`, else `default`. Both given and
 /// different is a usage error, never a silent choice.
-pub fn profile_or_default(after_verb: Option<&str>, dash_p: Option<&str>) -> Result<String, Problem> {
+pub fn profile_or_default(after_verb: Option<&str>, dash_p: Option<&str>) -> Result<Profile, Problem> {
     let p = match (after_verb, dash_p) {
         (Some(a), Some(b)) if a != b => {
             return Err(Problem::usage(format!("two different profiles given: '{a}' after the command and '{b}' with -p; give one")))

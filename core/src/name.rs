@@ -31,6 +31,46 @@ impl fmt::Display for NameError {
 
 impl std::error::Error for NameError {}
 
+/// A profile name that passed [`validate`]: the command layer makes one from each PROFILE
+/// argument, once, and everything below takes it (as a `&str` where it only reads it).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+#[serde(transparent)]
+pub struct Profile(String);
+
+impl Profile {
+    /// The name, if it is one: `gateway-foo` names the profile `gateway-foo`, never `foo`.
+    pub fn new(name: &str) -> Result<Profile, NameError> {
+        validate(name)?;
+        Ok(Profile(name.to_string()))
+    }
+
+    /// The root profile, at `$HERMES_HOME` itself.
+    pub fn default_profile() -> Profile {
+        Profile(DEFAULT_PROFILE.to_string())
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    pub fn is_default(&self) -> bool {
+        self.0 == DEFAULT_PROFILE
+    }
+}
+
+impl std::ops::Deref for Profile {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for Profile {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
 /// Check `name` against the rule. Order of checks: empty, length, characters.
 pub fn validate(name: &str) -> Result<(), NameError> {
     let b = name.as_bytes();

@@ -35,9 +35,8 @@ use std::time::Duration;
 
 /// A PROFILE argument is a profile name, taken exactly as given: `gateway-foo` names the
 /// profile `gateway-foo`, never `foo` (both may exist).
-pub fn profile_arg(arg: &str) -> Result<String, Problem> {
-    name::validate(arg)?;
-    Ok(arg.to_string())
+pub fn profile_arg(arg: &str) -> Result<name::Profile, Problem> {
+    Ok(name::Profile::new(arg)?)
 }
 
 /// The slot directory of a profile, or `NotRegistered` (with a hint when the caller seems to

@@ -2,7 +2,7 @@
 //! way (flags, then the environment, then defaults), and passed down. The library never reads
 //! the environment itself; [`Config::resolve`] is given it.
 
-pub mod knobs;
+pub(crate) mod knobs;
 
 use crate::problem::Problem;
 use std::path::{Path, PathBuf};

@@ -3,7 +3,7 @@
 //! gateway, for its finish to record ([`reason`]), and the pace at which gateways start after
 //! a boot ([`pace`]).
 
-pub mod memory;
-pub mod oom;
-pub mod pace;
-pub mod reason;
+pub(crate) mod memory;
+pub(crate) mod oom;
+pub(crate) mod pace;
+pub(crate) mod reason;

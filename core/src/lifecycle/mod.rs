@@ -9,11 +9,11 @@
 pub mod all;
 pub mod finish;
 pub mod health;
-pub mod lock;
+pub(crate) mod lock;
 pub mod profile;
 pub mod register;
 pub mod restart;
-pub mod settle;
+pub(crate) mod settle;
 pub mod start;
 pub mod status;
 pub mod stop;

@@ -20,9 +20,9 @@
 //! ([`VERDICT_FILE`]) for the slot's `finish` to record.
 
 pub mod bridge;
-pub mod signs;
-pub mod watch;
-pub mod watchdog;
+pub(crate) mod signs;
+pub(crate) mod watch;
+pub(crate) mod watchdog;
 
 use crate::fs::{Capped, Dir, Fs};
 use std::ffi::OsStr;

@@ -90,10 +90,6 @@ impl Watch {
         self.protocol
     }
 
-    pub fn is_ready(&self) -> bool {
-        !matches!(self.phase, Phase::Starting)
-    }
-
     /// Whether the state file should be looked at now.
     pub fn wants_state(&self) -> bool {
         self.phase == Phase::Starting

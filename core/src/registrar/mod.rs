@@ -25,8 +25,8 @@
 
 pub mod daemon;
 pub mod doorbell;
-pub mod notice;
-pub mod parking;
+pub(crate) mod notice;
+pub(crate) mod parking;
 pub mod schedule;
 pub mod take_over;
 mod volume_watch;

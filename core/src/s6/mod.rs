@@ -2,7 +2,7 @@
 //! file, the supervisor lock), so the same code drives real s6 and the simulator and needs no
 //! s6 binaries on the caller's PATH.
 
-pub mod capacity;
-pub mod svc;
+pub(crate) mod capacity;
+pub(crate) mod svc;
 pub mod svscan;
 pub mod svstat;

@@ -2,12 +2,12 @@
 //! ([`publish`]), whether one found in the scandir is ours ([`trust`]), and the permission model shared with the static services
 //! ([`static_services`]).
 
-pub mod env;
-pub mod layout;
-pub mod publish;
+pub(crate) mod env;
+pub(crate) mod layout;
+pub(crate) mod publish;
 pub mod render;
 pub mod static_services;
-pub mod teardown;
+pub(crate) mod teardown;
 pub mod trust;
 
 pub use publish::*;

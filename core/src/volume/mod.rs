@@ -5,19 +5,19 @@
 //! link in it.
 
 pub mod adopt;
-pub mod boot_log;
+pub(crate) mod boot_log;
 pub mod container;
 pub mod desired;
-pub mod discovery;
+pub(crate) mod discovery;
 pub mod gateway_logs;
 pub mod marker;
 pub mod multiplex;
-pub mod parked;
+pub(crate) mod parked;
 pub mod policy_record;
 pub mod ports;
-pub mod py_json;
+pub(crate) mod py_json;
 pub mod state;
-pub mod tombstone;
+pub(crate) mod tombstone;
 
 use crate::ctx::Ctx;
 use crate::fs::Dir;

@@ -377,7 +377,10 @@ impl Fs for LinuxFs {
     }
 
     fn stat(&self, dir: &Dir, name: &OsStr) -> io::Result<Meta> {
-        let _id = AsUser::enter_lookup(dir.ident)?;
+        // Following a link is done as the directory's owner (the user, in the volume): it
+        // reaches only what that user can, and enters the user's 0700 directories where root
+        // without CAP_DAC_READ_SEARCH cannot (Kubernetes' root mode).
+        let _id = AsUser::enter(dir.ident)?;
         let st = fstatat(Some(dir.fd.as_raw_fd()), name, nix::fcntl::AtFlags::empty()).map_err(io_err)?;
         Ok(meta_of(&st))
     }

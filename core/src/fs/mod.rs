@@ -232,7 +232,8 @@ pub trait Fs {
     /// Names and kinds (from `lstat`) of every entry except `.` and `..`, unsorted.
     fn list(&self, dir: &Dir) -> io::Result<Vec<(OsString, Kind)>>;
     fn lstat(&self, dir: &Dir, name: &OsStr) -> io::Result<Meta>;
-    /// `stat`, following a final symbolic link (what s6-svscan sees of a scandir entry).
+    /// `stat`, following a final symbolic link (what s6-svscan sees of a scandir entry), with
+    /// the directory's identity (the volume owner's below the volume).
     fn stat(&self, dir: &Dir, name: &OsStr) -> io::Result<Meta>;
     /// Read a regular file of at most `cap` bytes; never blocks on a FIFO, never follows.
     fn read_capped(&self, dir: &Dir, name: &OsStr, cap: u64) -> io::Result<Capped>;

@@ -211,6 +211,11 @@ fn a_stalled_heartbeat_is_hung_killed_and_restarted() {
         serde_json::from_str(&fs::read_to_string(w.f.profile_dir("rd-beat").join("gateway_policy.json")).unwrap()).unwrap();
     assert_eq!(rec["last_exit"]["killed"], "hung", "{rec}");
     assert_eq!(rec["consecutive"], 1, "counted like a crash: {rec}");
+    // The verdict is the user's file in the profile, written by the watcher as the user: no
+    // root file in the slot was ever handed to a process the user could trace.
+    let verdict = w.f.profile_dir("rd-beat").join("state/hermes-s6-verdict.json");
+    assert_eq!(std::os::unix::fs::MetadataExt::uid(&fs::symlink_metadata(&verdict).unwrap()), 10000, "{}", verdict.display());
+    assert!(!slot.join("data/liveness").exists());
 }
 
 /// With `gateway.systemd_watchdog_seconds`, readiness is `READY=1` and life is `WATCHDOG=1`

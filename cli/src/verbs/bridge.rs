@@ -3,7 +3,7 @@
 //! `hermes_core::liveness::bridge`.
 
 use clap::Args;
-use hermes_core::liveness::{bridge, Knobs, NOTIFICATION_FD, VERDICT_FD};
+use hermes_core::liveness::{bridge, Knobs, NOTIFICATION_FD};
 use hermes_core::problem::Problem;
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -15,9 +15,6 @@ pub struct BridgeArgs {
     /// s6's notification pipe (the slot's notification-fd)
     #[arg(long, default_value_t = NOTIFICATION_FD)]
     pub notify_fd: i32,
-    /// The verdict file the run script opened
-    #[arg(long, default_value_t = VERDICT_FD)]
-    pub verdict_fd: i32,
     /// The gateway's command line
     #[arg(last = true, required = true)]
     pub program: Vec<OsString>,
@@ -38,7 +35,6 @@ pub fn run(home: Option<PathBuf>, a: &BridgeArgs) -> Result<u8, Problem> {
         home: hermes_core::config::root_home(&home),
         profile: a.profile.clone(),
         notify_fd: Some(a.notify_fd),
-        verdict_fd: Some(a.verdict_fd),
         knobs,
         program: a.program.clone(),
     });

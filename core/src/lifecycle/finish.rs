@@ -61,7 +61,9 @@ pub fn finish(ctx: &Ctx, profile: &str, code: i32, signal: i32, pid: Option<u64>
     };
     let Ok(scandir) = ctx.open_scandir() else { return contract(death.class()) };
     let Ok(slot) = ctx.fs.open_dir(&scandir, OsStr::new(&slot_name(profile))) else { return contract(death.class()) };
-    death.killed = crate::liveness::verdict_for(ctx.fs, &slot, pid, death.at).map(|v| v.killed);
+    // The watcher's verdict is in the profile's own state directory, read as its owner.
+    let profile_dir = crate::volume::open_profile_dir(ctx, profile).ok().flatten();
+    death.killed = profile_dir.and_then(|d| crate::liveness::verdict_for(ctx.fs, &d, pid, death.at)).map(|v| v.killed);
     // What root knows beyond the exit: it restarted the gateway for its memory (a reason the
     // registrar left in the slot), or the kernel's OOM killer took it (the cgroup's counter
     // moved). The watcher's verdict, when it has one, is the more specific.

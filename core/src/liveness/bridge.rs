@@ -11,8 +11,8 @@
 //!   another profile's gateway cannot forge that.
 //! - The watcher is a grandchild (the middle child exits at once and is reaped before the
 //!   exec), so the gateway has no child of ours to reap, and it stays in the gateway's process
-//!   group (s6's kill of the group takes it too). It holds the notification pipe, the verdict
-//!   file and the socket; the gateway gets none of them. It follows the gateway with a pidfd
+//!   group (s6's kill of the group takes it too). It holds the notification pipe and the
+//!   socket, and writes its verdict into the profile's `state/` as the user; the gateway gets none of them. It follows the gateway with a pidfd
 //!   and exits when it does.
 //! - The watcher re-execs this program as `hermes-reconcile --bridge-watcher <state>`: a fork
 //!   would keep the bridge's command line, which ends in the gateway's own (`… gateway run
@@ -45,8 +45,6 @@ pub struct Options {
     pub profile: String,
     /// s6's notification pipe (the slot's `notification-fd`), when the run was given one.
     pub notify_fd: Option<RawFd>,
-    /// The verdict file the run script opened as its renderer.
-    pub verdict_fd: Option<RawFd>,
     pub knobs: Knobs,
     /// The gateway's command line.
     pub program: Vec<OsString>,
@@ -95,7 +93,6 @@ pub fn run(o: Options) -> io::Error {
     let dir_path = crate::volume::profile_path(&o.home, &o.profile);
     let dir = RealFs.open_root(&dir_path).ok();
     let notify = take_fd(o.notify_fd, SFlag::S_IFIFO);
-    let verdict = take_fd(o.verdict_fd, SFlag::S_IFREG);
     let interval = dir.as_ref().and_then(|d| watchdog::interval(&RealFs, d));
     let mut socket = None;
     for var in ["NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID"] {
@@ -126,7 +123,6 @@ pub fn run(o: Options) -> io::Error {
         id,
         dir,
         notify,
-        verdict,
         socket,
         pidfd,
         watch: Watch::new(o.knobs, protocol),
@@ -184,7 +180,6 @@ struct Handed {
     elapsed_ms: u64,
     stale: Option<u64>,
     notify_fd: Option<RawFd>,
-    verdict_fd: Option<RawFd>,
     socket_fd: Option<RawFd>,
     pidfd: Option<RawFd>,
 }
@@ -197,7 +192,6 @@ struct Watcher {
     id: Identity,
     dir: Option<Dir>,
     notify: Option<OwnedFd>,
-    verdict: Option<OwnedFd>,
     socket: Option<OwnedFd>,
     pidfd: Option<OwnedFd>,
     watch: Watch,
@@ -232,7 +226,6 @@ pub fn watcher_main(handed: &str) -> ! {
         knobs,
         id: Identity { pid: h.pid, start_time: h.start_time },
         notify: own(h.notify_fd),
-        verdict: own(h.verdict_fd),
         socket: own(h.socket_fd),
         pidfd: own(h.pidfd),
         watch: Watch::new(knobs, protocol),
@@ -268,7 +261,6 @@ impl Watcher {
             elapsed_ms: self.t0.elapsed().as_millis() as u64,
             stale: self.stale,
             notify_fd: keep(&self.notify),
-            verdict_fd: keep(&self.verdict),
             socket_fd: keep(&self.socket),
             pidfd: keep(&self.pidfd),
         };
@@ -286,9 +278,6 @@ impl Watcher {
     fn run(mut self) -> ! {
         // The logger's pipe stays (stderr) for this watcher's lines; stdin is not ours.
         let _ = nix::unistd::close(0);
-        if let Some(v) = &self.verdict {
-            let _ = nix::unistd::ftruncate(v, 0);
-        }
         loop {
             let now = self.t0.elapsed();
             let mut acts = Vec::new();
@@ -357,17 +346,32 @@ impl Watcher {
         signs::read(&RealFs, dir, &[STATE_FILE]).and_then(|b| signs::state_of(&b, self.id)).is_some_and(|s| s == "draining")
     }
 
+    /// Write `v` to the profile's `state/` (as this process: the user), not following a link
+    /// there; best effort (a verdict that cannot be written makes the death a plain crash).
+    fn leave(&self, v: &Verdict) {
+        use std::io::Write;
+        use std::os::unix::fs::OpenOptionsExt;
+        let state = crate::volume::profile_path(&self.home, &self.profile).join(super::VERDICT_DIR);
+        let _ = std::fs::create_dir(&state);
+        let opened = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o644)
+            .custom_flags(nix::libc::O_NOFOLLOW)
+            .open(state.join(super::VERDICT_FILE));
+        if let Ok(mut f) = opened {
+            let _ = writeln!(f, "{}", serde_json::to_string(v).unwrap_or_default());
+        }
+    }
+
     /// Leave the verdict for the slot's finish, then SIGKILL the gateway (a stalled event loop
     /// cannot act on SIGTERM) and its process group, this watcher included.
     fn kill(&mut self, killed: Killed, why: &str) -> ! {
         let pid = Pid::from_raw(self.id.pid as i32);
         let at = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0);
         let v = Verdict { killed, pid: self.id.pid, at, why: why.to_string() };
-        if let Some(fd) = &self.verdict {
-            let line = format!("{}\n", serde_json::to_string(&v).unwrap_or_default());
-            let _ = nix::unistd::ftruncate(fd, 0);
-            let _ = nix::sys::uio::pwrite(fd, line.as_bytes(), 0);
-        }
+        self.leave(&v);
         say(&self.profile, &format!("killing the gateway (pid {pid}) as {}: {why}", killed.as_str()));
         match &self.pidfd {
             // SAFETY: plain system call on a descriptor we own: signals exactly that process.

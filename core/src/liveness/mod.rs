@@ -16,8 +16,8 @@
 //! (so the gateway keeps the pid s6 runs, as with skarnet's sdnotify-wrapper); the watcher
 //! writes the notification when the gateway is ready ([`watch`] decides), and kills a gateway
 //! that is not ready within the start timeout (`start-timeout`) or stops proving it is alive
-//! (`hung`), leaving the reason where only this slot's run could have opened it
-//! ([`VERDICT_FILE`]) for the slot's `finish` to record.
+//! (`hung`), leaving the reason in the profile's own `state/` ([`VERDICT_FILE`], written as
+//! the user) for the slot's `finish` to record.
 
 pub mod bridge;
 pub(crate) mod signs;
@@ -30,13 +30,17 @@ use std::time::Duration;
 
 /// The descriptor s6-supervise gives the run for readiness (the slot's `notification-fd`).
 pub const NOTIFICATION_FD: i32 = 3;
-/// The descriptor the run script opens [`VERDICT_FILE`] on before dropping privileges.
-pub const VERDICT_FD: i32 = 4;
-/// In the slot: why the watcher killed the last run. Made by the publish (owned by the slot's
-/// renderer, never writable by the hermes user) and opened by the run script as its renderer,
-/// so the watcher can write it through the inherited descriptor and no other process of the
-/// hermes user (another profile's gateway) can forge it.
-pub const VERDICT_FILE: &str = "data/liveness";
+/// In the profile's `state/` directory (where hermes-agent keeps its heartbeat): why the
+/// watcher killed the last run. The watcher writes it as the hermes user, and `finish` reads
+/// it as that user (no link followed, capped). It is the user's file: nothing root owns is
+/// handed to a process the user could trace (an earlier design gave the watcher a descriptor
+/// to a root file in the slot, which any uid 10000 process could copy out of it and fill
+/// `/run` with). A forged verdict can only change how that profile's own death is counted,
+/// which the user, who owns its gateway, could cause anyway.
+pub const VERDICT_FILE: &str = "hermes-s6-verdict.json";
+/// The profile's state directory, where [`VERDICT_FILE`] is (hermes-agent's `state/`, the
+/// volume's `STATE_SUBDIR`).
+pub const VERDICT_DIR: &str = "state";
 const VERDICT_CAP: u64 = 4096;
 
 /// How long a gateway may take from exec to ready by default: a lone 0.19.0 gateway takes
@@ -118,8 +122,10 @@ const VERDICT_FRESH: f64 = 30.0;
 /// The watcher's verdict on the death `finish` is looking at: the run with `pid` (what s6
 /// passes as its fourth argument), or, without one, a verdict at most 30 s old. Read without
 /// following links, capped; anything else (no file, another run's verdict) is `None`.
-pub fn verdict_for(fs: &dyn Fs, slot: &Dir, pid: Option<u64>, now: f64) -> Option<Verdict> {
-    let Ok(Capped::Data(d)) = fs.read_capped(slot, OsStr::new(VERDICT_FILE), VERDICT_CAP) else { return None };
+/// `profile_dir` is the profile's directory opened in the volume (read as its owner).
+pub fn verdict_for(fs: &dyn Fs, profile_dir: &Dir, pid: Option<u64>, now: f64) -> Option<Verdict> {
+    let state = fs.open_dir(profile_dir, OsStr::new(VERDICT_DIR)).ok()?;
+    let Ok(Capped::Data(d)) = fs.read_capped(&state, OsStr::new(VERDICT_FILE), VERDICT_CAP) else { return None };
     let v: Verdict = serde_json::from_slice(d.trim_ascii()).ok()?;
     let matches = match pid {
         Some(p) => v.pid == p,
@@ -147,17 +153,25 @@ mod tests {
 
     #[test]
     fn a_verdict_speaks_only_for_its_own_run() {
+        assert_eq!(VERDICT_DIR, crate::volume::state::STATE_SUBDIR);
         let tmp = tempfile::tempdir().unwrap();
-        std::fs::create_dir(tmp.path().join("data")).unwrap();
+        std::fs::create_dir(tmp.path().join(VERDICT_DIR)).unwrap();
+        let file = tmp.path().join(VERDICT_DIR).join(VERDICT_FILE);
         let v = Verdict { killed: Killed::Hung, pid: 42, at: 1000.0, why: "no heartbeat for 90 s".into() };
-        std::fs::write(tmp.path().join(VERDICT_FILE), serde_json::to_string(&v).unwrap() + "\n").unwrap();
+        std::fs::write(&file, serde_json::to_string(&v).unwrap() + "\n").unwrap();
         let fs = crate::fs::RealFs;
         let slot = fs.open_root(tmp.path()).unwrap();
         assert_eq!(verdict_for(&fs, &slot, Some(42), 5000.0), Some(v.clone()));
         assert_eq!(verdict_for(&fs, &slot, Some(43), 1000.0), None, "another run's verdict");
-        assert_eq!(verdict_for(&fs, &slot, None, 1010.0), Some(v));
+        assert_eq!(verdict_for(&fs, &slot, None, 1010.0), Some(v.clone()));
         assert_eq!(verdict_for(&fs, &slot, None, 1100.0), None, "too old without a pid");
-        std::fs::write(tmp.path().join(VERDICT_FILE), "").unwrap();
+        std::fs::write(&file, "").unwrap();
         assert_eq!(verdict_for(&fs, &slot, Some(42), 1000.0), None, "emptied by the next run's watcher");
+        // A link in its place is not followed (the file is the user's: root reads it as such).
+        let elsewhere = tmp.path().join("elsewhere.json");
+        std::fs::write(&elsewhere, serde_json::to_string(&v).unwrap()).unwrap();
+        std::fs::remove_file(&file).unwrap();
+        std::os::unix::fs::symlink(&elsewhere, &file).unwrap();
+        assert_eq!(verdict_for(&fs, &slot, Some(42), 1000.0), None, "a link is not followed");
     }
 }

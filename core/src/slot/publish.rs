@@ -202,8 +202,6 @@ fn fill(
     if let Some(gid) = access.group {
         fs.chown(scandir, os(&p(LOCK_FILE)), 0, gid)?;
     }
-    // The renderer's alone: the run opens it before the drop, for its watcher to write.
-    fs.create_file(scandir, os(&p(crate::liveness::VERDICT_FILE)), b"", 0o600)?;
     let stage_dir = fs.open_dir(scandir, os(stage))?;
     grant_control(fs, &stage_dir, access)
 }

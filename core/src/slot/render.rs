@@ -122,11 +122,8 @@ pub fn bridge_command(cfg: &Config, profile: &str) -> String {
 /// The gateway's run script. `port`: the `API_SERVER_PORT` assigned to the profile (see
 /// [`crate::volume::ports`]), `None` when the profile sets its own. A named profile's gateway
 /// gets only the allow-listed part of the container environment ([`super::env`]); the
-/// default profile's gets all of it, as upstream's single-gateway containers expect. The
-/// verdict file is opened here, as the slot's renderer and before the drop, so only this
-/// run's watcher can write it (see [`crate::liveness::VERDICT_FILE`]); the publish made it.
+/// default profile's gets all of it, as upstream's single-gateway containers expect.
 pub fn run_script(cfg: &Config, profile: &str, privilege: Privilege, port: Option<u16>) -> String {
-    use crate::liveness::{VERDICT_FD, VERDICT_FILE};
     let home = sh_quote(&cfg.home.to_string_lossy());
     let (cd_first, cd_after) = privilege.enter_home(cfg);
     let port_line = port.map(|p| format!("export API_SERVER_PORT={p}\n")).unwrap_or_default();
@@ -143,7 +140,6 @@ pub fn run_script(cfg: &Config, profile: &str, privilege: Privilege, port: Optio
     format!(
         "#!{interp}\n\
          # shellcheck shell=sh\n\
-         if [ -f {VERDICT_FILE} ]; then exec {VERDICT_FD}<>{VERDICT_FILE}; fi\n\
          export HOME={home} HERMES_HOME={home}\n\
          {cd_first}\
          {SUPERVISED_ENV}\
@@ -233,7 +229,7 @@ mod tests {
     #[test]
     fn a_root_rendered_run_script_always_drops_and_never_asks_id() {
         let got = run_script(&Config::default(), "default", DROP, Some(8642));
-        let want = "#!/command/with-contenv sh\n# shellcheck shell=sh\nif [ -f data/liveness ]; then exec 4<>data/liveness; fi\nexport HOME=/opt/data HERMES_HOME=/opt/data\ncd /opt/data || exit 111\nexport HERMES_S6_SUPERVISED_CHILD=1 HERMES_SUPERVISED_CHILD=1 HERMES_GATEWAY_EXTERNAL_SUPERVISOR=1\nexport HERMES_GATEWAY_MAX_STARTS=0 PYTHONUNBUFFERED=1\nexport API_SERVER_PORT=8642\nexec 2>&1\nexec /usr/bin/s6-applyuidgid -u 10000 -g 10000 -G 10000 /usr/local/bin/hermes-reconcile --home /opt/data bridge default -- hermes gateway run --replace\n";
+        let want = "#!/command/with-contenv sh\n# shellcheck shell=sh\nexport HOME=/opt/data HERMES_HOME=/opt/data\ncd /opt/data || exit 111\nexport HERMES_S6_SUPERVISED_CHILD=1 HERMES_SUPERVISED_CHILD=1 HERMES_GATEWAY_EXTERNAL_SUPERVISOR=1\nexport HERMES_GATEWAY_MAX_STARTS=0 PYTHONUNBUFFERED=1\nexport API_SERVER_PORT=8642\nexec 2>&1\nexec /usr/bin/s6-applyuidgid -u 10000 -g 10000 -G 10000 /usr/local/bin/hermes-reconcile --home /opt/data bridge default -- hermes gateway run --replace\n";
         assert_eq!(got, want);
         let named = run_script(&Config::default(), "coder", DROP, Some(8650));
         assert!(named.contains("\nexport API_SERVER_PORT=8650\nexec 2>&1\n# Only the allow-listed"), "{named}");
@@ -241,6 +237,7 @@ mod tests {
         assert!(named.ends_with(" ${API_SERVER_PORT+\"API_SERVER_PORT=$API_SERVER_PORT\"} /usr/bin/s6-applyuidgid -u 10000 -g 10000 -G 10000 /usr/local/bin/hermes-reconcile --home /opt/data bridge coder -- hermes -p coder gateway run --replace\n"), "{named}");
         assert!(named.contains("\nexec /usr/bin/env -i ${PATH+\"PATH=$PATH\"} "), "{named}");
         assert!(!got.contains("$(id"), "no program decides privilege at run time");
+        assert!(!got.contains("exec 4<>") && !got.contains("<>"), "no root descriptor is handed across the drop: {got}");
     }
 
     /// What hermes-agent needs to be supervised by us rather than by itself: measured with

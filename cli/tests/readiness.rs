@@ -68,7 +68,7 @@ fn a_state_file_written_before_the_gateway_ran_does_not_make_it_ready() {
     let home = tmp.path();
     let (r, wr) = nix::unistd::pipe().unwrap();
     let script = format!(
-        "start=$(cut -d' ' -f22 /proc/$$/stat); printf '{{\"gateway_state\":\"running\",\"pid\":%s,\"start_time\":%s}}\\n' $$ $start > {home}/gateway_state.json; exec 3>&{w} {bin} --home {home} bridge default --verdict-fd 9 -- sleep 30",
+        "start=$(cut -d' ' -f22 /proc/$$/stat); printf '{{\"gateway_state\":\"running\",\"pid\":%s,\"start_time\":%s}}\\n' $$ $start > {home}/gateway_state.json; exec 3>&{w} {bin} --home {home} bridge default -- sleep 30",
         home = home.display(),
         w = wr.as_raw_fd(),
         bin = env!("CARGO_BIN_EXE_hermes-reconcile"),

@@ -98,6 +98,16 @@ pub fn is_up(slot: &Path) -> Option<bool> {
     Some(String::from_utf8_lossy(&o.stdout).trim() == "true")
 }
 
+/// `s6-svstat -o up,ready <slot>`: up and ready (the gateway said so through the slot's
+/// readiness bridge), when supervised.
+pub fn is_ready(slot: &Path) -> bool {
+    Command::new("s6-svstat")
+        .args(["-o", "up,ready"])
+        .arg(slot)
+        .output()
+        .is_ok_and(|o| o.status.success() && String::from_utf8_lossy(&o.stdout).trim() == "true true")
+}
+
 /// Run a command as the unprivileged user (uid/gid 10000 via s6-setuidgid).
 pub fn as_hermes(args: &[&str]) -> std::process::Output {
     Command::new("s6-setuidgid").arg("hermes").args(args).output().expect("run as hermes")

@@ -110,12 +110,13 @@ impl World {
         w
     }
 
-    /// [`World::booted`], then wait (at most 10 s) for `profile`'s gateway to be up.
+    /// [`World::booted`], then wait (at most 10 s) for `profile`'s gateway to be up and ready
+    /// (so it has written its state file: nothing of its start is still under way).
     pub fn booted_with_up(bin: &str, profile: &str, setup: impl FnOnce(&Fixture)) -> World {
         let w = World::booted(bin, setup);
         assert!(
-            super::svscan::wait_for(std::time::Duration::from_secs(10), || super::svscan::is_up(&w.f.slot(profile)) == Some(true)),
-            "gateway-{profile} did not come up"
+            super::svscan::wait_for(std::time::Duration::from_secs(10), || super::svscan::is_ready(&w.f.slot(profile))),
+            "gateway-{profile} did not come up ready"
         );
         w
     }

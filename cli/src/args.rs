@@ -2,10 +2,10 @@
 //! ([`Global`]), which gateways a verb acts on ([`OneOrAll`]), how long it watches them
 //! ([`Settle`], [`StopWait`]), and the settings of the commands that write slots
 //! ([`RenderArgs`]). Each becomes a `hermes_core::config::Overrides` or a
-//! `hermes_core::lifecycle::Wait`; nothing here reads the environment.
+//! `hermes_core::gateways::Wait`; nothing here reads the environment.
 
 use clap::Args;
-use hermes_core::lifecycle::{profile_arg, Wait, SETTLE};
+use hermes_core::gateways::{Wait, SETTLE};
 use hermes_core::name::{Profile, DEFAULT_PROFILE};
 use hermes_core::problem::Problem;
 use std::path::PathBuf;
@@ -28,7 +28,7 @@ pub fn profile_or_default(after_verb: Option<&str>, dash_p: Option<&str>) -> Res
         (None, Some(b)) => b,
         (None, None) => DEFAULT_PROFILE,
     };
-    profile_arg(p)
+    Ok(Profile::new(p)?)
 }
 
 /// The gateways a verb acts on: one profile, or every registered slot.
@@ -47,7 +47,7 @@ impl OneOrAll {
     pub fn which(&self, verb: &str) -> Result<Which, Problem> {
         match (&self.profile, self.all) {
             (_, true) => Ok(Which::All),
-            (Some(p), false) => Ok(Which::One(profile_arg(p)?)),
+            (Some(p), false) => Ok(Which::One(Profile::new(p)?)),
             (None, false) => Err(Problem::usage(format!("{verb} needs a PROFILE or --all"))),
         }
     }

@@ -2,10 +2,8 @@
 //! program (`--json`: one JSON document on stdout, errors included), for both binaries. The
 //! exit codes are `hermes_core::problem::exit`'s, and LSB's for `status` ([`lsb`]).
 
-use hermes_core::lifecycle::all::AllResults;
-use hermes_core::lifecycle::{Done, Wait};
+use hermes_core::gateways::{AllResults, Done, Wait, Written};
 use hermes_core::problem::{exit, Problem};
-use hermes_core::volume::desired::Written;
 use std::process::ExitCode;
 use std::time::Duration;
 

@@ -12,7 +12,9 @@ use hermes_core::clock::SystemClock;
 use hermes_core::config::{self, Config, Overrides};
 use hermes_core::ctx::Ctx;
 use hermes_core::fs::LinuxFs;
+use hermes_core::name::Profile;
 use hermes_core::problem::Problem;
+use hermes_core::Gateways;
 use std::process::ExitCode;
 
 const AFTER_HELP: &str = "\
@@ -154,28 +156,28 @@ fn run(cli: Cli) -> Result<u8, Problem> {
     // Stage 1 dumps the environment before anything reads it: no configuration needed.
     let cfg = if matches!(cli.cmd, Some(Cmd::DumpEnv(_))) { Config::default() } else { resolve(&cli.global, &render)? };
     let fs = LinuxFs::with_zero_umask();
-    let ctx = Ctx::new(&fs, &SystemClock, &cfg);
+    let g = Gateways::new(Ctx::new(&fs, &SystemClock, &cfg));
     match cli.cmd {
-        None => boot::boot(&ctx, false, out),
-        Some(Cmd::Boot(a)) => boot::boot(&ctx, a.dry_run, out),
-        Some(Cmd::Plan(_)) => boot::boot(&ctx, true, out),
-        Some(Cmd::Start(a)) => start::run(&ctx, &a.which.which("start")?, &a.settle, out),
-        Some(Cmd::Stop(a)) => stop::run(&ctx, &a.which.which("stop")?, &a.wait, out),
-        Some(Cmd::Restart(a)) => restart::run(&ctx, &a.which.which("restart")?, &a.settle, out),
+        None => boot::boot(&g, false, out),
+        Some(Cmd::Boot(a)) => boot::boot(&g, a.dry_run, out),
+        Some(Cmd::Plan(_)) => boot::boot(&g, true, out),
+        Some(Cmd::Start(a)) => start::run(&g, &a.which.which("start")?, &a.settle, out),
+        Some(Cmd::Stop(a)) => stop::run(&g, &a.which.which("stop")?, &a.wait, out),
+        Some(Cmd::Restart(a)) => restart::run(&g, &a.which.which("restart")?, &a.settle, out),
         Some(Cmd::Status(a)) => {
-            let only = a.profile.as_deref().map(hermes_core::lifecycle::profile_arg).transpose()?;
-            status::run(&ctx, only.as_deref(), out)
+            let only = a.profile.as_deref().map(Profile::new).transpose()?;
+            status::run(&g, only.as_ref(), out)
         }
-        Some(Cmd::List) => list::run(&ctx, out),
-        Some(Cmd::Register(a)) => register::run(&ctx, &a, out),
-        Some(Cmd::Unregister(a)) => unregister::run(&ctx, &a, out),
-        Some(Cmd::Watch(a)) => watch::run(&ctx, &a, out),
-        Some(Cmd::Request(a)) => request::run(&ctx, &a, out),
-        Some(Cmd::StaticPerms(a)) => static_perms::run(&ctx, &a, out),
-        Some(Cmd::AdoptVolume) => adopt::run(&ctx, out),
-        Some(Cmd::Health(a)) => health::run(&ctx, &a, out),
-        Some(Cmd::DumpEnv(a)) => dump_env::run(&ctx, &a),
-        Some(Cmd::Finish(a)) => finish::run(&ctx, &a),
+        Some(Cmd::List) => list::run(&g, out),
+        Some(Cmd::Register(a)) => register::run(&g, &a, out),
+        Some(Cmd::Unregister(a)) => unregister::run(&g, &a, out),
+        Some(Cmd::Watch(a)) => watch::run(&g, &a, out),
+        Some(Cmd::Request(a)) => request::run(&g, &a, out),
+        Some(Cmd::StaticPerms(a)) => static_perms::run(&g, &a, out),
+        Some(Cmd::AdoptVolume) => adopt::run(&g, out),
+        Some(Cmd::Health(a)) => health::run(&g, &a, out),
+        Some(Cmd::DumpEnv(a)) => dump_env::run(&g, &a),
+        Some(Cmd::Finish(a)) => finish::run(&g, &a),
         Some(Cmd::Bridge(a)) => bridge::run(cli.global.home.clone(), &a),
     }
 }
@@ -184,7 +186,7 @@ pub fn main() -> ExitCode {
     // A slot's watcher, re-exec'd by the bridge: no command line of ours to parse.
     let mut argv = std::env::args_os().skip(1);
     if argv.next().is_some_and(|a| a == "--bridge-watcher") {
-        hermes_core::liveness::bridge::watcher_main(&argv.next().unwrap_or_default().to_string_lossy());
+        hermes_core::gateways::bridge_watcher(&argv.next().unwrap_or_default().to_string_lossy());
     }
     let json_requested = std::env::args().any(|a| a == "--json");
     use clap::{CommandFactory, FromArgMatches};

@@ -1,12 +1,11 @@
 //! The `status` table both binaries print: one row per gateway, a sentence for each one that
 //! needs attention, then the scanner's room and the registrar's notices. What the report says
-//! (and its explanations) is core's (`hermes_core::lifecycle::status`); how it is laid out for
+//! (and its explanations) is core's (`hermes_core::gateways::StatusReport`); how it is laid out for
 //! a person is this module's. Every value from the volume goes through `escape::terminal`.
 
 use hermes_core::clock::{from_unix_secs, rfc3339};
 use hermes_core::escape::terminal;
-use hermes_core::lifecycle::status::{ProfileStatus, StatusReport, Verdict};
-use hermes_core::lifecycle::usage::human_bytes;
+use hermes_core::gateways::{human_bytes, ProfileStatus, StatusReport, Verdict};
 
 /// The widest a wanted state is shown in the table (the JSON has it whole).
 const WANTED_CELL: usize = 24;
@@ -132,7 +131,7 @@ pub fn render_table(r: &StatusReport) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use hermes_core::registrar::take_over::TakeOver;
+    use hermes_core::gateways::TakeOver;
 
     fn report() -> StatusReport {
         StatusReport {

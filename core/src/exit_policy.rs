@@ -84,7 +84,9 @@ impl ExitClass {
         }
     }
 
-    /// From the first argument s6 gives `finish` (`256` for a signal).
+    /// From the first argument s6 gives `finish` (`256` for a signal): what the simulator's
+    /// finish hooks classify with (the library's own finish keeps the signal too, [`Self::of_death`]).
+    #[cfg(any(test, feature = "internals"))]
     pub fn of_finish_arg(code: i32) -> ExitClass {
         ExitClass::of((code != S6_SIGNALLED).then_some(code))
     }

@@ -2,33 +2,42 @@
 //! per-profile gateways. The binaries (`hermes-reconcile` in `cli/`, `hermes` in `front/`) are
 //! thin shells over it.
 //!
-//! - [`volume`] reads (and, as the volume's owner, writes) `$HERMES_HOME`;
-//! - [`boot`] is the boot pass: a pure [`boot::plan`] from a snapshot of the volume, then its
-//!   effects;
-//! - [`slot`] renders and publishes one service directory;
-//! - [`s6`] is the client of s6's on-disk protocol;
-//! - [`lifecycle`] holds one file per runtime verb; [`registrar`] keeps slots converged;
-//!   [`policy`] is the crash policy;
-//! - [`trusted`] finds the programs root runs by name in only-root-writable places;
-//! - [`fs`] and [`clock`] are the only doors to the system, with doubles for tests; [`ctx`]
-//!   carries them and the [`config`] to every operation; [`problem`] is what can go wrong.
+//! Its public face is small: the [`Gateways`] facade (its methods are the verbs, its
+//! [`gateways`] module holds the reports they return) and the base vocabulary every caller
+//! needs to build one and read its answers: [`ctx`] (the [`fs`] and [`clock`] seams and the
+//! [`config`]), [`problem`] (what can go wrong, and the exit codes), [`name`] (a validated
+//! [`name::Profile`]), [`escape`] (printing what a user wrote) and [`agent_files`] (the files
+//! hermes-agent's gateway shares with us).
+//!
+//! Below the facade, in layers (docs/architecture.md draws them): `volume` reads and writes
+//! `$HERMES_HOME`; `slot` renders and publishes one service directory; `s6` speaks s6's
+//! on-disk protocol; `boot` is the boot pass (a pure plan, then its effects); `lifecycle` one
+//! file per runtime verb; `registrar` keeps slots converged; `policy` is the crash policy;
+//! `liveness` the readiness bridge and its watchdog; `guard` the memory ceiling; `trusted`
+//! finds the programs root runs. They are the crate's own; the `internals` feature (tests, the
+//! simulator's suites, the benches) opens them.
 
-pub mod boot;
+pub mod agent_files;
 pub mod clock;
 pub mod config;
 pub mod ctx;
-pub mod env_dump;
 pub mod escape;
-pub mod exit_policy;
 pub mod fs;
-pub mod guard;
-pub mod lifecycle;
-pub mod liveness;
+pub mod gateways;
 pub mod name;
-pub mod policy;
 pub mod problem;
-pub mod registrar;
-pub mod s6;
-pub mod slot;
-pub mod trusted;
-pub mod volume;
+
+pub use gateways::Gateways;
+
+/// Declares the modules below the facade: `pub(crate)`, or `pub` when the `internals` feature
+/// opens them to the workspace's tests, simulator suites and benches.
+macro_rules! below_the_facade {
+    ($($m:ident),* $(,)?) => {$(
+        #[cfg(feature = "internals")]
+        pub mod $m;
+        #[cfg(not(feature = "internals"))]
+        pub(crate) mod $m;
+    )*};
+}
+
+below_the_facade!(boot, env_dump, exit_policy, guard, lifecycle, liveness, policy, registrar, s6, slot, trusted, volume);

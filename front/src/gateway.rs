@@ -26,10 +26,10 @@
 //! its resident memory at that rate, like a leaking gateway). `--ready-after SECS`,
 //! `--hang-after SECS` and `--grow-memory MB_PER_S` do the same from the command line.
 
+use hermes_core::agent_files::{
+    process_start_time, read_json_object, LIFECYCLE_FILE, MARKER_FILE, MARKER_TTL_SECS, SLOT_LOCK_FILE, STATE_FILE, STATE_SUBDIR,
+};
 use hermes_core::fs::{write_atomic, FileLock, Fs, RealFs};
-use hermes_core::slot::LOCK_FILE;
-use hermes_core::volume::marker::{process_start_time, MARKER_FILE, MARKER_TTL_SECS};
-use hermes_core::volume::state::{read_json_object, LIFECYCLE_FILE, STATE_FILE, STATE_SUBDIR};
 use serde_json::{json, Value};
 use std::ffi::OsStr;
 use std::io::{Read, Write};
@@ -86,13 +86,13 @@ impl Leak {
 /// environment's.
 pub fn probe_port_for(root: &Path, profile: &str) -> u16 {
     let dir = profile_dir(root, profile);
-    let recorded = std::fs::read_to_string(root.join(hermes_core::volume::ports::RECORD_FILE))
+    let recorded = std::fs::read_to_string(root.join(hermes_core::agent_files::PORTS_RECORD_FILE))
         .ok()
         .and_then(|t| serde_json::from_str::<Value>(&t).ok())
         .and_then(|v| v["ports"][profile]["port"].as_u64())
         .and_then(|p| u16::try_from(p).ok());
-    let dotenv = std::fs::read_to_string(dir.join(hermes_core::volume::ports::DOTENV_FILE))
-        .map(|t| hermes_core::volume::ports::parse_dotenv(&t))
+    let dotenv = std::fs::read_to_string(dir.join(hermes_core::agent_files::DOTENV_FILE))
+        .map(|t| hermes_core::agent_files::parse_dotenv(&t))
         .unwrap_or_default();
     match recorded {
         Some(p) if !dir.join(PORT_FILE).exists() && dotenv.port.is_none() => p,
@@ -116,8 +116,8 @@ pub fn port_for(dir: &Path, profile: &str) -> u16 {
     if let Some(p) = std::fs::read_to_string(dir.join(PORT_FILE)).ok().and_then(|s| s.trim().parse().ok()) {
         return p;
     }
-    let dotenv = std::fs::read_to_string(dir.join(hermes_core::volume::ports::DOTENV_FILE))
-        .map(|t| hermes_core::volume::ports::parse_dotenv(&t))
+    let dotenv = std::fs::read_to_string(dir.join(hermes_core::agent_files::DOTENV_FILE))
+        .map(|t| hermes_core::agent_files::parse_dotenv(&t))
         .unwrap_or_default();
     if let Some(p) = dotenv.port.or_else(|| std::env::var("API_SERVER_PORT").ok()).and_then(|s| s.trim().parse().ok()) {
         return p;
@@ -193,7 +193,7 @@ impl Gateway {
         let slot = RealFs.open_root(&self.slot).ok()?;
         let deadline = Instant::now() + Duration::from_secs(2);
         loop {
-            match RealFs.try_lock(&slot, OsStr::new(LOCK_FILE)) {
+            match RealFs.try_lock(&slot, OsStr::new(SLOT_LOCK_FILE)) {
                 Ok(Some(held)) => return Some(held),
                 Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(5)),
                 _ => return None,

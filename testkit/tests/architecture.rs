@@ -88,12 +88,18 @@ fn the_architecture_map_is_the_tree() {
 
 /// core's layers, lowest first: a module may import its own layer and those below, never
 /// above. docs/architecture.md draws the same table.
-const LAYERS: [(&str, &[&str]); 4] = [
+const LAYERS: [(&str, &[&str]); 5] = [
     ("base", &["ctx", "config", "problem", "clock", "fs", "name", "escape", "exit_policy", "trusted", "env_dump", "liveness"]),
     ("storage and protocol", &["s6", "volume", "slot", "liveness::signs", "liveness::watchdog"]),
     ("decisions", &["boot::plan", "policy", "liveness::watch"]),
     ("operations", &["lifecycle", "boot", "registrar", "guard", "liveness::bridge"]),
+    ("facade", &["gateways", "agent_files"]),
 ];
+
+/// What core shows the crates that ship (the command layer, the stand-in gateway): the facade
+/// and the base vocabulary. lib.rs declares the rest `pub(crate)` unless the `internals`
+/// feature (tests, the simulator's suites, the benches) opens them.
+const PUBLIC: [&str; 9] = ["gateways", "agent_files", "ctx", "config", "problem", "name", "clock", "fs", "escape"];
 
 fn layer_of(module: &str) -> Option<usize> {
     // The longest prefix wins (`boot::plan` before `boot`).
@@ -144,4 +150,46 @@ fn every_core_import_points_down() {
         }
     }
     assert!(upward.is_empty(), "imports that point up a layer:\n{}", upward.join("\n"));
+}
+
+/// The command layer and the stand-in gateway are built for release without `internals`, so a
+/// path below the facade would not compile there; this says so in a workspace build too
+/// (where the tests' features open everything) and names the file.
+#[test]
+fn the_shipped_crates_reach_core_only_through_the_facade() {
+    let mut below = Vec::new();
+    for krate in ["cli", "front"] {
+        let mut files = Vec::new();
+        sources(&root().join(krate).join("src"), &mut files);
+        for f in files {
+            for (n, line) in fs::read_to_string(&f).unwrap().lines().enumerate() {
+                for (i, _) in line.match_indices("hermes_core::") {
+                    let rest = &line[i + 13..];
+                    let module: String = rest.chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect();
+                    // `hermes_core::{a, b}` and `hermes_core::Gateways` name what lib.rs shows.
+                    if module.is_empty() || module.starts_with(char::is_uppercase) {
+                        continue;
+                    }
+                    if !PUBLIC.contains(&module.as_str()) {
+                        below.push(format!("{}:{}: hermes_core::{module}", f.strip_prefix(root()).unwrap().display(), n + 1));
+                    }
+                }
+            }
+        }
+    }
+    assert!(below.is_empty(), "paths below the facade (add a method to core/src/gateways.rs, or re-export the type there):\n{}", below.join("\n"));
+}
+
+/// lib.rs makes public exactly the facade and the base vocabulary; every other module goes
+/// through `below_the_facade!`.
+#[test]
+fn core_shows_only_the_facade_and_its_vocabulary() {
+    let lib = fs::read_to_string(root().join("core/src/lib.rs")).unwrap();
+    let mut public: Vec<&str> =
+        lib.lines().filter_map(|l| l.strip_prefix("pub mod ")).map(|m| m.trim_end_matches(';')).collect();
+    public.sort();
+    let mut want = PUBLIC.to_vec();
+    want.sort();
+    assert_eq!(public, want, "core/src/lib.rs's public modules");
+    assert!(lib.contains("below_the_facade!("), "core/src/lib.rs declares its other modules through below_the_facade!");
 }

@@ -17,22 +17,23 @@ use hermes_core::config::{self, Config, Overrides};
 use hermes_core::ctx::Ctx;
 use hermes_core::fs::LinuxFs;
 use hermes_core::problem::Problem;
+use hermes_core::Gateways;
 use std::ffi::OsString;
 use std::path::Path;
 use std::process::ExitCode;
 
-fn gateway(ctx: &Ctx, cli: &Cli, g: &Gateway, out: Out) -> Result<u8, Problem> {
+fn gateway(gw: &Gateways, cli: &Cli, g: &Gateway, out: Out) -> Result<u8, Problem> {
     let dash_p = cli.profile.as_deref();
     match g {
-        Gateway::Start(a) => start::run(ctx, &a.which.which_or_default(dash_p)?, &a.settle, out),
-        Gateway::Stop(a) => stop::run(ctx, &a.which.which_or_default(dash_p)?, &a.wait, out),
-        Gateway::Restart(a) => restart::run(ctx, &a.which.which_or_default(dash_p)?, &a.settle, out),
-        Gateway::Status(t) => status::one(ctx, &profile_or_default(t.profile.as_deref(), dash_p)?, out),
-        Gateway::Logs(a) => logs::run(ctx, &profile_or_default(a.target.profile.as_deref(), dash_p)?, a, out),
-        Gateway::List => status::everything(ctx, out),
+        Gateway::Start(a) => start::run(gw, &a.which.which_or_default(dash_p)?, &a.settle, out),
+        Gateway::Stop(a) => stop::run(gw, &a.which.which_or_default(dash_p)?, &a.wait, out),
+        Gateway::Restart(a) => restart::run(gw, &a.which.which_or_default(dash_p)?, &a.settle, out),
+        Gateway::Status(t) => status::one(gw, &profile_or_default(t.profile.as_deref(), dash_p)?, out),
+        Gateway::Logs(a) => logs::run(gw, &profile_or_default(a.target.profile.as_deref(), dash_p)?, a, out),
+        Gateway::List => status::everything(gw, out),
         Gateway::Install(_) => install::install(),
         Gateway::Uninstall(_) => install::uninstall(),
-        Gateway::Run(a) => run_gateway::run(ctx, &profile_or_default(None, dash_p)?, a, out),
+        Gateway::Run(a) => run_gateway::run(gw, &profile_or_default(None, dash_p)?, a, out),
     }
 }
 
@@ -45,14 +46,14 @@ fn run(cli: &Cli, cfg: Result<Config, Problem>) -> Result<u8, Problem> {
     let cfg = cfg?;
     privilege::drop_root(&cfg)?;
     let fs = LinuxFs::default();
-    let ctx = Ctx::new(&fs, &SystemClock, &cfg);
+    let g = Gateways::new(Ctx::new(&fs, &SystemClock, &cfg));
     let out = Out { json: cli.json, voice: Voice::Hermes };
     match &cli.cmd {
-        Command::Gateway(g) => gateway(&ctx, cli, g, out),
-        Command::Profile(Profile::Create { args }) => profile::create(&ctx, args, out),
-        Command::Profile(Profile::Delete { name, yes, keep_logs }) => profile::delete(&ctx, name, *yes, *keep_logs, out),
-        Command::Profile(Profile::List) => profile::list(&ctx, out),
-        Command::Status => status::everything(&ctx, out),
+        Command::Gateway(verb) => gateway(&g, cli, verb, out),
+        Command::Profile(Profile::Create { args }) => profile::create(&g, args, out),
+        Command::Profile(Profile::Delete { name, yes, keep_logs }) => profile::delete(&g, name, *yes, *keep_logs, out),
+        Command::Profile(Profile::List) => profile::list(&g, out),
+        Command::Status => status::everything(&g, out),
         Command::Dashboard(d) => dashboard::run(d.port),
         Command::Generate(g) => generate::run(Cli::command(), "hermes", &g.what, &g.dir),
     }

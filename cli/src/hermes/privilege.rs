@@ -54,7 +54,7 @@ pub fn refuse_unsafe_path() -> Result<(), Problem> {
     };
     let Some(path) = path.to_str() else { return Err(refuse(&path.to_string_lossy(), "it is not valid UTF-8 and cannot be checked")) };
     for entry in path.split(':') {
-        if let Some(why) = hermes_core::trusted::unsafe_path_entry(entry) {
+        if let Some(why) = hermes_core::gateways::unsafe_path_entry(entry) {
             return Err(refuse(entry, &why));
         }
     }

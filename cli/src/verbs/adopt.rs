@@ -1,13 +1,13 @@
 //! `adopt-volume` (root): take over a volume populated under another uid.
 
 use crate::out::{self, Out};
-use hermes_core::ctx::Ctx;
 use hermes_core::problem::{exit, Problem};
-use hermes_core::volume::adopt;
+use hermes_core::Gateways;
 
-pub fn run(ctx: &Ctx, out: Out) -> Result<u8, Problem> {
+pub fn run(g: &Gateways, out: Out) -> Result<u8, Problem> {
+    let ctx = g.ctx();
     ctx.require_root("adopting the volume", &ctx.cfg.home, "in non-root mode the volume must already belong to the uid the container runs as (Kubernetes: securityContext.fsGroup, or an initContainer that chowns it)")?;
-    let done = adopt::adopt(ctx)?;
+    let done = g.adopt_volume()?;
     let (from, changed, linked, other) = match &done {
         Some(d) => (Some(d.from), d.changed, d.hard_linked.len(), d.other_fs.len()),
         None => (None, 0, 0, 0),

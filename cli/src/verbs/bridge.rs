@@ -1,9 +1,9 @@
 //! `bridge P -- GATEWAY…` (a slot's `run`, as the gateway's user): the readiness and liveness
 //! bridge. It never returns unless the gateway cannot be exec'd; see
-//! `hermes_core::liveness::bridge`.
+//! `hermes_core::gateways::bridge`.
 
 use clap::Args;
-use hermes_core::liveness::{bridge, Knobs, NOTIFICATION_FD};
+use hermes_core::gateways::{bridge, BridgeOptions, LivenessKnobs as Knobs, NOTIFICATION_FD};
 use hermes_core::problem::Problem;
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -31,7 +31,7 @@ pub fn run(home: Option<PathBuf>, a: &BridgeArgs) -> Result<u8, Problem> {
         eprintln!("hermes-s6 bridge[{}]: {e}; using the defaults", a.profile);
         Knobs::default()
     });
-    let e = bridge::run(bridge::Options {
+    let e = bridge(BridgeOptions {
         home: hermes_core::config::root_home(&home),
         profile: a.profile.clone(),
         notify_fd: Some(a.notify_fd),

@@ -3,33 +3,14 @@
 
 use crate::args::Which;
 use crate::out::{Out, VerbName};
-use hermes_core::ctx::Ctx;
-use hermes_core::lifecycle::{all, Asked, Done, Wait};
+use hermes_core::gateways::{Verb, Wait};
 use hermes_core::problem::Problem;
-
-/// What a lifecycle verb does, as the two halves `--all` overlaps: tell s6, then watch.
-pub struct Verb<A, C> {
-    pub name: VerbName,
-    pub ask: A,
-    pub confirm: C,
-}
+use hermes_core::Gateways;
 
 /// One verb on one profile or on every registered slot.
-pub fn one_or_all<A, C>(ctx: &Ctx, which: &Which, out: Out, wait: Wait, verb: Verb<A, C>) -> Result<u8, Problem>
-where
-    A: Fn(&Ctx, &str) -> Result<Asked, Problem> + Sync,
-    C: Fn(&Ctx, Asked, Wait) -> Result<Done, Problem> + Sync,
-{
+pub fn one_or_all(g: &Gateways, which: &Which, out: Out, wait: Wait, verb: Verb, name: VerbName) -> Result<u8, Problem> {
     match which {
-        Which::One(profile) => {
-            let r = (verb.ask)(ctx, profile).and_then(|asked| (verb.confirm)(ctx, asked, wait));
-            out.outcome(verb.name, profile, wait, r)
-        }
-        Which::All => {
-            // Gateways that start are paced like a boot (HERMES_GATEWAY_BOOT_PACE).
-            let pace = if matches!(verb.name.name, "start" | "restart") { ctx.cfg.boot_pace } else { 0 };
-            let r = all::for_all_paced(ctx, pace, &verb.ask, |ctx, asked| (verb.confirm)(ctx, asked, wait))?;
-            Ok(out.outcomes(verb.name, &r))
-        }
+        Which::One(profile) => out.outcome(name, profile, wait, g.one(verb, profile, wait)),
+        Which::All => Ok(out.outcomes(name, &g.all(verb, wait)?)),
     }
 }

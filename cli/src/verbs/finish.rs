@@ -3,9 +3,8 @@
 
 use crate::args::RenderArgs;
 use clap::Args;
-use hermes_core::ctx::Ctx;
-use hermes_core::lifecycle::finish::finish;
 use hermes_core::problem::Problem;
+use hermes_core::Gateways;
 
 #[derive(Args, Debug)]
 pub struct FinishArgs {
@@ -22,8 +21,8 @@ pub struct FinishArgs {
     pub render: RenderArgs,
 }
 
-pub fn run(ctx: &Ctx, a: &FinishArgs) -> Result<u8, Problem> {
+pub fn run(g: &Gateways, a: &FinishArgs) -> Result<u8, Problem> {
     let pid = a.rest.get(1).and_then(|p| p.parse().ok()).filter(|p| *p > 1);
-    let code = finish(ctx, &a.profile, a.code, a.signal, pid, &ctx.cfg.policy);
+    let code = g.finish(&a.profile, a.code, a.signal, pid);
     Ok(u8::try_from(code).unwrap_or(0))
 }

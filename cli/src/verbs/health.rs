@@ -3,9 +3,9 @@
 
 use crate::out::{self, Out};
 use clap::Args;
-use hermes_core::ctx::Ctx;
-use hermes_core::lifecycle::health;
+use hermes_core::gateways::Health;
 use hermes_core::problem::{exit, Problem};
+use hermes_core::Gateways;
 
 pub const AFTER_HELP: &str = "\
 Exit codes (what probes expect):
@@ -22,10 +22,10 @@ pub struct HealthArgs {
     pub live: bool,
 }
 
-pub fn run(ctx: &Ctx, a: &HealthArgs, out: Out) -> Result<u8, Problem> {
-    let h = match health::check(ctx, !a.live) {
+pub fn run(g: &Gateways, a: &HealthArgs, out: Out) -> Result<u8, Problem> {
+    let h = match g.health(!a.live) {
         Ok(h) => h,
-        Err(p) => health::Health { problems: vec![p.to_string()], ..Default::default() },
+        Err(p) => Health { problems: vec![p.to_string()], ..Default::default() },
     };
     let ok = if a.live { h.live } else { h.live && h.ready };
     if out.json {

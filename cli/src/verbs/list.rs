@@ -1,13 +1,11 @@
 //! `list`: the registered slots.
 
 use crate::out::{self, Out};
-use hermes_core::ctx::Ctx;
-use hermes_core::lifecycle::registered;
 use hermes_core::problem::{exit, Problem};
+use hermes_core::Gateways;
 
-pub fn run(ctx: &Ctx, out: Out) -> Result<u8, Problem> {
-    let scandir = ctx.open_scandir()?;
-    let v = registered(ctx, &scandir)?;
+pub fn run(g: &Gateways, out: Out) -> Result<u8, Problem> {
+    let v = g.registered()?;
     if out.json {
         out::json(&serde_json::json!(v));
     } else {

@@ -2,10 +2,9 @@
 
 use crate::out::{self, Out};
 use clap::Args;
-use hermes_core::ctx::Ctx;
-use hermes_core::lifecycle::status;
+use hermes_core::name::Profile;
 use hermes_core::problem::{exit, Problem};
-use hermes_core::volume::gateway_logs;
+use hermes_core::Gateways;
 use std::time::Duration;
 
 #[derive(Args, Debug)]
@@ -20,12 +19,11 @@ pub struct LogsArgs {
     pub follow: bool,
 }
 
-pub fn run(ctx: &Ctx, p: &str, a: &LogsArgs, out: Out) -> Result<u8, Problem> {
+pub fn run(g: &Gateways, p: &Profile, a: &LogsArgs, out: Out) -> Result<u8, Problem> {
     // A name that is neither on the volume nor registered is a typo, not an empty log.
-    status::status(ctx, Some(p))?;
-    let dir = gateway_logs::log_dir(&ctx.cfg.home, p);
-    let exists = gateway_logs::open_log_dir(ctx, p)?.is_some();
-    let lines = if exists { gateway_logs::tail(ctx, p, a.lines)? } else { Vec::new() };
+    g.status(Some(p))?;
+    let (dir, exists) = g.log_dir(p)?;
+    let lines = if exists { g.log_tail(p, a.lines)? } else { Vec::new() };
     if out.json && !a.follow {
         out::json(&serde_json::json!({"profile": p, "log_dir": dir.display().to_string(), "lines": lines}));
         return Ok(exit::OK);
@@ -41,9 +39,9 @@ pub fn run(ctx: &Ctx, p: &str, a: &LogsArgs, out: Out) -> Result<u8, Problem> {
     if !a.follow {
         return Ok(exit::OK);
     }
-    let mut at = gateway_logs::end(ctx, p)?;
+    let mut at = g.log_end(p)?;
     loop {
-        let (bytes, next) = gateway_logs::read_new(ctx, p, at)?;
+        let (bytes, next) = g.log_read_new(p, at)?;
         if !bytes.is_empty() {
             use std::io::Write;
             let mut stdout = std::io::stdout().lock();
@@ -52,6 +50,6 @@ pub fn run(ctx: &Ctx, p: &str, a: &LogsArgs, out: Out) -> Result<u8, Problem> {
             }
         }
         at = next;
-        ctx.clock.sleep(Duration::from_millis(200));
+        g.ctx().clock.sleep(Duration::from_millis(200));
     }
 }

@@ -4,14 +4,11 @@
 
 use crate::out::{self, Out};
 use crate::upstream;
-use hermes_core::ctx::Ctx;
 use hermes_core::escape::terminal;
-use hermes_core::lifecycle::profile::{self, Remover};
-use hermes_core::lifecycle::status::{self, ProfileStatus};
-use hermes_core::name::DEFAULT_PROFILE;
+use hermes_core::gateways::{ProfileStatus, Remover};
+use hermes_core::name::{Profile, DEFAULT_PROFILE};
 use hermes_core::problem::{exit, Problem};
-use hermes_core::registrar;
-use hermes_core::volume::{profile_exists, PROFILES_DIR};
+use hermes_core::Gateways;
 use std::ffi::OsStr;
 
 /// The profile name in `profile create`'s arguments: the first word that is neither an
@@ -31,16 +28,16 @@ pub fn name_in_create_args(args: &[String]) -> Result<String, Problem> {
 }
 
 /// `profile create NAME [hermes-agent's options]`.
-pub fn create(ctx: &Ctx, args: &[String], out: Out) -> Result<u8, Problem> {
-    let name = &name_in_create_args(args)?;
-    let program = &ctx.cfg.upstream_program;
+pub fn create(g: &Gateways, args: &[String], out: Out) -> Result<u8, Problem> {
+    let cfg = g.config();
+    let name = &g.check_new_name(&name_in_create_args(args)?)?;
+    let program = &cfg.upstream_program;
     let path = if upstream::installed(program) {
         // hermes-agent's own create (its SOUL.md, .env and skills), as this user.
-        profile::check_new_name(name)?;
         let mut argv: Vec<&OsStr> = vec!["profile".as_ref(), "create".as_ref()];
         // Our own global flag is not hermes-agent's.
         argv.extend(args.iter().filter(|a| *a != "--json").map(OsStr::new));
-        let code = upstream::run(program, &argv, (ctx.cfg.uid, ctx.cfg.gid)).map_err(|e| Problem::Io {
+        let code = upstream::run(program, &argv, (cfg.uid, cfg.gid)).map_err(|e| Problem::Io {
             path: program.clone(),
             action: "run".into(),
             error: e,
@@ -50,18 +47,18 @@ pub fn create(ctx: &Ctx, args: &[String], out: Out) -> Result<u8, Problem> {
             return Ok(u8::try_from(code).unwrap_or(exit::FAILED));
         }
         // It may have exited 0 without making one (`--help`): then there is nothing to register.
-        if !profile_exists(ctx, name).unwrap_or(false) {
+        if !g.profile_exists(name) {
             return Ok(exit::OK);
         }
-        ctx.cfg.home.join(PROFILES_DIR).join(name)
+        g.profile_path(name)
     } else {
-        let path = profile::create(ctx, name)?;
+        let path = g.create_profile(name)?;
         out.say(format_args!("\u{2713} created profile '{name}' at {}", path.display()));
         path
     };
-    let registered = profile::registrar_listens(ctx);
+    let registered = g.registrar_listens();
     if registered {
-        registrar::request(ctx, name, true)?;
+        g.request(name, true)?;
         out.say(format_args!(
             "\u{2713} registered the s6 gateway slot for profile '{name}' (down; start it with `hermes -p {name} gateway start`)"
         ));
@@ -75,14 +72,16 @@ pub fn create(ctx: &Ctx, args: &[String], out: Out) -> Result<u8, Problem> {
 }
 
 /// `profile delete NAME --yes [--keep-logs]`.
-pub fn delete(ctx: &Ctx, name: &str, yes: bool, keep_logs: bool, out: Out) -> Result<u8, Problem> {
+pub fn delete(g: &Gateways, name: &str, yes: bool, keep_logs: bool, out: Out) -> Result<u8, Problem> {
     if !yes {
         return Err(Problem::usage(format!("this deletes profile '{name}' and everything in it; repeat with --yes to confirm")));
     }
-    let program = ctx.cfg.upstream_program.as_path();
-    let run = || upstream::run(program, &["profile", "delete", name, "--yes"].map(OsStr::new), (ctx.cfg.uid, ctx.cfg.gid));
+    let name = &Profile::new(name)?;
+    let cfg = g.config();
+    let program = cfg.upstream_program.as_path();
+    let run = || upstream::run(program, &["profile", "delete", name, "--yes"].map(OsStr::new), (cfg.uid, cfg.gid));
     let remover = if upstream::installed(program) { Remover::Upstream { program, run: &run } } else { Remover::Ourselves };
-    let done = profile::delete(ctx, name, remover, keep_logs)?;
+    let done = g.delete_profile(name, remover, keep_logs)?;
     out.say(format_args!("\u{2713} deleted profile '{name}'{}", if keep_logs { " (its gateway log is kept)" } else { "" }));
     let slot_removed = done.slot?;
     if slot_removed {
@@ -97,10 +96,10 @@ pub fn delete(ctx: &Ctx, name: &str, yes: bool, keep_logs: bool, out: Out) -> Re
 }
 
 /// `profile list`: the profiles on the volume (not slots left without one).
-pub fn list(ctx: &Ctx, out: Out) -> Result<u8, Problem> {
-    let r = status::status(ctx, None)?;
+pub fn list(g: &Gateways, out: Out) -> Result<u8, Problem> {
+    let r = g.status(None)?;
     let on_volume: Vec<&ProfileStatus> =
-        r.profiles.iter().filter(|p| p.profile == DEFAULT_PROFILE || profile_exists(ctx, &p.profile).unwrap_or(false)).collect();
+        r.profiles.iter().filter(|p| p.profile == DEFAULT_PROFILE || g.profile_exists(&p.profile)).collect();
     if out.json {
         out::json(&serde_json::to_value(&on_volume).expect("serialises"));
     } else {

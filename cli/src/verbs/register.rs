@@ -3,11 +3,10 @@
 use crate::args::RenderArgs;
 use crate::out::Out;
 use clap::Args;
-use hermes_core::ctx::Ctx;
-use hermes_core::lifecycle::profile_arg;
-use hermes_core::lifecycle::register::register;
+use hermes_core::gateways::Rescan;
+use hermes_core::name::Profile;
 use hermes_core::problem::Problem;
-use hermes_core::s6::svscan::Rescan;
+use hermes_core::Gateways;
 
 #[derive(Args, Debug)]
 pub struct RegisterArgs {
@@ -20,11 +19,11 @@ pub struct RegisterArgs {
     pub render: RenderArgs,
 }
 
-pub fn run(ctx: &Ctx, a: &RegisterArgs, out: Out) -> Result<u8, Problem> {
-    let p = profile_arg(&a.profile)?;
-    let r = register(ctx, &p, a.start).map(|rescan| match rescan {
+pub fn run(g: &Gateways, a: &RegisterArgs, out: Out) -> Result<u8, Problem> {
+    let p = Profile::new(&a.profile)?;
+    let r = g.register(&p, a.start).map(|rescan| match rescan {
         Rescan::NoScanner => {
-            vec![format!("no s6-svscan is listening on {}; the slot is picked up when it starts", ctx.cfg.scandir.display())]
+            vec![format!("no s6-svscan is listening on {}; the slot is picked up when it starts", g.config().scandir.display())]
         }
         _ => Vec::new(),
     });

@@ -3,10 +3,9 @@
 use crate::args::RegistrarArgs;
 use crate::out::Out;
 use clap::Args;
-use hermes_core::ctx::Ctx;
-use hermes_core::lifecycle::profile_arg;
+use hermes_core::name::Profile;
 use hermes_core::problem::Problem;
-use hermes_core::registrar;
+use hermes_core::Gateways;
 
 #[derive(Args, Debug)]
 pub struct RequestArgs {
@@ -19,8 +18,8 @@ pub struct RequestArgs {
     pub registrar: RegistrarArgs,
 }
 
-pub fn run(ctx: &Ctx, a: &RequestArgs, out: Out) -> Result<u8, Problem> {
-    let p = profile_arg(&a.profile)?;
-    let r = registrar::request(ctx, &p, !a.gone).map(|_| Vec::new());
+pub fn run(g: &Gateways, a: &RequestArgs, out: Out) -> Result<u8, Problem> {
+    let p = Profile::new(&a.profile)?;
+    let r = g.request(&p, !a.gone).map(|_| Vec::new());
     out.slot_outcome("request", &p, r)
 }

@@ -1,12 +1,12 @@
 //! `restart`: `hermes-reconcile restart P|--all`, `hermes [-p P] gateway restart [P|--all]`.
 
-use super::common::{one_or_all, Verb};
+use super::common::one_or_all;
 use crate::args::{OneOrAll, Settle, Which};
 use crate::out::{Out, VerbName};
 use clap::Args;
-use hermes_core::ctx::Ctx;
-use hermes_core::lifecycle::{confirm_up, restart};
+use hermes_core::gateways::Verb;
 use hermes_core::problem::Problem;
+use hermes_core::Gateways;
 
 pub const NAME: VerbName = VerbName { name: "restart", past: "Restarted" };
 
@@ -18,6 +18,6 @@ pub struct RestartArgs {
     pub settle: Settle,
 }
 
-pub fn run(ctx: &Ctx, which: &Which, settle: &Settle, out: Out) -> Result<u8, Problem> {
-    one_or_all(ctx, which, out, settle.wait()?, Verb { name: NAME, ask: restart::ask, confirm: confirm_up })
+pub fn run(g: &Gateways, which: &Which, settle: &Settle, out: Out) -> Result<u8, Problem> {
+    one_or_all(g, which, out, settle.wait()?, Verb::Restart, NAME)
 }

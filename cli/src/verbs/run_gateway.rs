@@ -5,10 +5,10 @@
 use super::start::start_or_register;
 use crate::out::Out;
 use clap::Args;
-use hermes_core::ctx::Ctx;
-use hermes_core::lifecycle::Wait;
+use hermes_core::gateways::{no_supervise_env, Wait};
+use hermes_core::name::Profile;
 use hermes_core::problem::Problem;
-use hermes_core::s6::svscan;
+use hermes_core::Gateways;
 use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::Command;
@@ -36,10 +36,10 @@ pub fn gateway_binary() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("/usr/local/bin/hermes-gateway"))
 }
 
-pub fn run(ctx: &Ctx, p: &str, a: &RunArgs, out: Out) -> Result<u8, Problem> {
-    let env = &ctx.cfg.container_env;
-    let no_supervise = a.no_supervise || hermes_core::volume::container::no_supervise_env(env.no_supervise.as_deref());
-    if no_supervise || env.supervised_child || !svscan::supervising(ctx) {
+pub fn run(g: &Gateways, p: &Profile, a: &RunArgs, out: Out) -> Result<u8, Problem> {
+    let env = &g.config().container_env;
+    let no_supervise = a.no_supervise || no_supervise_env(env.no_supervise.as_deref());
+    if no_supervise || env.supervised_child || !g.supervising() {
         let mut args = vec!["-p".to_string(), p.to_string(), "gateway".into(), "run".into()];
         if a.replace {
             args.push("--replace".into());
@@ -50,7 +50,7 @@ pub fn run(ctx: &Ctx, p: &str, a: &RunArgs, out: Out) -> Result<u8, Problem> {
     }
     // The heartbeat must not die with a gateway that crashes at once: s6 and the crash
     // policy own it from here, so this does not wait for it.
-    start_or_register(ctx, p, Wait::No, out)?;
+    start_or_register(g, p, Wait::No, out)?;
     eprintln!("\u{2192} gateway is now running under s6 supervision (auto-restart on crash,");
     eprintln!("  dashboard supervised alongside if HERMES_DASHBOARD is set).");
     eprintln!("  This is the recommended setup for the s6 container image \u{2014} the");

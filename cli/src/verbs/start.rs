@@ -1,13 +1,13 @@
 //! `start`: `hermes-reconcile start P|--all`, `hermes [-p P] gateway start [P|--all]`.
 
-use super::common::{one_or_all, Verb};
+use super::common::one_or_all;
 use crate::args::{OneOrAll, Settle, Which};
 use crate::out::{Out, VerbName, Voice};
 use clap::Args;
-use hermes_core::ctx::Ctx;
-use hermes_core::lifecycle::{confirm_up, start, Done, Wait};
+use hermes_core::gateways::{Done, Verb, Wait};
+use hermes_core::name::Profile;
 use hermes_core::problem::Problem;
-use hermes_core::registrar;
+use hermes_core::Gateways;
 
 pub const NAME: VerbName = VerbName { name: "start", past: "Started" };
 
@@ -19,26 +19,19 @@ pub struct StartArgs {
     pub settle: Settle,
 }
 
-pub fn run(ctx: &Ctx, which: &Which, settle: &Settle, out: Out) -> Result<u8, Problem> {
+pub fn run(g: &Gateways, which: &Which, settle: &Settle, out: Out) -> Result<u8, Problem> {
     let wait = settle.wait()?;
     match (which, out.voice) {
         (Which::One(p), Voice::Hermes) => {
-            let r = start_or_register(ctx, p, wait, out);
+            let r = start_or_register(g, p, wait, out);
             out.outcome(NAME, p, wait, r)
         }
-        _ => one_or_all(ctx, which, out, wait, Verb { name: NAME, ask: start::ask, confirm: confirm_up }),
+        _ => one_or_all(g, which, out, wait, Verb::Start, NAME),
     }
 }
 
-/// `hermes`'s `start`, self-healing: a profile on the volume without a slot (created from
-/// outside, or while the registrar was down) gets one from the registrar, then starts.
-pub fn start_or_register(ctx: &Ctx, p: &str, wait: Wait, out: Out) -> Result<Done, Problem> {
-    match start::start(ctx, p, wait) {
-        Err(Problem::NotRegistered { .. }) if hermes_core::volume::require_profile(ctx, p).is_ok() => {
-            registrar::request(ctx, p, true)?;
-            out.say(format_args!("\u{2713} registered the s6 gateway slot for profile '{p}'"));
-            start::start(ctx, p, wait)
-        }
-        other => other,
-    }
+/// `hermes`'s `start`, self-healing: a profile on the volume without a slot gets one from the
+/// registrar first, and the user is told.
+pub fn start_or_register(g: &Gateways, p: &Profile, wait: Wait, out: Out) -> Result<Done, Problem> {
+    g.start_registering(p, wait, || out.say(format_args!("\u{2713} registered the s6 gateway slot for profile '{p}'")))
 }

@@ -2,9 +2,8 @@
 
 use crate::out::{self, Out};
 use clap::Args;
-use hermes_core::ctx::Ctx;
 use hermes_core::problem::{exit, Problem};
-use hermes_core::slot::static_services;
+use hermes_core::Gateways;
 use std::path::PathBuf;
 
 #[derive(Args, Debug)]
@@ -17,13 +16,13 @@ pub struct StaticPermsArgs {
     pub skip: Vec<String>,
 }
 
-pub fn run(ctx: &Ctx, a: &StaticPermsArgs, out: Out) -> Result<u8, Problem> {
-    let done = static_services::apply(ctx, &a.dir, &a.skip)?;
+pub fn run(g: &Gateways, a: &StaticPermsArgs, out: Out) -> Result<u8, Problem> {
+    let done = g.static_perms(&a.dir, &a.skip)?;
     if out.json {
         out::json(&serde_json::json!({"ok": true, "services": done}));
     } else {
         for d in &done {
-            println!("[supervise-perms] {} controllable by {}", a.dir.join(d).display(), ctx.cfg.user);
+            println!("[supervise-perms] {} controllable by {}", a.dir.join(d).display(), g.config().user);
         }
     }
     Ok(exit::OK)

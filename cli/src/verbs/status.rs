@@ -6,10 +6,10 @@ use crate::args::CapacityArgs;
 use crate::out::{self, lsb, Out};
 use crate::table::render_table;
 use clap::Args;
-use hermes_core::ctx::Ctx;
-use hermes_core::lifecycle::status::{self, ProfileStatus, StatusReport};
+use hermes_core::gateways::{ProfileStatus, StatusReport};
+use hermes_core::name::Profile;
 use hermes_core::problem::Problem;
-use hermes_core::s6::svscan;
+use hermes_core::Gateways;
 
 pub const AFTER_HELP: &str = "\
 Exit codes (LSB init-script status):
@@ -36,16 +36,16 @@ fn code(r: &StatusReport, one: bool) -> u8 {
 }
 
 /// The report, or the problem printed with LSB's "unknown".
-fn report(ctx: &Ctx, only: Option<&str>, out: Out) -> Result<StatusReport, u8> {
-    status::status(ctx, only).map_err(|e| {
+fn report(g: &Gateways, only: Option<&Profile>, out: Out) -> Result<StatusReport, u8> {
+    g.status(only).map_err(|e| {
         out.problem_exiting(&e, lsb::UNKNOWN);
         lsb::UNKNOWN
     })
 }
 
 /// `hermes-reconcile status [P]`: the table (or the report) of one profile or all.
-pub fn run(ctx: &Ctx, only: Option<&str>, out: Out) -> Result<u8, Problem> {
-    let r = match report(ctx, only, out) {
+pub fn run(g: &Gateways, only: Option<&Profile>, out: Out) -> Result<u8, Problem> {
+    let r = match report(g, only, out) {
         Ok(r) => r,
         Err(code) => return Ok(code),
     };
@@ -58,8 +58,8 @@ pub fn run(ctx: &Ctx, only: Option<&str>, out: Out) -> Result<u8, Problem> {
 }
 
 /// `hermes gateway status [P]`: one gateway, and where its log is.
-pub fn one(ctx: &Ctx, profile: &str, out: Out) -> Result<u8, Problem> {
-    let r = match report(ctx, Some(profile), out) {
+pub fn one(g: &Gateways, profile: &Profile, out: Out) -> Result<u8, Problem> {
+    let r = match report(g, Some(profile), out) {
         Ok(r) => r,
         Err(code) => return Ok(code),
     };
@@ -75,17 +75,17 @@ pub fn one(ctx: &Ctx, profile: &str, out: Out) -> Result<u8, Problem> {
 }
 
 /// `hermes status`, `hermes gateway list`: the service manager, the home, every gateway.
-pub fn everything(ctx: &Ctx, out: Out) -> Result<u8, Problem> {
-    let r = status::status(ctx, None)?;
-    let manager = if svscan::supervising(ctx) { "s6 (container supervisor)" } else { "none" };
+pub fn everything(g: &Gateways, out: Out) -> Result<u8, Problem> {
+    let r = g.status(None)?;
+    let manager = if g.supervising() { "s6 (container supervisor)" } else { "none" };
     if out.json {
         let mut v = serde_json::to_value(&r).expect("serialises");
         v["manager"] = serde_json::json!(manager);
-        v["home"] = serde_json::json!(ctx.cfg.home.display().to_string());
+        v["home"] = serde_json::json!(g.config().home.display().to_string());
         out::json(&v);
     } else {
         println!("Manager:      {manager}");
-        println!("Home:         {}", ctx.cfg.home.display());
+        println!("Home:         {}", g.config().home.display());
         println!();
         print!("{}", render_table(&r));
     }

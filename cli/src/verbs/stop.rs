@@ -1,12 +1,12 @@
 //! `stop`: `hermes-reconcile stop P|--all`, `hermes [-p P] gateway stop [P|--all]`.
 
-use super::common::{one_or_all, Verb};
+use super::common::one_or_all;
 use crate::args::{OneOrAll, StopWait, Which};
 use crate::out::{Out, VerbName};
 use clap::Args;
-use hermes_core::ctx::Ctx;
-use hermes_core::lifecycle::stop;
+use hermes_core::gateways::Verb;
 use hermes_core::problem::Problem;
+use hermes_core::Gateways;
 
 pub const NAME: VerbName = VerbName { name: "stop", past: "Stopped" };
 
@@ -18,6 +18,6 @@ pub struct StopArgs {
     pub wait: StopWait,
 }
 
-pub fn run(ctx: &Ctx, which: &Which, wait: &StopWait, out: Out) -> Result<u8, Problem> {
-    one_or_all(ctx, which, out, wait.wait(), Verb { name: NAME, ask: stop::ask, confirm: stop::confirm })
+pub fn run(g: &Gateways, which: &Which, wait: &StopWait, out: Out) -> Result<u8, Problem> {
+    one_or_all(g, which, out, wait.wait(), Verb::Stop, NAME)
 }

@@ -2,10 +2,10 @@
 
 use crate::out::Out;
 use clap::Args;
-use hermes_core::ctx::Ctx;
-use hermes_core::lifecycle::profile_arg;
-use hermes_core::lifecycle::unregister::{unregister, Unregistered};
+use hermes_core::gateways::Unregistered;
+use hermes_core::name::Profile;
 use hermes_core::problem::Problem;
+use hermes_core::Gateways;
 
 #[derive(Args, Debug)]
 pub struct UnregisterArgs {
@@ -16,14 +16,14 @@ pub struct UnregisterArgs {
     pub force: bool,
 }
 
-pub fn run(ctx: &Ctx, a: &UnregisterArgs, out: Out) -> Result<u8, Problem> {
-    let p = profile_arg(&a.profile)?;
-    let r = unregister(ctx, &p, a.force).map(|done| {
+pub fn run(g: &Gateways, a: &UnregisterArgs, out: Out) -> Result<u8, Problem> {
+    let p = Profile::new(&a.profile)?;
+    let r = g.unregister(&p, a.force).map(|done| {
         let mut notes = Vec::new();
         if done == Unregistered::WasAbsent {
             notes.push(format!("gateway-{p} was not registered: nothing to do"));
         }
-        if a.force && hermes_core::volume::profile_exists(ctx, &p).unwrap_or(false) {
+        if a.force && g.profile_exists(&p) {
             notes.push(format!("profile '{p}' is still on the volume: a running registrar registers its slot again"));
         }
         notes

@@ -3,10 +3,9 @@
 use crate::args::RenderArgs;
 use crate::out::Out;
 use clap::Args;
-use hermes_core::boot::plan::Container;
-use hermes_core::ctx::Ctx;
+use hermes_core::gateways::{Container, Converged, Scope, DELETE_GRACE};
 use hermes_core::problem::{exit, Problem};
-use hermes_core::registrar::{daemon, Converged, Registrar, Scope};
+use hermes_core::Gateways;
 
 #[derive(Args, Debug)]
 pub struct WatchArgs {
@@ -22,8 +21,8 @@ pub struct WatchArgs {
 /// A dashboard container gets no slots; multiplexing keeps named gateways down (read once:
 /// the container's command and environment do not change while it runs). The legacy
 /// `gateway run` command is the boot pass's to migrate, once.
-fn container(ctx: &Ctx) -> Container {
-    Container { legacy_gateway_run: false, ..Container::observe(ctx).0 }
+fn container(g: &Gateways) -> Container {
+    Container { legacy_gateway_run: false, ..g.container().0 }
 }
 
 fn print(c: &Converged, json: bool) {
@@ -38,10 +37,7 @@ fn print(c: &Converged, json: bool) {
         println!("registrar: replaced {slot}: not ours, not published by hermes-s6 or tampered with ({why}); disarmed and taken down, and its profile, if on the volume, gets a slot rendered here");
     }
     for p in &c.pending {
-        println!(
-            "registrar: profiles/{p} is gone; removing gateway-{p} if it is still gone in {} s",
-            hermes_core::registrar::DELETE_GRACE.as_secs()
-        );
+        println!("registrar: profiles/{p} is gone; removing gateway-{p} if it is still gone in {} s", DELETE_GRACE.as_secs());
     }
     for p in &c.removed {
         println!("registrar: unregistered gateway-{p}");
@@ -77,9 +73,10 @@ fn print(c: &Converged, json: bool) {
     }
 }
 
-pub fn run(ctx: &Ctx, a: &WatchArgs, out: Out) -> Result<u8, Problem> {
+pub fn run(g: &Gateways, a: &WatchArgs, out: Out) -> Result<u8, Problem> {
     let json = out.json;
-    let mut reg = Registrar::new(*ctx, container(ctx))?;
+    let ctx = g.ctx();
+    let mut reg = g.registrar(container(g))?;
     if a.once {
         // Until converged: deletions confirmed after their grace, teardowns finished, and
         // whatever the policy has due meanwhile done; every look's report kept.
@@ -92,7 +89,7 @@ pub fn run(ctx: &Ctx, a: &WatchArgs, out: Out) -> Result<u8, Problem> {
         print(&c, json);
         return Ok(if c.errors.is_empty() { exit::OK } else { exit::FAILED });
     }
-    daemon::run(
+    g.watch(
         &mut reg,
         |c| print(c, json),
         || {

@@ -26,8 +26,6 @@ use std::ffi::OsStr;
 use std::io;
 use std::time::Duration;
 
-pub use crate::volume::discovery::STALE_RUNTIME_FILES;
-
 #[derive(Debug, Clone)]
 pub struct Options {
     pub dry_run: bool,

@@ -33,12 +33,6 @@ use std::ffi::OsStr;
 use std::io;
 use std::time::Duration;
 
-/// A PROFILE argument is a profile name, taken exactly as given: `gateway-foo` names the
-/// profile `gateway-foo`, never `foo` (both may exist).
-pub fn profile_arg(arg: &str) -> Result<name::Profile, Problem> {
-    Ok(name::Profile::new(arg)?)
-}
-
 /// The slot directory of a profile, or `NotRegistered` (with a hint when the caller seems to
 /// have typed a slot name for a profile name).
 pub fn open_slot(ctx: &Ctx, scandir: &Dir, profile: &str) -> Result<Dir, Problem> {

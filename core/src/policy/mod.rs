@@ -88,7 +88,9 @@ fn jittered(d: Duration, unit: f64) -> Duration {
 pub fn on_death(rec: &Record, death: &Death, k: &Knobs, unit: f64) -> (Decision, Record) {
     let mut r = rec.clone();
     r.last_exit = Some(death.last_exit());
-    let asked = death.class() == ExitClass::Restart;
+    // A gateway that asked to be restarted (exit 75) is backed off like a crash but never
+    // quarantined for it, and a probe that asks so has not failed.
+    let counts = death.class().is_crash();
     match death.class() {
         ExitClass::Finished => {
             r.state = PolicyState::Finished;
@@ -113,19 +115,17 @@ pub fn on_death(rec: &Record, death: &Death, k: &Knobs, unit: f64) -> (Decision,
     }
     r.consecutive += 1;
     r.crashes.retain(|t| death.at - t < secs(k.crash_window));
-    // A gateway that asked to be restarted (exit 75) is backed off like a crash but never
-    // quarantined for it, and a probe that asks so has not failed.
-    if !asked {
+    if counts {
         r.crashes.push(death.at);
     }
-    if was_probing && !healthy_run && !asked {
+    if was_probing && !healthy_run && counts {
         r.probes += 1;
         let cool = doubling(k.cooldown, r.probes + 1, k.cooldown_max);
         r.state = PolicyState::Quarantined;
         r.next_start = Some(death.at + secs(cool));
         return (Decision::StayDown, r);
     }
-    if !asked && r.crashes.len() >= k.crash_limit {
+    if counts && r.crashes.len() >= k.crash_limit {
         r.probes = 0;
         r.state = PolicyState::Quarantined;
         r.next_start = Some(death.at + secs(k.cooldown));

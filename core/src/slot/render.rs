@@ -19,8 +19,6 @@ use crate::name::DEFAULT_PROFILE;
 use crate::volume::gateway_logs;
 
 pub const TYPE: &str = "longrun\n";
-/// How long s6 lets a slot's finish run before killing it: s6's default `timeout-finish`.
-pub const FINISH_TIMEOUT_MS: u64 = 5000;
 /// The files of a slot that are the same in every slot (whatever the profile, privilege or
 /// port): the boot pass links them from one copy instead of creating each anew
 /// ([`super::publish::Common`]).
@@ -209,7 +207,7 @@ pub fn files(cfg: &Config, profile: &str, privilege: Privilege, port: Option<u16
         f("finish", finish_script(cfg, profile), SCRIPT_MODE),
         f("max-death-tally", "4096\n".to_string(), DATA_MODE),
         f("timeout-kill", format!("{STOP_GRACE_MS}\n"), DATA_MODE),
-        // No `timeout-finish`: s6's default (FINISH_TIMEOUT_MS) is what the finish needs (the
+        // No `timeout-finish`: s6's default (5 s) is what the finish needs (the
         // crash policy takes milliseconds, waits at most 1 s for the profile's lock, never
         // sleeps), and one file less per slot is one inode less on a disk-backed scandir.
         f("flag-timeout-killpg", String::new(), DATA_MODE),

@@ -63,11 +63,6 @@ pub struct PriorState {
     pub file_present: bool,
 }
 
-impl PriorState {
-    pub fn autostarts(&self) -> bool {
-        self.value.as_ref().is_some_and(Wanted::autostarts)
-    }
-}
 
 /// How the previous container's gateway ended, from the lifecycle sentinel.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]

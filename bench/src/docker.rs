@@ -23,12 +23,78 @@ pub fn cleanup() {
     }
 }
 
-fn docker(args: &[&str]) -> Result<String, String> {
+/// `docker ARGS…`: its stdout, or what it said when it failed.
+pub fn docker(args: &[&str]) -> Result<String, String> {
     let out = Command::new("docker").args(args).stdin(Stdio::null()).output().map_err(|e| format!("docker: {e}"))?;
     if out.status.success() {
         Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
     } else {
-        Err(format!("docker {}: {}", args.join(" "), String::from_utf8_lossy(&out.stderr).trim()))
+        Err(format!(
+            "docker {}: {}{}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stdout).trim(),
+            String::from_utf8_lossy(&out.stderr).trim()
+        ))
+    }
+}
+
+/// Shell functions the gateway benchmarks run inside the container: `ready P` (s6 says up and
+/// ready: the readiness bridge sets that only once the state file says `running` for this very
+/// process), `running P` (the gateway's state file says `running` for the pid s6 runs, not a
+/// file left by an earlier run: after a container restart pids start over), `now` (ns).
+pub const GATEWAY_SH: &str = r#"ready() { [ "$(s6-svstat -o up,ready /run/service/gateway-$1 2>/dev/null)" = "true true" ]; }
+running() {
+  pid=$(s6-svstat -o pid /run/service/gateway-$1 2>/dev/null)
+  [ "${pid:-0}" -gt 0 ] || return 1
+  f=/opt/data/profiles/$1/gateway_state.json
+  grep -Eq "\"pid\": ?$pid[,}]" "$f" 2>/dev/null && grep -Eq '"gateway_state": ?"running"' "$f"
+}
+now() { date +%s%N; }
+"#;
+
+/// A container of the image on a volume of its own, booted until its registrar is up; removed
+/// with its volume when dropped (and by [`cleanup`] if the benchmark dies first).
+pub struct Booted {
+    pub name: String,
+}
+
+impl Booted {
+    pub fn up(image: &str, tag: &str, env: &[&str]) -> Result<Booted, String> {
+        let name = format!("hermes-bench-{}-{tag}", std::process::id());
+        let vol = format!("{name}-data");
+        LEFT.lock().unwrap().push((name.clone(), vol.clone()));
+        docker(&["volume", "create", &vol])?;
+        let mount = format!("{vol}:/opt/data");
+        let mut args = vec!["run", "-d", "--name", name.as_str(), "-v", mount.as_str(), "--tmpfs", "/run:exec,mode=755"];
+        for e in env {
+            args.extend(["-e", e]);
+        }
+        args.push(image);
+        docker(&args)?;
+        let b = Booted { name };
+        b.wait_registrar()?;
+        Ok(b)
+    }
+
+    /// `sh -c SCRIPT` as `user` inside, with [`GATEWAY_SH`]'s functions defined.
+    pub fn sh(&self, user: &str, script: &str) -> Result<String, String> {
+        docker(&["exec", "-u", user, &self.name, "sh", "-c", &format!("{GATEWAY_SH}{script}")])
+    }
+
+    /// Until s6 says the registrar is up (a minute at most).
+    pub fn wait_registrar(&self) -> Result<(), String> {
+        util::wait_for(Duration::from_secs(60), Duration::from_millis(200), || {
+            self.sh("root", "[ \"$(s6-svstat -o up /run/service/registrar)\" = true ]").is_ok()
+        })
+        .map(|_| ())
+        .ok_or_else(|| format!("{} did not boot", self.name))
+    }
+}
+
+impl Drop for Booted {
+    fn drop(&mut self) {
+        let _ = util::quiet(Command::new("docker").args(["rm", "-f", &self.name]));
+        let _ = util::quiet(Command::new("docker").args(["volume", "rm", &format!("{}-data", self.name)]));
     }
 }
 

@@ -6,12 +6,10 @@
 //! from PID 1's start until s6 says each gateway is ready (the readiness bridge: its state file
 //! says `running` for this very process).
 
-use crate::docker;
+use crate::docker::{docker, Booted};
 use crate::report::{Figure, Section, Unit};
 use crate::util::{self, Env, Stats};
 use std::fmt::Write as _;
-use std::process::{Command, Stdio};
-use std::time::Duration;
 
 pub const NAME: &str = "pacing";
 
@@ -19,59 +17,24 @@ pub const NAME: &str = "pacing";
 /// on this machine): the floor is N of those spread over the cores.
 const CPU_PER_START_S: f64 = 1.04;
 
-/// `ready P`: s6 says the gateway is up and ready, which the readiness bridge sets only once
-/// its state file says `running` for this very process (a pid alone is not enough: after a
-/// container restart the pids start over, and a state file left by the last boot can name
-/// the pid a new gateway has).
-const RUNNING: &str = r#"ready() { [ "$(s6-svstat -o up,ready /run/service/gateway-$1 2>/dev/null)" = "true true" ]; }
-running() {
-  pid=$(s6-svstat -o pid /run/service/gateway-$1 2>/dev/null)
-  [ "${pid:-0}" -gt 0 ] || return 1
-  f=/opt/data/profiles/$1/gateway_state.json
-  grep -Eq "\"pid\": ?$pid[,}]" "$f" 2>/dev/null && grep -Eq '"gateway_state": ?"running"' "$f"
-}
-"#;
-
-fn run_docker(args: &[&str]) -> Result<String, String> {
-    let out = Command::new("docker").args(args).stdin(Stdio::null()).output().map_err(|e| format!("docker: {e}"))?;
-    if out.status.success() {
-        Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
-    } else {
-        Err(format!(
-            "docker {}: {}{}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stdout).trim(),
-            String::from_utf8_lossy(&out.stderr).trim()
-        ))
-    }
-}
-
 fn names(n: usize) -> Vec<String> {
     (1..=n).map(|i| format!("p{i}")).collect()
 }
 
 struct Boxed {
-    name: String,
+    c: Booted,
     n: usize,
 }
 
 impl Boxed {
     fn sh(&self, user: &str, script: &str) -> Result<String, String> {
-        run_docker(&["exec", "-u", user, &self.name, "sh", "-c", &format!("{RUNNING}{script}")])
+        self.c.sh(user, script)
     }
 
     /// A container of `image` with `n` profiles, each wanted running, all running once; then
     /// stopped.
     fn make(image: &str, tag: &str, n: usize, pace: &str) -> Result<Boxed, String> {
-        let name = format!("hermes-bench-{}-{tag}", std::process::id());
-        let vol = format!("{name}-data");
-        docker::LEFT.lock().unwrap().push((name.clone(), vol.clone()));
-        run_docker(&["volume", "create", &vol])?;
-        let mount = format!("{vol}:/opt/data");
-        let pace = format!("HERMES_GATEWAY_BOOT_PACE={pace}");
-        run_docker(&["run", "-d", "--name", &name, "-v", &mount, "--tmpfs", "/run:exec,mode=755", "-e", &pace, image])?;
-        let b = Boxed { name, n };
-        b.wait_registrar()?;
+        let b = Boxed { c: Booted::up(image, tag, &[&format!("HERMES_GATEWAY_BOOT_PACE={pace}")])?, n };
         // One profile made by hermes-agent's own `profile create`, copied for the others.
         b.sh("hermes", "hermes profile create p1 --no-alias >/dev/null")?;
         let list = names(n).join(" ");
@@ -84,22 +47,14 @@ impl Boxed {
                  for p in {list}; do until running $p; do [ $(date +%s) -gt $end ] && exit 3; sleep 0.2; done; done"
             ),
         )?;
-        run_docker(&["stop", &b.name])?;
+        docker(&["stop", &b.c.name])?;
         Ok(b)
-    }
-
-    fn wait_registrar(&self) -> Result<(), String> {
-        util::wait_for(Duration::from_secs(60), Duration::from_millis(200), || {
-            self.sh("root", "[ \"$(s6-svstat -o up /run/service/registrar)\" = true ]").is_ok()
-        })
-        .map(|_| ())
-        .ok_or_else(|| format!("{} did not boot", self.name))
     }
 
     /// Start the container; (first ready, all ready) in ms from PID 1's start, and the
     /// gateways' total RSS in MB once all are ready. Stopped again after.
     fn boot(&self) -> Result<(f64, f64, f64), String> {
-        run_docker(&["start", &self.name])?;
+        docker(&["start", &self.c.name])?;
         let list = names(self.n).join(" ");
         let out = self.sh(
             "root",
@@ -122,21 +77,13 @@ impl Boxed {
                  echo $(( (first - t0) * 10 )) $(( (last - t0) * 10 )) $((rss / 1024))"
             ),
         );
-        let _ = run_docker(&["stop", &self.name]);
+        let _ = docker(&["stop", &self.c.name]);
         let out = out?;
         let v: Vec<f64> = out.split_whitespace().filter_map(|x| x.parse().ok()).collect();
         match v[..] {
             [first, all, rss] => Ok((first, all, rss)),
             _ => Err(format!("not a measurement: {out}")),
         }
-    }
-}
-
-impl Drop for Boxed {
-    fn drop(&mut self) {
-        let vol = format!("{}-data", self.name);
-        let _ = util::quiet(Command::new("docker").args(["rm", "-f", &self.name]));
-        let _ = util::quiet(Command::new("docker").args(["volume", "rm", &vol]));
     }
 }
 

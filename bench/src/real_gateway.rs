@@ -6,11 +6,10 @@
 //! size, by layer. Timed inside the container (one `docker exec` per measurement), so
 //! `docker exec`'s own cost is not counted.
 
-use crate::docker;
+use crate::docker::{docker, Booted};
 use crate::report::{Figure, Section, Unit};
 use crate::util::{self, Env, Stats};
 use std::fmt::Write as _;
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 pub const NAME: &str = "real-gateway";
@@ -20,63 +19,22 @@ const BUILD_NOTE: &str = "Layers, bottom up: the debootstrap base with python3 (
 
 const PROFILES: [&str; 5] = ["p1", "p2", "p3", "p4", "p5"];
 
-/// A shell function, inside the container: whether profile `$1`'s gateway says running for
-/// the pid s6 runs (not a file left by an earlier run).
-const RUNNING: &str = r#"running() {
-  pid=$(s6-svstat -o pid /run/service/gateway-$1 2>/dev/null)
-  [ "${pid:-0}" -gt 0 ] || return 1
-  f=/opt/data/profiles/$1/gateway_state.json
-  grep -Eq "\"pid\": ?$pid[,}]" "$f" 2>/dev/null && grep -Eq '"gateway_state": ?"running"' "$f"
-}
-now() { date +%s%N; }
-"#;
-
-fn run_docker(args: &[&str]) -> Result<String, String> {
-    let out = Command::new("docker").args(args).stdin(Stdio::null()).output().map_err(|e| format!("docker: {e}"))?;
-    if out.status.success() {
-        Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
-    } else {
-        Err(format!(
-            "docker {}: {}{}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stdout).trim(),
-            String::from_utf8_lossy(&out.stderr).trim()
-        ))
-    }
-}
-
+/// Five profiles made by hermes-agent's own `profile create`, in a booted container.
 struct Box5 {
-    name: String,
+    c: Booted,
 }
 
 impl Box5 {
     fn up(image: &str, tag: &str, env: &[&str]) -> Result<Box5, String> {
-        let name = format!("hermes-bench-{}-{tag}", std::process::id());
-        let vol = format!("{name}-data");
-        docker::LEFT.lock().unwrap().push((name.clone(), vol.clone()));
-        run_docker(&["volume", "create", &vol])?;
-        let mount = format!("{vol}:/opt/data");
-        let mut args = vec!["run", "-d", "--name", name.as_str(), "-v", mount.as_str(), "--tmpfs", "/run:exec,mode=755"];
-        for e in env {
-            args.extend(["-e", e]);
-        }
-        args.push(image);
-        run_docker(&args)?;
-        let b = Box5 { name };
-        let booted = util::wait_for(Duration::from_secs(60), Duration::from_millis(200), || {
-            b.sh("root", "[ \"$(s6-svstat -o up /run/service/registrar)\" = true ]").is_ok()
-        });
-        if booted.is_none() {
-            return Err(format!("{} did not boot", b.name));
-        }
+        let c = Booted::up(image, tag, env)?;
         for p in PROFILES {
-            b.sh("hermes", &format!("hermes profile create {p} --no-alias >/dev/null"))?;
+            c.sh("hermes", &format!("hermes profile create {p} --no-alias >/dev/null"))?;
         }
-        Ok(b)
+        Ok(Box5 { c })
     }
 
     fn sh(&self, user: &str, script: &str) -> Result<String, String> {
-        run_docker(&["exec", "-u", user, &self.name, "sh", "-c", &format!("{RUNNING}{script}")])
+        self.c.sh(user, script)
     }
 
     /// Milliseconds from `gateway start` of `profiles` until every one says running.
@@ -133,14 +91,6 @@ impl Box5 {
     }
 }
 
-impl Drop for Box5 {
-    fn drop(&mut self) {
-        let vol = format!("{}-data", self.name);
-        let _ = util::quiet(Command::new("docker").args(["rm", "-f", &self.name]));
-        let _ = util::quiet(Command::new("docker").args(["volume", "rm", &vol]));
-    }
-}
-
 pub fn run(env: &Env, image: &str) -> Section {
     let mut sec = Section::new(NAME, "hermes-agent's real gateway in the image, against the stand-in");
     println!("\n== {NAME}: hermes-agent 0.19.0's gateway against the stand-in, 5 profiles each (load {})", util::loadavg());
@@ -191,9 +141,8 @@ pub fn run(env: &Env, image: &str) -> Section {
             }
         }
     }
-    let size =
-        run_docker(&["image", "inspect", "-f", "{{.Size}}", image]).ok().and_then(|s| s.parse::<f64>().ok()).unwrap_or(f64::NAN) / 1e6;
-    let layers = run_docker(&["history", "--format", "{{.Size}}\t{{.CreatedBy}}", image]).unwrap_or_default();
+    let size = docker(&["image", "inspect", "-f", "{{.Size}}", image]).ok().and_then(|s| s.parse::<f64>().ok()).unwrap_or(f64::NAN) / 1e6;
+    let layers = docker(&["history", "--format", "{{.Size}}\t{{.CreatedBy}}", image]).unwrap_or_default();
     println!(
         "  one: {:.2} s vs {:.2} s; five at once: {:.2} s vs {:.2} s; RSS {:.0} MB vs {:.0} MB; PSS {:.0} MB vs {:.0} MB; idle CPU {:.2} % vs {:.2} %; image {size:.0} MB",
         one_r.median() / 1000.0,

@@ -6,10 +6,10 @@
 use hermes_testkit as common;
 
 use common::svscan::{is_up, wait_for};
-use common::world::{prerequisites, World};
+use common::world::{prerequisites, Registrar, World};
 use hermes_testkit::world::text;
 use std::fs;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::time::Duration;
 
@@ -23,6 +23,16 @@ fn world() -> World {
 
 fn hermes(w: &World, args: &[&str]) -> Output {
     w.run(Path::new(env!("CARGO_BIN_EXE_hermes")), true, args)
+}
+
+/// `writer`'s gateway ready under a running registrar (kept while the guard lives), its log
+/// begun: where that log is.
+fn writer_logging(w: &World) -> (Registrar, PathBuf) {
+    let reg = w.spawn_registrar();
+    assert!(w.wait_gateway_ready("writer"));
+    let logs = w.f.home.join("logs/gateways/writer");
+    assert!(wait_for(Duration::from_secs(5), || logs.join("current").exists()));
+    (reg, logs)
 }
 
 #[test]
@@ -94,10 +104,7 @@ fn profile_list_shows_the_volume_and_logs_show_the_gateways_output() {
 fn profile_delete_takes_the_log_unless_asked_to_keep_it() {
     prerequisites();
     let w = world();
-    let _reg = w.spawn_registrar();
-    assert!(w.wait_gateway_ready("writer"));
-    let logs = w.f.home.join("logs/gateways/writer");
-    assert!(wait_for(Duration::from_secs(5), || logs.join("current").exists()));
+    let (_reg, logs) = writer_logging(&w);
     let o = hermes(&w, &["profile", "delete", "writer"]);
     assert_eq!(o.status.code(), Some(2), "no --yes: nothing is deleted: {}", text(&o));
     assert!(w.f.profile_dir("writer").exists());
@@ -153,10 +160,7 @@ fn profile_delete_waits_for_a_command_in_progress_and_leaves_no_log_behind() {
     use std::os::fd::AsRawFd;
     prerequisites();
     let w = world();
-    let _reg = w.spawn_registrar();
-    assert!(w.wait_gateway_ready("writer"));
-    let logs = w.f.home.join("logs/gateways/writer");
-    assert!(wait_for(Duration::from_secs(5), || logs.join("current").exists()));
+    let (_reg, logs) = writer_logging(&w);
     let data = fs::File::open(w.f.slot("writer").join("data")).unwrap();
     // SAFETY: plain system call on a descriptor the test owns.
     assert_eq!(unsafe { nix::libc::flock(data.as_raw_fd(), nix::libc::LOCK_EX) }, 0);

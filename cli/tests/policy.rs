@@ -7,25 +7,12 @@
 use hermes_testkit as common;
 
 use common::svscan::wait_for;
-use common::world::{prerequisites, World};
+use common::world::{prerequisites, World, SHORT_POLICY as SHORT};
 use hermes_testkit::world::text as out;
 use std::fs;
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
-
-/// Quarantine at the 3rd crash within a minute; probes after 10 s, then 20 s; a run up 3 s is
-/// healthy; backoff from 1 s, capped at 2 s. The cool-down is the window in which a test sees
-/// the first quarantine before its probe: wide enough for a loaded 2-core machine.
-const SHORT: &[(&str, &str)] = &[
-    ("BACKOFF_INITIAL", "1s"),
-    ("BACKOFF_MAX", "2s"),
-    ("STABLE_AFTER", "3s"),
-    ("LIMIT", "3"),
-    ("WINDOW", "1m"),
-    ("COOLDOWN", "10s"),
-    ("COOLDOWN_MAX", "20s"),
-];
 
 fn world(setup: impl FnOnce(&common::Fixture)) -> World {
     let mut w = World::new(|f| {

@@ -527,6 +527,15 @@ struct Entry {
     reason: Option<String>,
 }
 
+impl Entry {
+    /// The line upstream writes for it, after `prefix` (its stdout's `reconcile:`, or nothing
+    /// where its boot log puts a timestamp).
+    fn line(&self, prefix: &[u8]) -> Vec<u8> {
+        let prior = self.prior.as_deref().unwrap_or(b"None");
+        [prefix, b" profile=", &self.profile, b" prior_state=", prior, b" action=", self.action.as_bytes(), b"\n"].concat()
+    }
+}
+
 #[derive(Debug, Default)]
 struct Obs {
     exit: i32,
@@ -778,21 +787,7 @@ fn compare(c: &Case, up: &Obs, ours: &Obs) -> Verdict {
         return v;
     };
     // The driver saw what upstream printed.
-    let rendered: Vec<u8> = up_entries
-        .iter()
-        .flat_map(|e| {
-            [
-                b"reconcile: profile=".as_slice(),
-                &e.profile,
-                b" prior_state=",
-                e.prior.as_deref().unwrap_or(b"None"),
-                b" action=",
-                e.action.as_bytes(),
-                b"\n",
-            ]
-            .concat()
-        })
-        .collect();
+    let rendered: Vec<u8> = up_entries.iter().flat_map(|e| e.line(b"reconcile:")).collect();
     if rendered != up.stdout {
         v.unknown.push(format!("upstream stdout {} is not its actions {}", shown(&up.stdout), shown(&rendered)));
     }
@@ -921,21 +916,7 @@ fn compare_logs(up_entries: &[Entry], our_entries: &[Entry], up: &Obs, ours: &Ob
         Some((lines[..cut].concat(), lines[cut..].iter().map(|l| l.to_vec()).collect()))
     };
     // Upstream's values may hold newlines: count its new lines by what they render to.
-    let up_new: Vec<u8> = up_entries
-        .iter()
-        .flat_map(|e| {
-            [
-                b" profile=".as_slice(),
-                &e.profile,
-                b" prior_state=",
-                e.prior.as_deref().unwrap_or(b"None"),
-                b" action=",
-                e.action.as_bytes(),
-                b"\n",
-            ]
-            .concat()
-        })
-        .collect();
+    let up_new: Vec<u8> = up_entries.iter().flat_map(|e| e.line(b"")).collect();
     let up_lines = up_new.iter().filter(|&&b| b == b'\n').count();
     let (Some((up_old, up_tail)), Some((our_old, our_tail))) = (split(&up.log, up_lines), split(&ours.log, our_entries.len())) else {
         v.unknown.push(format!(

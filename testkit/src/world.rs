@@ -96,6 +96,21 @@ pub fn chown_tree(p: &std::path::Path) {
     assert!(st.success());
 }
 
+/// Crash-policy timings short enough for a test (configuration, not minutes of sleeping):
+/// quarantine at the 3rd crash within a minute; probes after 10 s, then 20 s; a run up 3 s is
+/// healthy; backoff from 1 s, capped at 2 s. The cool-down is the window in which a test sees
+/// the first quarantine before its probe: wide enough for a loaded 2-core machine. For
+/// [`World::crash_policy`].
+pub const SHORT_POLICY: &[(&str, &str)] = &[
+    ("BACKOFF_INITIAL", "1s"),
+    ("BACKOFF_MAX", "2s"),
+    ("STABLE_AFTER", "3s"),
+    ("LIMIT", "3"),
+    ("WINDOW", "1m"),
+    ("COOLDOWN", "10s"),
+    ("COOLDOWN_MAX", "20s"),
+];
+
 /// A command's output as a person reads it: its stdout, then its stderr.
 pub fn text(o: &std::process::Output) -> String {
     format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
@@ -201,12 +216,17 @@ impl World {
     /// A container restart: the tree stops, the scandir is a fresh tmpfs, s6-svscan starts
     /// again and the boot pass runs. The volume stays.
     pub fn container_restart(&mut self) {
+        let _ = self.container_restart_with(&hermes_core::boot::plan::Container::default());
+    }
+
+    /// [`World::container_restart`] with these container facts; the boot pass's report.
+    pub fn container_restart_with(&mut self, container: &hermes_core::boot::plan::Container) -> hermes_core::boot::PassReport {
         if let Some(mut sv) = self.sv.take() {
             sv.stop();
         }
         fs::remove_dir_all(&self.f.scandir).unwrap();
         fs::create_dir(&self.f.scandir).unwrap();
-        self.boot();
+        self.boot_with(container)
     }
 
     /// How many s6-supervise processes of this world's scandir run `name` (its logger's

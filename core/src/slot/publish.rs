@@ -63,6 +63,19 @@ pub enum Published {
     ReplacedNonDir,
 }
 
+/// Whether `made` (creating `name`) created it; an entry already there is accepted only if it
+/// is of `kind` (never followed: `lstat`).
+fn made_or_found(fs: &dyn Fs, svc: &Dir, name: &str, kind: Kind, made: io::Result<()>) -> io::Result<bool> {
+    match made {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => match fs.lstat(svc, os(name))?.kind {
+            k if k == kind => Ok(false),
+            _ => Err(io::Error::new(io::ErrorKind::AlreadyExists, format!("{name} exists and is not a {}", kind.describe()))),
+        },
+        Err(e) => Err(e),
+    }
+}
+
 /// Make `<base>supervise/` and `<base>supervise/control` (relative to `svc`) exist with the
 /// owner and modes of `access`, creating what is missing and correcting what is there (an
 /// already supervised static service). `base` is `""` or `"log/"`; `svc` and `log/` are
@@ -70,23 +83,9 @@ pub enum Published {
 fn grant(fs: &dyn Fs, svc: &Dir, base: &str, access: Access) -> io::Result<()> {
     let (sup_mode, ctl_mode) = access.modes();
     let sup = format!("{base}supervise");
-    let created = match fs.mkdir(svc, os(&sup), sup_mode) {
-        Ok(()) => true,
-        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => false,
-        Err(e) => return Err(e),
-    };
-    if !created && fs.lstat(svc, os(&sup))?.kind != Kind::Dir {
-        return Err(io::Error::new(io::ErrorKind::AlreadyExists, format!("{sup} exists and is not a directory")));
-    }
+    let created = made_or_found(fs, svc, &sup, Kind::Dir, fs.mkdir(svc, os(&sup), sup_mode))?;
     let ctl = format!("{sup}/control");
-    let ctl_created = match fs.mkfifo(svc, os(&ctl), ctl_mode) {
-        Ok(()) => true,
-        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => false,
-        Err(e) => return Err(e),
-    };
-    if !ctl_created && fs.lstat(svc, os(&ctl))?.kind != Kind::Fifo {
-        return Err(io::Error::new(io::ErrorKind::AlreadyExists, format!("{ctl} exists and is not a FIFO")));
-    }
+    let ctl_created = made_or_found(fs, svc, &ctl, Kind::Fifo, fs.mkfifo(svc, os(&ctl), ctl_mode))?;
     if let Some(gid) = access.group {
         fs.chown(svc, os(&ctl), 0, gid)?;
         fs.chown(svc, os(&sup), 0, gid)?;

@@ -73,9 +73,15 @@ impl Out {
             return Ok(r.map(|_| exit::OK).unwrap_or_else(|e| e.exit_code()));
         }
         let done = r?;
-        match self.voice {
-            Voice::Reconcile => println!("\u{2713} {} gateway-{profile}", verb.name),
-            Voice::Hermes => println!("\u{2713} {} gateway-{profile} under s6", verb.past),
+        match (&done.served_by, self.voice) {
+            (Some(root), _) => {
+                println!("\u{2713} {profile} is served by gateway-{root} (multiplexing is on: one gateway serves every profile; gateway-{profile} stays down)")
+            }
+            (None, Voice::Reconcile) => println!("\u{2713} {} gateway-{profile}", verb.name),
+            (None, Voice::Hermes) => println!("\u{2713} {} gateway-{profile} under s6", verb.past),
+        }
+        if let (Some(root), "restart") = (&done.served_by, verb.name) {
+            println!("  gateway-{root} was not restarted: it serves every profile (restart it with `hermes gateway restart`)");
         }
         for line in details(&done, wait) {
             println!("  {line}");
@@ -163,6 +169,9 @@ pub fn outcome_json(verb: &str, profile: &str, r: &Result<Done, Problem>) -> ser
             // Only when a marker was removed: every other answer keeps its exact shape.
             if let Some(p) = &d.unparked {
                 v["unparked"] = serde_json::json!(p.display().to_string());
+            }
+            if let Some(root) = &d.served_by {
+                v["served_by"] = serde_json::json!(root);
             }
             v
         }

@@ -7,28 +7,11 @@
 use hermes_testkit as common;
 
 use common::svscan::{is_up, wait_for};
-use common::world::{chown_tree, prerequisites, World};
+use common::world::{chown_tree, prerequisites, text as out, World, SHORT_POLICY as SHORT};
 use hermes_core::boot::plan::{Action, Container};
 use std::fs;
 use std::path::Path;
-use std::process::Output;
 use std::time::{Duration, Instant};
-
-fn out(o: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
-}
-
-/// The crash policy's short timings (as cli/tests/policy.rs): quarantine at the 3rd crash in
-/// a minute, backoff from 1 s capped at 2 s.
-const SHORT: &[(&str, &str)] = &[
-    ("BACKOFF_INITIAL", "1s"),
-    ("BACKOFF_MAX", "2s"),
-    ("STABLE_AFTER", "3s"),
-    ("LIMIT", "3"),
-    ("WINDOW", "1m"),
-    ("COOLDOWN", "10s"),
-    ("COOLDOWN_MAX", "20s"),
-];
 
 fn has_down_file(w: &World, p: &str) -> bool {
     w.f.slot(p).join("down").exists()
@@ -278,4 +261,56 @@ fn with_multiplexing_a_named_running_intent_starts_gateway_default_and_status_sa
     assert_eq!(is_up(&w.f.slot("fresh")), Some(false));
     assert!(has_down_file(&w, "fresh"));
     assert!(w.registrar_log().contains("fresh wants running under multiplexing"), "{}", w.registrar_log());
+}
+
+/// The fold for the operator's own command: under multiplexing, `start P` of a named profile
+/// records P's running intent and brings up gateway-default, which serves it; P's own slot
+/// stays down (hermes-agent's gateway would refuse to run beside the multiplexer and crash-loop).
+/// `restart P` makes sure P is served without restarting the gateway every profile shares.
+#[test]
+#[ignore = "needs root, s6 and the hermes user"]
+fn with_multiplexing_start_of_a_named_profile_starts_gateway_default_and_keeps_its_own_slot_down() {
+    prerequisites();
+    let mut w = World::new(|f| {
+        fs::write(f.home.join("config.yaml"), "multiplex_profiles: true\n").unwrap();
+        f.state("default", Some("stopped"), Some("stopped"));
+        f.profile("coder", Some("stopped"), Some("stopped"));
+        f.profile("writer", Some("stopped"), None);
+    });
+    w.set_bin(env!("CARGO_BIN_EXE_hermes-reconcile"));
+    w.boot_with(&Container { multiplex: true, ..Container::default() });
+    for p in ["default", "coder", "writer"] {
+        assert_eq!(is_up(&w.f.slot(p)), Some(false), "{p} is down after the boot");
+    }
+
+    let o = w.cli(true, &["start", "coder"]);
+    assert!(o.status.success(), "{}", out(&o));
+    assert!(out(&o).contains("coder is served by gateway-default"), "{}", out(&o));
+    assert_eq!(is_up(&w.f.slot("default")), Some(true), "the gateway that serves coder is up");
+    assert_eq!(is_up(&w.f.slot("coder")), Some(false), "coder's own slot stays down");
+    assert!(has_down_file(&w, "coder"));
+    let desired = |dir: &Path| -> serde_json::Value {
+        serde_json::from_slice::<serde_json::Value>(&fs::read(dir.join("gateway_state.json")).unwrap()).unwrap()["desired_state"].clone()
+    };
+    assert_eq!(desired(&w.f.profile_dir("coder")), "running", "coder's intent is recorded");
+    assert_eq!(desired(&w.f.home), "stopped", "the root profile's own intent is untouched");
+
+    // A second start under --json: the same gateway answers, nothing restarted.
+    let pid = w.status_json("default")["pid"].as_u64().expect("gateway-default's pid");
+    let o = w.cli(true, &["--json", "start", "writer"]);
+    assert!(o.status.success(), "{}", out(&o));
+    let j: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!((j["profile"].as_str(), j["served_by"].as_str(), j["pid"].as_u64()), (Some("writer"), Some("default"), Some(pid)), "{j}");
+    assert_eq!(is_up(&w.f.slot("writer")), Some(false));
+
+    let o = w.cli(true, &["restart", "coder"]);
+    assert!(o.status.success(), "{}", out(&o));
+    assert!(out(&o).contains("gateway-default was not restarted"), "{}", out(&o));
+    assert_eq!(w.status_json("default")["pid"].as_u64(), Some(pid), "restarting one profile does not restart every profile's gateway");
+    assert_eq!(is_up(&w.f.slot("coder")), Some(false));
+
+    // The next boot agrees: coder's running intent folds into gateway-default.
+    let report = w.container_restart_with(&Container { multiplex: true, ..Container::default() });
+    let default = report.entries.iter().find(|e| e.profile == "default").unwrap();
+    assert_eq!((default.action, default.reason.as_deref()), (Action::Started, Some("folded")), "{report:?}");
 }

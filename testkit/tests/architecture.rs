@@ -177,7 +177,11 @@ fn the_shipped_crates_reach_core_only_through_the_facade() {
             }
         }
     }
-    assert!(below.is_empty(), "paths below the facade (add a method to core/src/gateways.rs, or re-export the type there):\n{}", below.join("\n"));
+    assert!(
+        below.is_empty(),
+        "paths below the facade (add a method to core/src/gateways.rs, or re-export the type there):\n{}",
+        below.join("\n")
+    );
 }
 
 /// lib.rs makes public exactly the facade and the base vocabulary; every other module goes
@@ -185,8 +189,7 @@ fn the_shipped_crates_reach_core_only_through_the_facade() {
 #[test]
 fn core_shows_only_the_facade_and_its_vocabulary() {
     let lib = fs::read_to_string(root().join("core/src/lib.rs")).unwrap();
-    let mut public: Vec<&str> =
-        lib.lines().filter_map(|l| l.strip_prefix("pub mod ")).map(|m| m.trim_end_matches(';')).collect();
+    let mut public: Vec<&str> = lib.lines().filter_map(|l| l.strip_prefix("pub mod ")).map(|m| m.trim_end_matches(';')).collect();
     public.sort();
     let mut want = PUBLIC.to_vec();
     want.sort();

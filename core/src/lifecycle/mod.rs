@@ -8,6 +8,7 @@
 
 pub mod all;
 pub mod finish;
+pub mod fold;
 pub mod health;
 pub(crate) mod lock;
 pub mod profile;
@@ -110,6 +111,16 @@ pub struct Asked {
     pub at: f64,
     /// The `gateway.parked` marker the command removed first (start, restart), if any.
     pub unparked: Option<std::path::PathBuf>,
+    /// The gateway that serves the profile when it is not its own (multiplexing: `default`,
+    /// [`fold`]); then `slot` is that gateway's.
+    pub served_by: Option<String>,
+}
+
+impl Asked {
+    /// The profile whose gateway is watched: the one that serves this profile.
+    fn watched(&self) -> &str {
+        self.served_by.as_deref().unwrap_or(&self.profile)
+    }
 }
 
 /// What a command did, as its user is told.
@@ -126,11 +137,23 @@ pub struct Done {
     pub note: Option<String>,
     /// The `gateway.parked` marker removed to start it (as hermes-agent's own start does).
     pub unparked: Option<std::path::PathBuf>,
+    /// Under multiplexing, the gateway that serves the profile (`pid` and `ready` are its);
+    /// the profile's own slot stays down.
+    pub served_by: Option<String>,
 }
 
 impl Asked {
     fn done(self, pid: Option<u64>, note: Option<String>) -> Result<Done, Problem> {
-        Ok(Done { profile: self.profile, pid, ready: false, written: self.written?, cleared: self.cleared, note, unparked: self.unparked })
+        Ok(Done {
+            profile: self.profile,
+            pid,
+            ready: false,
+            written: self.written?,
+            cleared: self.cleared,
+            note,
+            unparked: self.unparked,
+            served_by: self.served_by,
+        })
     }
 }
 
@@ -138,7 +161,7 @@ impl Asked {
 pub fn confirm_up(ctx: &Ctx, asked: Asked, wait: Wait) -> Result<Done, Problem> {
     let Wait::Settle(window) = wait else { return asked.done(None, None) };
     let mut settled = settle::until_stable(ctx, &asked.slot, asked.old_pid, window);
-    if settled == settle::Settled::WantedDown && reassert_up(ctx, &asked) {
+    if settled == settle::Settled::WantedDown && asked.served_by.is_none() && reassert_up(ctx, &asked) {
         settled = settle::until_stable(ctx, &asked.slot, asked.old_pid, window);
     }
     if settled == settle::Settled::WantedDown {
@@ -152,21 +175,22 @@ pub fn confirm_up(ctx: &Ctx, asked: Asked, wait: Wait) -> Result<Done, Problem> 
         settle::Settled::NotReady { pid, waited } => Err(Problem::Timeout {
             what: format!(
                 "gateway-{} to become ready (up as pid {pid}, not ready after {} s; see `hermes-reconcile status {}` and its log {})",
-                asked.profile,
+                asked.watched(),
                 waited.as_secs(),
-                asked.profile,
-                crate::volume::gateway_logs::log_dir(&ctx.cfg.home, &asked.profile).display()
+                asked.watched(),
+                crate::volume::gateway_logs::log_dir(&ctx.cfg.home, asked.watched()).display()
             ),
         }),
         settle::Settled::Died { how } => {
             // What the crash policy made of the death is known once the finish is done.
             settle::until_finished(ctx, &asked.slot, settle::FINISH_WAIT);
-            let st = ctx.open_scandir().map(|scandir| status::of(ctx, &scandir, &asked.profile));
+            let watched = asked.watched().to_string();
+            let st = ctx.open_scandir().map(|scandir| status::of(ctx, &scandir, &watched));
             Err(Problem::DidNotStayUp {
                 restarts: svstat::deaths(ctx.fs, &asked.slot),
                 now: st.map(|st| format!("{}: {}", st.state, st.explanation)).unwrap_or_else(|_| "unknown".into()),
-                log: crate::volume::gateway_logs::log_dir(&ctx.cfg.home, &asked.profile),
-                profile: asked.profile,
+                log: crate::volume::gateway_logs::log_dir(&ctx.cfg.home, &watched),
+                profile: watched,
                 how,
                 cleared: asked.cleared.map(PolicyState::as_str),
             })
@@ -174,7 +198,7 @@ pub fn confirm_up(ctx: &Ctx, asked: Asked, wait: Wait) -> Result<Done, Problem> 
         settle::Settled::NotUp | settle::Settled::WantedDown => Err(Problem::Timeout {
             what: format!(
                 "gateway-{} to come up (s6 was told; it is still not running after {} s){}",
-                asked.profile,
+                asked.watched(),
                 settle::UP_WAIT.as_secs(),
                 asked.cleared.map(|c| format!("; this command had cleared the crash policy's hold ({})", c.as_str())).unwrap_or_default()
             ),

@@ -4,7 +4,8 @@
 //! does not park it); a gateway that is down is simply started. Records `running`, then waits
 //! for a new process that stays up.
 
-use super::{confirm_up, control, lock, open_slot, Asked, Done, Wait};
+use super::start::{bring_up, Bringing};
+use super::{confirm_up, control, Asked, Done, Wait};
 use crate::ctx::Ctx;
 use crate::policy::{self, record};
 use crate::problem::Problem;
@@ -13,16 +14,13 @@ use crate::slot::STOP_GRACE_MS;
 use crate::volume::state::Wanted;
 
 pub fn ask(ctx: &Ctx, profile: &str) -> Result<Asked, Problem> {
-    let scandir = ctx.open_scandir()?;
-    let slot = open_slot(ctx, &scandir, profile)?;
-    let operation = lock::operation(ctx, &slot, lock::OPERATION_WAIT)?;
-    let _held = lock::hold_when_quiet(ctx, &slot, lock::QUIET_WAIT)?;
-    // Parked (hermes-agent's `gateway.parked`): starting it unparks it, as upstream's start
-    // does; a marker that cannot be removed stops the command, naming it.
-    let unparked = crate::volume::parked::unpark(ctx, profile)?;
-    let now = super::unix_now(ctx);
-    let rec = record::read(ctx, profile);
-    let cleared = rec.holds_down().then_some(rec.state);
+    // Under multiplexing, restarting a named profile would restart the root gateway, and with
+    // it every profile it serves: the profile is made sure to be served instead, and the
+    // command layer says how to restart the root gateway itself.
+    if super::fold::applies(ctx, profile) {
+        return super::fold::ask(ctx, profile, "gateway-default (which serves the profile) started");
+    }
+    let Bringing { slot, operation, quiet: _quiet, unparked, now, rec, cleared } = bring_up(ctx, profile)?;
     let mut fresh = policy::on_operator_start(&rec, now);
     fresh.restart_asked_until = Some(now + (STOP_GRACE_MS as f64 / 1000.0) + 5.0);
     record::write(ctx, profile, &fresh)?;
@@ -32,7 +30,7 @@ pub fn ask(ctx: &Ctx, profile: &str) -> Result<Asked, Problem> {
     control(ctx, &slot, profile, command, bytes)?;
     super::settle::until_acknowledged(ctx, &slot, true);
     let written = super::record_wanted(ctx, profile, &Wanted::Running, "gateway restarted");
-    Ok(Asked { profile: profile.to_string(), slot, old_pid: old, written, cleared, operation, at: now, unparked })
+    Ok(Asked { profile: profile.to_string(), slot, old_pid: old, written, cleared, operation, at: now, unparked, served_by: None })
 }
 
 pub fn restart(ctx: &Ctx, profile: &str, wait: Wait) -> Result<Done, Problem> {

@@ -35,6 +35,7 @@ pub fn ask(ctx: &Ctx, profile: &str) -> Result<Asked, Problem> {
         operation,
         at: super::unix_now(ctx),
         unparked: None,
+        served_by: None,
     })
 }
 

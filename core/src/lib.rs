@@ -1,6 +1,6 @@
 //! hermes-s6's library: rebuilds and manages the s6 service slots of hermes-agent's
-//! per-profile gateways. The binaries (`hermes-reconcile` in `cli/`, `hermes` in `front/`) are
-//! thin shells over it.
+//! per-profile gateways. Both binaries (`hermes-reconcile` and `hermes`, in `cli/`) are thin
+//! shells over it.
 //!
 //! Its public face is small: the [`Gateways`] facade (its methods are the verbs, its
 //! [`gateways`] module holds the reports they return) and the base vocabulary every caller

@@ -50,6 +50,28 @@ fn tombstones_and_the_deleted_directory_are_never_profiles() {
     assert!(!f.slot("ghost").exists());
 }
 
+/// Root looks names up in `.deleted`, never lists it (its size is the user's to choose, and the
+/// pass's cost follows the profiles, not the tombstones): a `.deleted` that may be searched but
+/// not read still tombstones what is in it. (Run as root, the pass can read it anyway; run as
+/// the volume's owner, a listing pass would see no tombstone.)
+#[test]
+fn tombstones_are_looked_up_by_name_never_listed() {
+    use std::os::unix::fs::PermissionsExt;
+    let f = Fixture::new();
+    f.profile("ghost", Some("running"), Some("running"));
+    f.profile("kept", None, None);
+    let deleted = f.home.join("profiles/.deleted");
+    fs::create_dir(&deleted).unwrap();
+    fs::write(deleted.join("ghost"), "deleted\n").unwrap();
+    // Search without read: a name can be looked up, the directory cannot be listed.
+    fs::set_permissions(&deleted, fs::Permissions::from_mode(0o311)).unwrap();
+    let r = f.run();
+    fs::set_permissions(&deleted, fs::Permissions::from_mode(0o755)).unwrap();
+    let names: Vec<&str> = r.entries.iter().map(|e| e.profile.as_str()).collect();
+    assert_eq!(names, ["default", "kept"], "ghost is tombstoned: {r:?}");
+    assert!(!r.warnings.iter().any(|w| w.contains("tombstones")), "{:?}", r.warnings);
+}
+
 #[test]
 fn a_deleted_directory_that_is_a_link_is_not_followed_and_tombstones_nothing() {
     let f = Fixture::new();

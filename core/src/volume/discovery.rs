@@ -168,14 +168,14 @@ pub fn scan_home(fs: &dyn Fs, home: Option<&Dir>, home_error: Option<String>, sw
         }
     };
     entries.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
-    let (tombstones, tomb_warning) = crate::volume::tombstone::read(fs, &profiles);
+    let (tombstones, tomb_warning) = crate::volume::tombstone::Tombstones::open(fs, &profiles);
     snap.warnings.extend(tomb_warning);
     for (name, kind) in entries {
         // `.deleted` holds tombstones, never a profile; a tombstoned name is no profile.
         if name == crate::volume::tombstone::DELETED_DIR {
             continue;
         }
-        if let Some(n) = name.to_str().filter(|n| tombstones.contains(*n) && name::validate(n).is_ok()) {
+        if let Some(n) = name.to_str().filter(|n| name::validate(n).is_ok() && tombstones.contains(fs, n)) {
             if kind == Kind::Dir {
                 snap.warnings.push(format!(
                     "{} is not a profile: it is tombstoned by {}/{n} (hermes-agent deleted it; `hermes profile create {n}` makes it again)",

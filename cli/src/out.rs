@@ -73,15 +73,15 @@ impl Out {
             return Ok(r.map(|_| exit::OK).unwrap_or_else(|e| e.exit_code()));
         }
         let done = r?;
-        match (&done.served_by, self.voice) {
-            (Some(root), _) => {
+        match (&done.served_by, verb.name, self.voice) {
+            (Some(root), "start" | "restart", _) => {
                 println!("\u{2713} {profile} is served by gateway-{root} (multiplexing is on: one gateway serves every profile; gateway-{profile} stays down)")
             }
-            (None, Voice::Reconcile) => println!("\u{2713} {} gateway-{profile}", verb.name),
-            (None, Voice::Hermes) => println!("\u{2713} {} gateway-{profile} under s6", verb.past),
+            (_, _, Voice::Reconcile) => println!("\u{2713} {} gateway-{profile}", verb.name),
+            (_, _, Voice::Hermes) => println!("\u{2713} {} gateway-{profile} under s6", verb.past),
         }
-        if let (Some(root), "restart") = (&done.served_by, verb.name) {
-            println!("  gateway-{root} was not restarted: it serves every profile (restart it with `hermes gateway restart`)");
+        if let Some(line) = served_note(&done, verb.name) {
+            println!("  {line}");
         }
         for line in details(&done, wait) {
             println!("  {line}");
@@ -172,10 +172,26 @@ pub fn outcome_json(verb: &str, profile: &str, r: &Result<Done, Problem>) -> ser
             }
             if let Some(root) = &d.served_by {
                 v["served_by"] = serde_json::json!(root);
+                if let Some(line) = served_note(d, verb) {
+                    v["note"] = serde_json::json!(line);
+                }
             }
             v
         }
         Err(e) => serde_json::json!({"ok": false, "profile": profile, "action": verb, "error": e.to_json()}),
+    }
+}
+
+/// Under multiplexing, what a verb on a named profile did not do to the gateway that serves it.
+fn served_note(d: &Done, verb: &str) -> Option<String> {
+    let root = d.served_by.as_ref()?;
+    match verb {
+        "restart" => Some(format!("gateway-{root} was not restarted: it serves every profile (restart it with `hermes gateway restart`)")),
+        "stop" => Some(format!(
+            "gateway-{root} still serves {}: under multiplexing it serves every profile on the volume (`hermes gateway stop` stops it, and with it every profile)",
+            d.profile
+        )),
+        _ => None,
     }
 }
 

@@ -120,7 +120,14 @@ pub fn render_table(r: &StatusReport) -> String {
         let _ = writeln!(out, "registrar: {}", terminal(n));
     }
     if let Some(m) = &r.multiplexing {
-        let _ = writeln!(out, "\nmultiplexing: gateway-default serves {}; named slots stay down", terminal(&m.serves.join(", ")));
+        if r.profiles.iter().any(|p| p.profile == "default" && p.up) {
+            let _ = writeln!(out, "\nmultiplexing: gateway-default serves {}; named slots stay down", terminal(&m.serves.join(", ")));
+        } else {
+            let _ = writeln!(
+                out,
+                "\nmultiplexing: gateway-default serves every profile, and it is down: none is served; named slots stay down"
+            );
+        }
     }
     for c in &r.port_collisions {
         let _ = writeln!(out, "warning: {}", terminal(c));

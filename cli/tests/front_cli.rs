@@ -81,6 +81,8 @@ fn unknown_or_incomplete_arguments_are_usage_errors_never_ignored() {
         &["gateway", "--version"],
         // -p names one gateway, --all every one: a typo must not act on all of them.
         &["-p", "coder", "gateway", "stop", "--all"],
+        // -p naming another profile than the one to delete: refused, never ignored.
+        &["-p", "coder", "profile", "delete", "writer", "--yes"],
     ] {
         let o = h.hermes(args);
         assert_eq!(o.status.code(), Some(2), "{args:?} must be a usage error: {}", text(&o));

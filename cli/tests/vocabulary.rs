@@ -309,8 +309,51 @@ fn with_multiplexing_start_of_a_named_profile_starts_gateway_default_and_keeps_i
     assert_eq!(w.status_json("default")["pid"].as_u64(), Some(pid), "restarting one profile does not restart every profile's gateway");
     assert_eq!(is_up(&w.f.slot("coder")), Some(false));
 
+    // Stopping a named profile cannot take it out of a multiplexer's service: said, and shown.
+    let o = w.cli(true, &["--json", "stop", "writer"]);
+    assert!(o.status.success(), "{}", out(&o));
+    let j: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(j["served_by"], "default", "{j}");
+    assert!(j["note"].as_str().is_some_and(|n| n.contains("gateway-default still serves writer")), "{j}");
+    assert_eq!(is_up(&w.f.slot("default")), Some(true), "stopping one profile leaves the shared gateway up");
+
     // The next boot agrees: coder's running intent folds into gateway-default.
     let report = w.container_restart_with(&Container { multiplex: true, ..Container::default() });
     let default = report.entries.iter().find(|e| e.profile == "default").unwrap();
     assert_eq!((default.action, default.reason.as_deref()), (Action::Started, Some("folded")), "{report:?}");
+}
+
+/// Under multiplexing a named profile is served only while gateway-default runs: with it
+/// down, `status` says the profile is not served and which gateway to start, and exits 3
+/// (one profile and all), instead of calling it served.
+#[test]
+#[ignore = "needs root, s6 and the hermes user"]
+fn with_multiplexing_nothing_is_served_while_gateway_default_is_down() {
+    prerequisites();
+    let mut w = World::new(|f| {
+        fs::write(f.home.join("config.yaml"), "multiplex_profiles: true\n").unwrap();
+        f.state("default", Some("stopped"), Some("stopped"));
+        f.profile("coder", Some("running"), Some("running"));
+    });
+    w.set_bin(env!("CARGO_BIN_EXE_hermes-reconcile"));
+    w.boot_with(&Container { multiplex: true, ..Container::default() });
+    assert!(w.wait_gateway_ready("default"));
+    assert_eq!(w.cli(true, &["status", "coder"]).status.code(), Some(0), "served while gateway-default runs");
+    assert_eq!(w.status_json("coder")["state"], "served-by-default");
+
+    let o = w.cli(true, &["stop", "default"]);
+    assert!(o.status.success(), "{}", out(&o));
+    let one = w.cli(true, &["status", "coder"]);
+    assert_eq!(one.status.code(), Some(3), "{}", out(&one));
+    let all = w.cli(true, &["status"]);
+    assert_eq!(all.status.code(), Some(3), "{}", out(&all));
+    assert!(out(&all).contains("gateway-default serves every profile, and it is down"), "{}", out(&all));
+    let j = w.status_json("coder");
+    assert!(j["served_by"].is_null() && j["state"] != "served-by-default", "{j}");
+    assert!(j["explanation"].as_str().is_some_and(|e| e.contains("not served") && e.contains("gateway-default is down")), "{j}");
+
+    // Starting the profile starts the gateway that serves it.
+    let o = w.cli(true, &["start", "coder"]);
+    assert!(o.status.success(), "{}", out(&o));
+    assert_eq!(w.cli(true, &["status", "coder"]).status.code(), Some(0));
 }

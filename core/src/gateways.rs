@@ -153,13 +153,18 @@ impl<'a> Gateways<'a> {
         }
     }
 
-    /// One verb on every registered slot, going on past failures; gateways that start are paced
-    /// like a boot (`HERMES_GATEWAY_BOOT_PACE`).
+    /// One verb on every registered slot (`restart`: every one wanted running), going on past
+    /// failures; gateways that start are paced like a boot (`HERMES_GATEWAY_BOOT_PACE`).
     pub fn all(&self, verb: Verb, wait: Wait) -> Result<AllResults, Problem> {
         let ctx = &self.ctx;
         match verb {
             Verb::Start => all::for_all_paced(ctx, ctx.cfg.boot_pace, start::ask, |c, a| lifecycle::confirm_up(c, a, wait)),
-            Verb::Restart => all::for_all_paced(ctx, ctx.cfg.boot_pace, restart::ask, |c, a| lifecycle::confirm_up(c, a, wait)),
+            Verb::Restart => {
+                // The running ones: a gateway the operator stopped stays stopped.
+                let scandir = ctx.open_scandir()?;
+                let keep = |c: &Ctx, p: &str| all::wanted_running(c, &scandir, p);
+                all::for_those_paced(ctx, ctx.cfg.boot_pace, keep, restart::ask, |c, a| lifecycle::confirm_up(c, a, wait))
+            }
             Verb::Stop => all::for_all(ctx, stop::ask, |c, a| stop::confirm(c, a, wait)),
         }
     }

@@ -51,7 +51,11 @@ fn run(cli: &Cli, cfg: Result<Config, Problem>) -> Result<u8, Problem> {
     match &cli.cmd {
         Command::Gateway(verb) => gateway(&g, cli, verb, out),
         Command::Profile(Profile::Create { args }) => profile::create(&g, args, out),
-        Command::Profile(Profile::Delete { name, yes, keep_logs }) => profile::delete(&g, name, *yes, *keep_logs, out),
+        Command::Profile(Profile::Delete { name, yes, keep_logs }) => {
+            // `-p` naming another profile than the one to delete is refused, never ignored.
+            profile_or_default(Some(name), cli.profile.as_deref())?;
+            profile::delete(&g, name, *yes, *keep_logs, out)
+        }
         Command::Profile(Profile::List) => profile::list(&g, out),
         Command::Status => status::everything(&g, out),
         Command::Dashboard(d) => dashboard::run(d.port),

@@ -34,6 +34,7 @@ pub fn create(g: &Gateways, args: &[String], out: Out) -> Result<u8, Problem> {
     let program = &cfg.upstream_program;
     let path = if upstream::installed(program) {
         // hermes-agent's own create (its SOUL.md, .env and skills), as this user.
+        let existed = g.profile_exists(name);
         let mut argv: Vec<&OsStr> = vec!["profile".as_ref(), "create".as_ref()];
         // Our own global flag is not hermes-agent's.
         argv.extend(args.iter().filter(|a| *a != "--json").map(OsStr::new));
@@ -43,7 +44,11 @@ pub fn create(g: &Gateways, args: &[String], out: Out) -> Result<u8, Problem> {
             error: e,
         })?;
         if code != 0 {
-            eprintln!("\u{2717} hermes-agent's `profile create` exited {code}: no gateway slot was registered for '{name}'");
+            if existed {
+                eprintln!("\u{2717} hermes-agent's `profile create` exited {code}: profile '{name}' already exists (its gateway slot is as it was)");
+            } else {
+                eprintln!("\u{2717} hermes-agent's `profile create` exited {code}: no gateway slot was registered for '{name}'");
+            }
             return Ok(u8::try_from(code).unwrap_or(exit::FAILED));
         }
         // It may have exited 0 without making one (`--help`): then there is nothing to register.

@@ -6,7 +6,7 @@ use crate::args::CapacityArgs;
 use crate::out::{self, lsb, Out};
 use crate::table::render_table;
 use clap::Args;
-use hermes_core::gateways::{ProfileStatus, StatusReport};
+use hermes_core::gateways::{ProfileStatus, StatusReport, Verdict};
 use hermes_core::name::Profile;
 use hermes_core::problem::Problem;
 use hermes_core::Gateways;
@@ -27,7 +27,9 @@ pub struct StatusArgs {
 
 /// The exit code of a report: one profile by whether it runs, all by whether each is as wanted.
 fn code(r: &StatusReport, one: bool) -> u8 {
-    let ok = if one { r.profiles.iter().all(|p| p.up) } else { r.profiles.iter().all(ProfileStatus::as_wanted) };
+    // A profile the root gateway serves (multiplexing) is running when that gateway is.
+    let running = |p: &ProfileStatus| p.up || p.state == Verdict::Served;
+    let ok = if one { r.profiles.iter().all(running) } else { r.profiles.iter().all(ProfileStatus::as_wanted) };
     if ok {
         lsb::RUNNING
     } else {

@@ -44,8 +44,32 @@ pub fn for_all_paced(
     ask: impl Fn(&Ctx, &str) -> Result<Asked, Problem> + Sync,
     confirm: impl Fn(&Ctx, Asked) -> Result<Done, Problem> + Sync,
 ) -> Result<AllResults, Problem> {
+    for_those_paced(ctx, pace, |_, _| true, ask, confirm)
+}
+
+/// `restart --all`: the gateways that are wanted running (by s6 or by their recorded intent);
+/// one the operator stopped stays stopped instead of being started by a restart.
+pub fn wanted_running(ctx: &Ctx, scandir: &crate::fs::Dir, profile: &str) -> bool {
+    let want_up = ctx
+        .fs
+        .open_dir(scandir, std::ffi::OsStr::new(&crate::name::slot_name(profile)))
+        .ok()
+        .and_then(|slot| crate::s6::svstat::read(ctx.fs, &slot).ok().flatten())
+        .is_some_and(|st| st.want_up);
+    want_up || crate::volume::desired::read(ctx, profile) == Some(crate::volume::state::Wanted::Running)
+}
+
+/// [`for_all_paced`] over the registered slots `keep` keeps.
+pub fn for_those_paced(
+    ctx: &Ctx,
+    pace: usize,
+    keep: impl Fn(&Ctx, &str) -> bool,
+    ask: impl Fn(&Ctx, &str) -> Result<Asked, Problem> + Sync,
+    confirm: impl Fn(&Ctx, Asked) -> Result<Done, Problem> + Sync,
+) -> Result<AllResults, Problem> {
     let scandir = ctx.open_scandir()?;
-    let names = registered(ctx, &scandir)?;
+    let mut names = registered(ctx, &scandir)?;
+    names.retain(|p| keep(ctx, p));
     let one = |ctx: &Ctx, p: &str| {
         let r = ask(ctx, p).and_then(|a| confirm(ctx, a));
         if pace > 0 && r.is_ok() {

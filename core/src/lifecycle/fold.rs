@@ -8,7 +8,8 @@
 
 use super::{control, lock, open_slot, record_wanted, settle, unix_now, Asked};
 use crate::ctx::Ctx;
-use crate::name::DEFAULT_PROFILE;
+use crate::fs::Dir;
+use crate::name::{slot_name, DEFAULT_PROFILE};
 use crate::policy::{self, record};
 use crate::problem::Problem;
 use crate::s6::svstat;
@@ -17,6 +18,16 @@ use crate::volume::state::Wanted;
 /// Whether a start of `profile` folds into the root gateway.
 pub fn applies(ctx: &Ctx, profile: &str) -> bool {
     profile != DEFAULT_PROFILE && crate::volume::multiplex::enabled(ctx)
+}
+
+/// Under multiplexing, the gateway that serves a named `profile` while it is wanted up (the
+/// root's), if any.
+pub fn served_by(ctx: &Ctx, scandir: &Dir, profile: &str) -> Option<String> {
+    if !applies(ctx, profile) {
+        return None;
+    }
+    let root = ctx.fs.open_dir(scandir, std::ffi::OsStr::new(&slot_name(DEFAULT_PROFILE))).ok()?;
+    svstat::read(ctx.fs, &root).ok().flatten().filter(|st| st.want_up).map(|_| DEFAULT_PROFILE.to_string())
 }
 
 /// Under `profile`'s operation lock (its slot must be registered, as for any start): unpark

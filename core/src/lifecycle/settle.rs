@@ -83,8 +83,18 @@ pub fn until_stable(ctx: &Ctx, slot: &Dir, not: Option<u64>, window: Duration) -
             _ => Settled::NotUp,
         };
     };
+    let notifies = ctx.fs.lstat(slot, std::ffi::OsStr::new("notification-fd")).is_ok();
+    // Already settled: up (and ready, where the slot tells readiness) for longer than the
+    // window by s6's own stamp when first seen, as a start of a running gateway finds it.
+    // Watching it for another window would say nothing new.
+    if let Some(st) = read().filter(|st| st.is_up() && st.pid == pid && (st.ready || !notifies)) {
+        let came_up = std::time::UNIX_EPOCH + Duration::new(u64::try_from(st.since).unwrap_or(0), st.since_ns);
+        if ctx.clock.now().duration_since(came_up).is_ok_and(|up_for| up_for >= window) {
+            return Settled::Up { pid, ready: notifies };
+        }
+    }
     let mut was_ready = false;
-    if ctx.fs.lstat(slot, std::ffi::OsStr::new("notification-fd")).is_ok() {
+    if notifies {
         let limit = ready_wait(ctx);
         let mut ended = None;
         let ready = wait_until(ctx.clock, limit, POLL, || match read() {

@@ -260,7 +260,7 @@ pub fn status(ctx: &Ctx, only: Option<&str>) -> Result<StatusReport, Problem> {
             return Err(Problem::NotRegistered { profile: p.to_string(), hint: None });
         }
         if multiplex {
-            served(&mut ps);
+            served(&mut ps, of(ctx, &scandir, DEFAULT_PROFILE).up);
         }
         let scanner_running = scanner_running(ctx, &scandir, std::slice::from_ref(&ps));
         let mut profiles = vec![ps];
@@ -298,8 +298,9 @@ pub fn status(ctx: &Ctx, only: Option<&str>) -> Result<StatusReport, Problem> {
             })
             .collect();
         let mut serves = vec![DEFAULT_PROFILE.to_string()];
+        let root_up = profiles.iter().any(|ps| ps.profile == DEFAULT_PROFILE && ps.up);
         for ps in profiles.iter_mut().filter(|ps| on_volume.contains(ps.profile.as_str())) {
-            served(ps);
+            served(ps, root_up);
             if ps.served_by.is_some() {
                 serves.push(ps.profile.clone());
             }
@@ -322,10 +323,21 @@ pub fn status(ctx: &Ctx, only: Option<&str>) -> Result<StatusReport, Problem> {
     })
 }
 
-/// Multiplexing: a named profile that is not parked is served by the root gateway; its own
-/// slot stays down, which is then as wanted, not a gateway that failed to come back.
-fn served(ps: &mut ProfileStatus) {
+/// Multiplexing: a named profile that is not parked is served by the root gateway while that
+/// runs (`root_up`); its own slot stays down, which is then as wanted, not a gateway that
+/// failed to come back. With the root gateway down, nothing serves it: a profile wanted
+/// running is then down, and says which gateway to start.
+fn served(ps: &mut ProfileStatus, root_up: bool) {
     if ps.profile == DEFAULT_PROFILE || ps.parked_by.is_some() {
+        return;
+    }
+    if !root_up {
+        if !ps.up && ps.wanted == Some(Wanted::Running) {
+            ps.explanation = format!(
+                "not served: multiplexing is on, so gateway-default serves every profile, and gateway-default is down (gateway-{p} stays down); start it: hermes -p {p} gateway start",
+                p = ps.profile
+            );
+        }
         return;
     }
     ps.served_by = Some(DEFAULT_PROFILE.to_string());

@@ -26,6 +26,8 @@ pub fn ask(ctx: &Ctx, profile: &str) -> Result<Asked, Problem> {
     control(ctx, &slot, profile, "-d", b"d")?;
     super::settle::until_acknowledged(ctx, &slot, false);
     let written = super::record_wanted(ctx, profile, &Wanted::Stopped, "gateway stopped");
+    // Under multiplexing the root gateway serves this profile whatever its own slot does: said.
+    let served_by = super::fold::served_by(ctx, &scandir, profile);
     Ok(Asked {
         profile: profile.to_string(),
         slot,
@@ -35,7 +37,7 @@ pub fn ask(ctx: &Ctx, profile: &str) -> Result<Asked, Problem> {
         operation,
         at: super::unix_now(ctx),
         unparked: None,
-        served_by: None,
+        served_by,
     })
 }
 

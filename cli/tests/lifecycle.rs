@@ -183,9 +183,11 @@ fn all_with_a_partial_failure_reports_each_and_exits_nonzero() {
     assert!(text.contains("\u{2713} Stopped 4 profile gateway(s) under s6"), "{text}");
     assert!(text.contains("\u{2717} Could not stop gateway-ghost: s6-svc -d on 'gateway-ghost' failed (rc=102)"), "{text}");
     assert!(wait_for(Duration::from_secs(5), || is_up(&w.f.slot("coder")) == Some(false)));
-    let o = w.cli(true, &["restart", "--all", "--json"]);
+    let o = w.cli(true, &["start", "--all", "--json"]);
+    assert_eq!(o.status.code(), Some(1), "{}", out(&o));
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v.as_array().unwrap().iter().filter(|r| r["ok"] == true).count(), 4);
+    assert!(v.as_array().unwrap().iter().any(|r| r["profile"] == "ghost" && r["ok"] == false), "{v}");
     assert!(wait_for(Duration::from_secs(5), || is_up(&w.f.slot("idle")) == Some(true)));
 }
 

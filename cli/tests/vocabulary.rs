@@ -357,3 +357,55 @@ fn with_multiplexing_nothing_is_served_while_gateway_default_is_down() {
     assert!(o.status.success(), "{}", out(&o));
     assert_eq!(w.cli(true, &["status", "coder"]).status.code(), Some(0));
 }
+
+/// The fold's edges: a start of a profile the crash policy holds clears its own hold too (an
+/// operator start always wins, and under multiplexing nothing else would ever clear it);
+/// `restart --all` restarts gateway-default first, alone, so the named profiles' folds do not
+/// watch it die; and a missing gateway-default slot is said as such, leaving a parked
+/// profile's marker where it was.
+#[test]
+#[ignore = "needs root, s6 and the hermes user"]
+fn with_multiplexing_the_fold_clears_a_hold_restarts_the_root_first_and_needs_its_slot() {
+    prerequisites();
+    let mut w = World::new(|f| {
+        fs::write(f.home.join("config.yaml"), "multiplex_profiles: true\n").unwrap();
+        f.state("default", Some("stopped"), Some("stopped"));
+        for p in ["alpha", "beta", "coder"] {
+            f.profile(p, Some("stopped"), Some("stopped"));
+        }
+        let far = 4.0e9;
+        fs::write(
+            f.profile_dir("coder").join("gateway_policy.json"),
+            format!(r#"{{"state":"quarantined","next_start":{far},"consecutive":5,"crashes":[],"probes":1,"running_since":0}}"#),
+        )
+        .unwrap();
+    });
+    w.set_bin(env!("CARGO_BIN_EXE_hermes-reconcile"));
+    w.boot_with(&Container { multiplex: true, ..Container::default() });
+
+    let o = w.cli(true, &["start", "coder"]);
+    assert!(o.status.success(), "{}", out(&o));
+    assert!(out(&o).contains("cleared the crash policy's hold (quarantined)"), "{}", out(&o));
+    let st = w.cli(true, &["status", "coder"]);
+    assert_eq!(st.status.code(), Some(0), "{}", out(&st));
+    assert_eq!(w.status_json("coder")["state"], "served-by-default");
+
+    for p in ["alpha", "beta"] {
+        let o = w.cli(true, &["start", p]);
+        assert!(o.status.success(), "{}", out(&o));
+    }
+    for _ in 0..3 {
+        let o = w.cli(true, &["restart", "--all", "--wait", "1"]);
+        assert!(o.status.success(), "restart --all under multiplexing: {}", out(&o));
+    }
+
+    let o = w.cli(false, &["unregister", "default", "--force"]);
+    assert!(o.status.success(), "{}", out(&o));
+    fs::write(w.f.profile_dir("alpha").join("gateway.parked"), "").unwrap();
+    chown_tree(&w.f.profile_dir("alpha").join("gateway.parked"));
+    let o = w.cli(true, &["start", "alpha"]);
+    assert_eq!(o.status.code(), Some(1), "{}", out(&o));
+    assert!(out(&o).contains("the boot pass or the registrar makes its slot"), "{}", out(&o));
+    assert!(!out(&o).contains("profile create default"), "{}", out(&o));
+    assert!(w.f.profile_dir("alpha").join("gateway.parked").exists(), "a failed start leaves the marker");
+}

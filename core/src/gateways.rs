@@ -144,7 +144,8 @@ impl<'a> Gateways<'a> {
     /// told), then starts.
     pub fn start_registering(&self, p: &Profile, wait: Wait, registered: impl FnOnce()) -> Result<Done, Problem> {
         match start::start(&self.ctx, p, wait) {
-            Err(Problem::NotRegistered { .. }) if volume::require_profile(&self.ctx, p).is_ok() => {
+            // This profile's slot missing, not another's (the root's, under multiplexing).
+            Err(Problem::NotRegistered { profile, .. }) if profile == p.as_str() && volume::require_profile(&self.ctx, p).is_ok() => {
                 registrar::request(&self.ctx, p, true)?;
                 registered();
                 start::start(&self.ctx, p, wait)

@@ -79,9 +79,20 @@ pub fn for_those_paced(
         }
         r
     };
+    // Under multiplexing the root gateway serves every named profile: it goes first, alone, so
+    // the named profiles' folds find it up instead of watching it while a restart kills it.
+    let mut first = Vec::new();
+    if super::fold::multiplexing(ctx) {
+        if let Some(i) = names.iter().position(|p| p == crate::name::DEFAULT_PROFILE) {
+            let p = names.remove(i);
+            let r = one(ctx, &p);
+            first.push((p, r));
+        }
+    }
     let workers = if pace > 0 { pace } else { CONCURRENCY };
     let (Some(fs), Some(clock)) = (ctx.fs.shareable(), ctx.clock.shareable()) else {
-        return Ok(AllResults { results: names.iter().map(|p| (p.clone(), one(ctx, p))).collect() });
+        first.extend(names.iter().map(|p| (p.clone(), one(ctx, p))));
+        return Ok(AllResults { results: first });
     };
     let next = AtomicUsize::new(0);
     let slots: Vec<Mutex<Option<Result<Done, Problem>>>> = names.iter().map(|_| Mutex::new(None)).collect();
@@ -104,15 +115,11 @@ pub fn for_those_paced(
         }
         work();
     });
-    let results = names
-        .into_iter()
-        .zip(slots)
-        .map(|(p, r)| {
-            let r = r.into_inner().unwrap_or_else(|e| e.into_inner());
-            (p, r.expect("every profile was done by a worker"))
-        })
-        .collect();
-    Ok(AllResults { results })
+    first.extend(names.into_iter().zip(slots).map(|(p, r)| {
+        let r = r.into_inner().unwrap_or_else(|e| e.into_inner());
+        (p, r.expect("every profile was done by a worker"))
+    }));
+    Ok(AllResults { results: first })
 }
 
 /// Wait (up to the start timeout) until the gateway in `slot` is no longer starting, as the

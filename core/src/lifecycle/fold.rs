@@ -14,10 +14,16 @@ use crate::policy::{self, record};
 use crate::problem::Problem;
 use crate::s6::svstat;
 use crate::volume::state::Wanted;
+use std::ffi::OsStr;
+
+/// Whether multiplexing is on: one root gateway serves every profile.
+pub fn multiplexing(ctx: &Ctx) -> bool {
+    crate::volume::multiplex::enabled(ctx)
+}
 
 /// Whether a start of `profile` folds into the root gateway.
 pub fn applies(ctx: &Ctx, profile: &str) -> bool {
-    profile != DEFAULT_PROFILE && crate::volume::multiplex::enabled(ctx)
+    profile != DEFAULT_PROFILE && multiplexing(ctx)
 }
 
 /// Under multiplexing, the gateway that serves a named `profile` while it is wanted up (the
@@ -26,37 +32,62 @@ pub fn served_by(ctx: &Ctx, scandir: &Dir, profile: &str) -> Option<String> {
     if !applies(ctx, profile) {
         return None;
     }
-    let root = ctx.fs.open_dir(scandir, std::ffi::OsStr::new(&slot_name(DEFAULT_PROFILE))).ok()?;
-    svstat::read(ctx.fs, &root).ok().flatten().filter(|st| st.want_up).map(|_| DEFAULT_PROFILE.to_string())
+    let root = ctx.fs.open_dir(scandir, OsStr::new(&slot_name(DEFAULT_PROFILE))).ok()?;
+    wanted_up(ctx, &root).then(|| DEFAULT_PROFILE.to_string())
 }
 
-/// Under `profile`'s operation lock (its slot must be registered, as for any start): unpark
-/// it, make sure the root gateway is wanted up (an operator's start of a profile it serves
-/// clears what the crash policy held on it, as any operator start does), then record P's
-/// running intent. What is watched after is the root gateway.
-pub fn ask(ctx: &Ctx, profile: &str, done: &str) -> Result<Asked, Problem> {
+fn wanted_up(ctx: &Ctx, slot: &Dir) -> bool {
+    svstat::read(ctx.fs, slot).ok().flatten().is_some_and(|st| st.want_up)
+}
+
+/// gateway-default's slot, or why a fold cannot use it (a missing root slot is the boot
+/// pass's or the registrar's to make, not something `profile create` could).
+fn open_root(ctx: &Ctx, scandir: &Dir) -> Result<Dir, Problem> {
+    match open_slot(ctx, scandir, DEFAULT_PROFILE) {
+        Err(Problem::NotRegistered { .. }) => Err(Problem::Unusable {
+            path: scandir.child(OsStr::new(&slot_name(DEFAULT_PROFILE))),
+            why: "does not exist, and under multiplexing gateway-default serves every profile: the boot pass or the registrar makes its slot (restart the container, or as root: hermes-reconcile register default)".into(),
+        }),
+        other => other,
+    }
+}
+
+/// Under `profile`'s operation lock (its slot must be registered, as for any start): make sure
+/// the root gateway is wanted up (an operator's start of a profile it serves clears what the
+/// crash policy held on it, as any operator start does; a root already wanted up is not
+/// waited for), then, under the profile's own lock, unpark it, clear its own crash-policy
+/// hold and record its running intent. What is watched after is the root gateway.
+pub fn ask(ctx: &Ctx, profile: &str) -> Result<Asked, Problem> {
     let scandir = ctx.open_scandir()?;
     let own = open_slot(ctx, &scandir, profile)?;
     let operation = lock::operation(ctx, &own, lock::OPERATION_WAIT)?;
-    let unparked = crate::volume::parked::unpark(ctx, profile)?;
-    let root = open_slot(ctx, &scandir, DEFAULT_PROFILE)?;
-    // The root's own lock after the profile's: every command takes a profile's lock first and
-    // the root's last, so two folds, or a fold and a command on the root, cannot deadlock.
-    let _root_operation = lock::operation(ctx, &root, lock::OPERATION_WAIT)?;
-    let _quiet = lock::hold_when_quiet(ctx, &root, lock::QUIET_WAIT)?;
+    let root = open_root(ctx, &scandir)?;
     let now = unix_now(ctx);
-    let wanted_up = svstat::read(ctx.fs, &root).ok().flatten().is_some_and(|st| st.want_up);
-    let mut cleared = None;
-    if !wanted_up {
-        let rec = record::read(ctx, DEFAULT_PROFILE);
-        cleared = rec.holds_down().then_some(rec.state);
-        if record::exists(ctx, DEFAULT_PROFILE) {
-            record::write(ctx, DEFAULT_PROFILE, &policy::on_operator_start(&rec, now))?;
+    let mut root_cleared = None;
+    if !wanted_up(ctx, &root) {
+        // The root's own locks after the profile's: every command takes a profile's lock
+        // first and the root's last, so two folds, or a fold and a command on the root,
+        // cannot deadlock.
+        let _root_operation = lock::operation(ctx, &root, lock::OPERATION_WAIT)?;
+        let _quiet = lock::hold_when_quiet(ctx, &root, lock::QUIET_WAIT)?;
+        if !wanted_up(ctx, &root) {
+            let rec = record::read(ctx, DEFAULT_PROFILE);
+            root_cleared = rec.holds_down().then_some(rec.state);
+            if record::exists(ctx, DEFAULT_PROFILE) {
+                record::write(ctx, DEFAULT_PROFILE, &policy::on_operator_start(&rec, now))?;
+            }
+            control(ctx, &root, DEFAULT_PROFILE, "-u", b"u")?;
+            settle::until_acknowledged(ctx, &root, true);
         }
-        control(ctx, &root, DEFAULT_PROFILE, "-u", b"u")?;
-        settle::until_acknowledged(ctx, &root, true);
     }
-    let written = record_wanted(ctx, profile, &Wanted::Running, done);
+    let _held = lock::hold_when_quiet(ctx, &own, lock::QUIET_WAIT)?;
+    let unparked = crate::volume::parked::unpark(ctx, profile)?;
+    let rec = record::read(ctx, profile);
+    let cleared = rec.holds_down().then_some(rec.state).or(root_cleared);
+    if record::exists(ctx, profile) {
+        record::write(ctx, profile, &policy::on_operator_start(&rec, now))?;
+    }
+    let written = record_wanted(ctx, profile, &Wanted::Running, "gateway-default serves the profile");
     Ok(Asked {
         profile: profile.to_string(),
         slot: root,

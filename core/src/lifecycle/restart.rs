@@ -18,7 +18,7 @@ pub fn ask(ctx: &Ctx, profile: &str) -> Result<Asked, Problem> {
     // it every profile it serves: the profile is made sure to be served instead, and the
     // command layer says how to restart the root gateway itself.
     if super::fold::applies(ctx, profile) {
-        return super::fold::ask(ctx, profile, "gateway-default (which serves the profile) started");
+        return super::fold::ask(ctx, profile);
     }
     let Bringing { slot, operation, quiet: _quiet, unparked, now, rec, cleared } = bring_up(ctx, profile)?;
     let mut fresh = policy::on_operator_start(&rec, now);

@@ -39,7 +39,7 @@ pub(super) fn bring_up(ctx: &Ctx, profile: &str) -> Result<Bringing, Problem> {
 
 pub fn ask(ctx: &Ctx, profile: &str) -> Result<Asked, Problem> {
     if super::fold::applies(ctx, profile) {
-        return super::fold::ask(ctx, profile, "gateway-default (which serves the profile) started");
+        return super::fold::ask(ctx, profile);
     }
     let Bringing { slot, operation, quiet: _quiet, unparked, now, rec, cleared } = bring_up(ctx, profile)?;
     if record::exists(ctx, profile) {

@@ -56,9 +56,13 @@ pub fn stop_holding(ctx: &Ctx, profile: &str, wait: Wait) -> Result<(Done, Optio
 
 /// Wait until the gateway is down (unless `Wait::No`), then make sure the volume still says
 /// `stopped`.
-pub fn confirm(ctx: &Ctx, asked: Asked, wait: Wait) -> Result<Done, Problem> {
+pub fn confirm(ctx: &Ctx, mut asked: Asked, wait: Wait) -> Result<Done, Problem> {
     let profile = asked.profile.clone();
     let recorded = matches!(asked.written, Ok(Written::Yes | Written::ReplacedUnreadable(_)));
+    // The profile's operation lock until the volume is checked again: a start that comes in
+    // meanwhile then runs after, and a fold (which never wants this slot up, so the check
+    // below could not tell it came) cannot have its `running` overwritten.
+    let _operation = asked.operation.take();
     let done = confirm_down(ctx, asked, wait)?;
     if recorded && wait != Wait::No {
         reassert_stopped(ctx, &profile);

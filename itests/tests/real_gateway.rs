@@ -254,3 +254,41 @@ fn r08_a_real_gateway_is_ready_when_it_says_so_and_a_silent_watchdog_is_hung() {
     let gateways = c.hermes(&["sh", "-c", "ps -eo args | grep -c '[g]ateway run'"]).out;
     assert_eq!(gateways.trim(), "1", "one gateway; no process scan takes the watcher for one");
 }
+
+/// Multiplexing with the real gateway: `hermes -p bob gateway start` brings up gateway-default,
+/// whose real gateway serves bob (its own state file lists bob), and gateway-bob stays down
+/// instead of running a second gateway that hermes-agent refuses beside the multiplexer (exit 1,
+/// a crash loop into quarantine); `restart` of bob leaves the shared gateway alone; after a
+/// container restart bob's intent brings gateway-default back.
+#[test]
+#[ignore = "needs Docker"]
+fn r09_under_multiplexing_a_named_start_is_served_by_the_real_root_gateway() {
+    let c = HermesContainer::start_as(
+        "real-multiplex",
+        &RunAs { real_gateway: true, env: vec!["GATEWAY_MULTIPLEX_PROFILES=true".into()], ..RunAs::default() },
+    );
+    let e = c.hermes(&["hermes", "profile", "create", "bob", "--no-alias"]);
+    assert!(e.ok(), "profile create bob: {}", e.out);
+    let e = c.hermes(&["hermes", "-p", "bob", "gateway", "start"]);
+    assert!(e.ok() && e.out.contains("bob is served by gateway-default"), "{}", e.out);
+    assert!(wait_until(30 * SEC, || running(&c, "default")), "gateway-default never said running: {:?}", state_of(&c, "default"));
+    let serves = |c: &HermesContainer| state_of(c, "default")["served_profiles"].as_array().is_some_and(|v| v.iter().any(|p| p == "bob"));
+    assert!(wait_until(30 * SEC, || serves(&c)), "the real root gateway does not serve bob: {:?}", state_of(&c, "default"));
+    std::thread::sleep(3 * SEC);
+    assert_eq!(c.up("gateway-bob"), Some(false), "bob's own slot stays down");
+    let st = status(&c, "bob");
+    assert_eq!((st["state"].as_str(), st["served_by"].as_str()), (Some("served-by-default"), Some("default")), "{st}");
+    assert_eq!(st["policy"]["recent_crashes"].as_u64().unwrap_or(0), 0, "no crash loop: {st}");
+    assert_eq!(state_of(&c, "bob")["desired_state"], "running", "bob's intent is recorded");
+
+    let root = c.pid("gateway-default");
+    let e = c.hermes(&["hermes", "-p", "bob", "gateway", "restart"]);
+    assert!(e.ok() && e.out.contains("gateway-default was not restarted"), "{}", e.out);
+    assert_eq!(c.pid("gateway-default"), root, "the gateway every profile shares kept running");
+
+    c.restart();
+    let pass = c.last_pass();
+    assert!(pass.iter().any(|l| l.contains("profile=default") && l.contains("action=started")), "{pass:?}");
+    assert!(wait_until(30 * SEC, || running(&c, "default") && serves(&c)), "not served after a restart: {:?}", state_of(&c, "default"));
+    assert_eq!(c.up("gateway-bob"), Some(false));
+}

@@ -263,6 +263,19 @@ fn with_multiplexing_a_named_running_intent_starts_gateway_default_and_status_sa
     assert!(w.registrar_log().contains("fresh wants running under multiplexing"), "{}", w.registrar_log());
 }
 
+/// A world under multiplexing (`multiplex_profiles: true`), the root profile stopped, `setup`
+/// adding the rest, booted as a multiplexing container.
+fn multiplexed(setup: impl FnOnce(&common::Fixture)) -> World {
+    let mut w = World::new(|f| {
+        fs::write(f.home.join("config.yaml"), "multiplex_profiles: true\n").unwrap();
+        f.state("default", Some("stopped"), Some("stopped"));
+        setup(f);
+    });
+    w.set_bin(env!("CARGO_BIN_EXE_hermes-reconcile"));
+    w.boot_with(&Container { multiplex: true, ..Container::default() });
+    w
+}
+
 /// The fold for the operator's own command: under multiplexing, `start P` of a named profile
 /// records P's running intent and brings up gateway-default, which serves it; P's own slot
 /// stays down (hermes-agent's gateway would refuse to run beside the multiplexer and crash-loop).
@@ -271,14 +284,10 @@ fn with_multiplexing_a_named_running_intent_starts_gateway_default_and_status_sa
 #[ignore = "needs root, s6 and the hermes user"]
 fn with_multiplexing_start_of_a_named_profile_starts_gateway_default_and_keeps_its_own_slot_down() {
     prerequisites();
-    let mut w = World::new(|f| {
-        fs::write(f.home.join("config.yaml"), "multiplex_profiles: true\n").unwrap();
-        f.state("default", Some("stopped"), Some("stopped"));
+    let mut w = multiplexed(|f| {
         f.profile("coder", Some("stopped"), Some("stopped"));
         f.profile("writer", Some("stopped"), None);
     });
-    w.set_bin(env!("CARGO_BIN_EXE_hermes-reconcile"));
-    w.boot_with(&Container { multiplex: true, ..Container::default() });
     for p in ["default", "coder", "writer"] {
         assert_eq!(is_up(&w.f.slot(p)), Some(false), "{p} is down after the boot");
     }
@@ -330,13 +339,9 @@ fn with_multiplexing_start_of_a_named_profile_starts_gateway_default_and_keeps_i
 #[ignore = "needs root, s6 and the hermes user"]
 fn with_multiplexing_nothing_is_served_while_gateway_default_is_down() {
     prerequisites();
-    let mut w = World::new(|f| {
-        fs::write(f.home.join("config.yaml"), "multiplex_profiles: true\n").unwrap();
-        f.state("default", Some("stopped"), Some("stopped"));
+    let w = multiplexed(|f| {
         f.profile("coder", Some("running"), Some("running"));
     });
-    w.set_bin(env!("CARGO_BIN_EXE_hermes-reconcile"));
-    w.boot_with(&Container { multiplex: true, ..Container::default() });
     assert!(w.wait_gateway_ready("default"));
     assert_eq!(w.cli(true, &["status", "coder"]).status.code(), Some(0), "served while gateway-default runs");
     assert_eq!(w.status_json("coder")["state"], "served-by-default");
@@ -367,9 +372,7 @@ fn with_multiplexing_nothing_is_served_while_gateway_default_is_down() {
 #[ignore = "needs root, s6 and the hermes user"]
 fn with_multiplexing_the_fold_clears_a_hold_restarts_the_root_first_and_needs_its_slot() {
     prerequisites();
-    let mut w = World::new(|f| {
-        fs::write(f.home.join("config.yaml"), "multiplex_profiles: true\n").unwrap();
-        f.state("default", Some("stopped"), Some("stopped"));
+    let w = multiplexed(|f| {
         for p in ["alpha", "beta", "coder"] {
             f.profile(p, Some("stopped"), Some("stopped"));
         }
@@ -380,8 +383,6 @@ fn with_multiplexing_the_fold_clears_a_hold_restarts_the_root_first_and_needs_it
         )
         .unwrap();
     });
-    w.set_bin(env!("CARGO_BIN_EXE_hermes-reconcile"));
-    w.boot_with(&Container { multiplex: true, ..Container::default() });
 
     let o = w.cli(true, &["start", "coder"]);
     assert!(o.status.success(), "{}", out(&o));

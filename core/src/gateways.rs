@@ -160,11 +160,9 @@ impl<'a> Gateways<'a> {
         let ctx = &self.ctx;
         match verb {
             Verb::Start => all::for_all_paced(ctx, ctx.cfg.boot_pace, start::ask, |c, a| lifecycle::confirm_up(c, a, wait)),
+            // The running ones: a gateway the operator stopped stays stopped.
             Verb::Restart => {
-                // The running ones: a gateway the operator stopped stays stopped.
-                let scandir = ctx.open_scandir()?;
-                let keep = |c: &Ctx, p: &str| all::wanted_running(c, &scandir, p);
-                all::for_those_paced(ctx, ctx.cfg.boot_pace, keep, restart::ask, |c, a| lifecycle::confirm_up(c, a, wait))
+                all::for_those_paced(ctx, ctx.cfg.boot_pace, all::wanted_running, restart::ask, |c, a| lifecycle::confirm_up(c, a, wait))
             }
             Verb::Stop => all::for_all(ctx, stop::ask, |c, a| stop::confirm(c, a, wait)),
         }

@@ -44,7 +44,7 @@ pub fn for_all_paced(
     ask: impl Fn(&Ctx, &str) -> Result<Asked, Problem> + Sync,
     confirm: impl Fn(&Ctx, Asked) -> Result<Done, Problem> + Sync,
 ) -> Result<AllResults, Problem> {
-    for_those_paced(ctx, pace, |_, _| true, ask, confirm)
+    for_those_paced(ctx, pace, |_, _, _| true, ask, confirm)
 }
 
 /// `restart --all`: the gateways that are wanted running (by s6 or by their recorded intent);
@@ -53,23 +53,21 @@ pub fn wanted_running(ctx: &Ctx, scandir: &crate::fs::Dir, profile: &str) -> boo
     let want_up = ctx
         .fs
         .open_dir(scandir, std::ffi::OsStr::new(&crate::name::slot_name(profile)))
-        .ok()
-        .and_then(|slot| crate::s6::svstat::read(ctx.fs, &slot).ok().flatten())
-        .is_some_and(|st| st.want_up);
+        .is_ok_and(|slot| crate::s6::svstat::wanted_up(ctx.fs, &slot));
     want_up || crate::volume::desired::read(ctx, profile) == Some(crate::volume::state::Wanted::Running)
 }
 
-/// [`for_all_paced`] over the registered slots `keep` keeps.
+/// [`for_all_paced`] over the registered slots `keep` keeps (given the open scandir).
 pub fn for_those_paced(
     ctx: &Ctx,
     pace: usize,
-    keep: impl Fn(&Ctx, &str) -> bool,
+    keep: impl Fn(&Ctx, &crate::fs::Dir, &str) -> bool,
     ask: impl Fn(&Ctx, &str) -> Result<Asked, Problem> + Sync,
     confirm: impl Fn(&Ctx, Asked) -> Result<Done, Problem> + Sync,
 ) -> Result<AllResults, Problem> {
     let scandir = ctx.open_scandir()?;
     let mut names = registered(ctx, &scandir)?;
-    names.retain(|p| keep(ctx, p));
+    names.retain(|p| keep(ctx, &scandir, p));
     let one = |ctx: &Ctx, p: &str| {
         let r = ask(ctx, p).and_then(|a| confirm(ctx, a));
         if pace > 0 && r.is_ok() {

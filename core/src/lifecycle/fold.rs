@@ -10,7 +10,7 @@ use super::{control, lock, open_slot, record_wanted, settle, unix_now, Asked};
 use crate::ctx::Ctx;
 use crate::fs::Dir;
 use crate::name::{slot_name, DEFAULT_PROFILE};
-use crate::policy::{self, record};
+use crate::policy::{self, record, PolicyState};
 use crate::problem::Problem;
 use crate::s6::svstat;
 use crate::volume::state::Wanted;
@@ -33,11 +33,17 @@ pub fn served_by(ctx: &Ctx, scandir: &Dir, profile: &str) -> Option<String> {
         return None;
     }
     let root = ctx.fs.open_dir(scandir, OsStr::new(&slot_name(DEFAULT_PROFILE))).ok()?;
-    wanted_up(ctx, &root).then(|| DEFAULT_PROFILE.to_string())
+    svstat::wanted_up(ctx.fs, &root).then(|| DEFAULT_PROFILE.to_string())
 }
 
-fn wanted_up(ctx: &Ctx, slot: &Dir) -> bool {
-    svstat::read(ctx.fs, slot).ok().flatten().is_some_and(|st| st.want_up)
+/// What an operator's start does to a profile's crash-policy record: whatever it held is
+/// cleared (an operator start always wins); what that was.
+fn clear_hold(ctx: &Ctx, profile: &str, now: f64) -> Result<Option<PolicyState>, Problem> {
+    let rec = record::read(ctx, profile);
+    if record::exists(ctx, profile) {
+        record::write(ctx, profile, &policy::on_operator_start(&rec, now))?;
+    }
+    Ok(rec.holds_down().then_some(rec.state))
 }
 
 /// gateway-default's slot, or why a fold cannot use it (a missing root slot is the boot
@@ -64,29 +70,21 @@ pub fn ask(ctx: &Ctx, profile: &str) -> Result<Asked, Problem> {
     let root = open_root(ctx, &scandir)?;
     let now = unix_now(ctx);
     let mut root_cleared = None;
-    if !wanted_up(ctx, &root) {
+    if !svstat::wanted_up(ctx.fs, &root) {
         // The root's own locks after the profile's: every command takes a profile's lock
         // first and the root's last, so two folds, or a fold and a command on the root,
         // cannot deadlock.
         let _root_operation = lock::operation(ctx, &root, lock::OPERATION_WAIT)?;
         let _quiet = lock::hold_when_quiet(ctx, &root, lock::QUIET_WAIT)?;
-        if !wanted_up(ctx, &root) {
-            let rec = record::read(ctx, DEFAULT_PROFILE);
-            root_cleared = rec.holds_down().then_some(rec.state);
-            if record::exists(ctx, DEFAULT_PROFILE) {
-                record::write(ctx, DEFAULT_PROFILE, &policy::on_operator_start(&rec, now))?;
-            }
+        if !svstat::wanted_up(ctx.fs, &root) {
+            root_cleared = clear_hold(ctx, DEFAULT_PROFILE, now)?;
             control(ctx, &root, DEFAULT_PROFILE, "-u", b"u")?;
             settle::until_acknowledged(ctx, &root, true);
         }
     }
     let _held = lock::hold_when_quiet(ctx, &own, lock::QUIET_WAIT)?;
     let unparked = crate::volume::parked::unpark(ctx, profile)?;
-    let rec = record::read(ctx, profile);
-    let cleared = rec.holds_down().then_some(rec.state).or(root_cleared);
-    if record::exists(ctx, profile) {
-        record::write(ctx, profile, &policy::on_operator_start(&rec, now))?;
-    }
+    let cleared = clear_hold(ctx, profile, now)?.or(root_cleared);
     let written = record_wanted(ctx, profile, &Wanted::Running, "gateway-default serves the profile");
     Ok(Asked {
         profile: profile.to_string(),

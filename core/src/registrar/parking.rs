@@ -75,7 +75,7 @@ pub fn unpark(ctx: &Ctx, scandir: &Dir, profile: &str, c: &Container) -> Result<
 /// it was started.
 pub fn start_root_for_fold(ctx: &Ctx, scandir: &Dir) -> Result<bool, Problem> {
     let Ok(slot) = ctx.fs.open_dir(scandir, OsStr::new(&slot_name(DEFAULT_PROFILE))) else { return Ok(false) };
-    if svstat::read(ctx.fs, &slot).ok().flatten().is_some_and(|st| st.want_up) {
+    if svstat::wanted_up(ctx.fs, &slot) {
         return Ok(false);
     }
     if record::read(ctx, DEFAULT_PROFILE).hold().is_some() {

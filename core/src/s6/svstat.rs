@@ -72,6 +72,11 @@ pub fn supervisor_alive(fs: &dyn Fs, slot: &Dir) -> io::Result<bool> {
     fs.lock_held(&sup, OsStr::new("lock"))
 }
 
+/// Whether s6 wants the slot's service up (an unreadable or absent status: no).
+pub fn wanted_up(fs: &dyn Fs, slot: &Dir) -> bool {
+    read(fs, slot).ok().flatten().is_some_and(|st| st.want_up)
+}
+
 /// Read the status file; `Ok(None)` when it does not exist yet.
 pub fn read(fs: &dyn Fs, slot: &Dir) -> io::Result<Option<Status>> {
     let sup = match fs.open_dir(slot, OsStr::new("supervise")) {
